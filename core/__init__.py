@@ -1,0 +1,1 @@
+"""Settings, logging, clock, money helpers and shared enums."""

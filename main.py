@@ -1,0 +1,176 @@
+"""bottrader command line: run a mode, migrate, and the admin/report verbs.
+
+    python main.py both          sighook + webhook in one process (paper mode by default)
+    python main.py webhook       the order executor: alerts, fills, FIFO, exit sentinel
+    python main.py sighook       the signal generator: candles, indicators, buy_sell_matrix
+    python main.py simulator     the Coinbase-compatible exchange simulator, standalone
+    python main.py migrate       upgrade the database schema to head
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from core.settings import Settings, SettingsError, env_example, load_settings
+
+MODE_HELP = {
+    "webhook": "the only process that places orders: TradingView/sighook alerts, WebSocket feeds, fills, "
+    "FIFO, reconciliation and the exit sentinel",
+    "sighook": "signal generator: candles and indicators → buy_sell_matrix in shared_data, entry alerts to "
+    "webhook; never places orders",
+    "both": "sighook and webhook in one process (in paper mode also the simulator when REST_BASE_URL is empty)",
+    "simulator": "the Coinbase Advanced Trade-compatible exchange (HTTPS REST + WebSocket) on loopback",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="main.py",
+        description="bottrader: async trading daemon for Coinbase Advanced Trade spot markets. "
+        "Paper trading against the bundled simulator is the default; see README.md.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for mode, text in MODE_HELP.items():
+        p = sub.add_parser(mode, help=text, description=text)
+        if mode != "simulator":
+            p.add_argument("--migrate", action="store_true",
+                           help="upgrade the schema to head before starting (otherwise a schema that is "
+                           "not at head stops the start)")
+    sub.add_parser("migrate", help="upgrade the database schema to head (Alembic)")
+    cfg = sub.add_parser("config", help="show the effective configuration (secrets redacted) or the example")
+    cfg.add_argument("what", choices=["show", "example"])
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "config" and args.what == "example":
+        sys.stdout.write(env_example())
+        return 0
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"bottrader: {exc}", file=sys.stderr)
+        return 2
+
+    from core.logging import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format, secrets=_secret_values(settings))
+    if args.command == "config":
+        import json
+
+        print(json.dumps(redacted_config(settings), indent=2, default=str))
+        return 0
+    runner = _COMMANDS[args.command]
+    try:
+        return asyncio.run(runner(settings, args))
+    except KeyboardInterrupt:
+        return 130
+
+
+def _secret_values(settings: Settings) -> list[str]:
+    values = [settings.coinbase_api_secret.get_secret_value(), settings.admin_token.get_secret_value()]
+    values += settings.webhook_secret_list() + settings.notify_url_list()
+    if settings.database_url is not None:
+        from sqlalchemy.engine import make_url
+
+        pw = make_url(settings.database_url.get_secret_value()).password
+        if pw:
+            values.append(str(pw))
+    return [v for v in values if v]
+
+
+def redacted_config(settings: Settings) -> dict[str, Any]:
+    from core.logging import mask_key
+    from shared_data.db import redact_url
+
+    data = settings.model_dump(mode="json")
+    if settings.database_url is not None:
+        data["database_url"] = redact_url(settings.database_url.get_secret_value())
+    data["coinbase_api_key"] = mask_key(settings.coinbase_api_key) if settings.coinbase_api_key else ""
+    return data
+
+
+async def _cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
+    from core.logging import get_logger
+    from shared_data import migrate
+    from shared_data.server import database_url
+
+    async with database_url(settings) as url:
+        await migrate.upgrade(url)
+        get_logger("main").info("migrated", revision=await migrate.current_revision(url))
+    return 0
+
+
+async def _cmd_mode(settings: Settings, args: argparse.Namespace) -> int:
+    from core.lifecycle import install_exception_handler, install_stop_signals
+    from core.logging import get_logger
+
+    log = get_logger("main")
+    install_exception_handler()
+    stop = install_stop_signals()
+    log.info("starting", mode=args.command, config=redacted_config(settings))
+    if args.command == "simulator":
+        from simulator.standalone import run_simulator
+
+        await run_simulator(settings, stop)
+        log.info("stopped", mode=args.command)
+        return 0
+
+    from shared_data import migrate
+    from shared_data.db import ping
+    from shared_data.server import database_url
+
+    async with database_url(settings) as url:
+        log.info("database_connected", server=(await ping(url)).split(",")[0])
+        if args.migrate:
+            await migrate.upgrade(url)
+        try:
+            await migrate.ensure_at_head(url)
+        except migrate.SchemaNotAtHead as exc:
+            print(f"bottrader: {exc}", file=sys.stderr)
+            return 3
+        await _MODES[args.command](settings, url, stop)
+    log.info("stopped", mode=args.command)
+    return 0
+
+
+async def _run_webhook(settings: Settings, url: str, stop: asyncio.Event) -> None:
+    from webhook.daemon import run_webhook
+
+    await run_webhook(settings, url, stop)
+
+
+async def _run_sighook(settings: Settings, url: str, stop: asyncio.Event) -> None:
+    from sighook.daemon import run_sighook
+
+    await run_sighook(settings, url, stop)
+
+
+async def _run_both(settings: Settings, url: str, stop: asyncio.Event) -> None:
+    from webhook.daemon import run_both
+
+    await run_both(settings, url, stop)
+
+
+_MODES: dict[str, Callable[[Settings, str, asyncio.Event], Awaitable[None]]] = {
+    "webhook": _run_webhook,
+    "sighook": _run_sighook,
+    "both": _run_both,
+}
+_COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Awaitable[int]]] = {
+    "migrate": _cmd_migrate,
+    "webhook": _cmd_mode,
+    "sighook": _cmd_mode,
+    "both": _cmd_mode,
+    "simulator": _cmd_mode,
+}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Persistence: models, engine/session, repositories, migrations helpers, embedded Postgres."""
