@@ -17,7 +17,7 @@ def to_decimal(value: Any) -> Decimal:
     """Exact conversion from exchange strings/ints; rejects floats so they cannot creep in."""
     if isinstance(value, Decimal):
         return value
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, (bool, float)):
         raise TypeError(f"refusing to convert {type(value).__name__} to Decimal: {value!r}")
     if isinstance(value, int):
         return Decimal(value)
