@@ -11,11 +11,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
+import importlib.util
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from core.settings import Settings, SettingsError, env_example, load_settings
+
+
+def _module_exists(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
+
 
 MODE_HELP = {
     "webhook": "the only process that places orders: TradingView/sighook alerts, WebSocket feeds, fills, "
@@ -44,7 +54,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="upgrade the database schema to head (Alembic)")
     cfg = sub.add_parser("config", help="show the effective configuration (secrets redacted) or the example")
     cfg.add_argument("what", choices=["show", "example"])
+    for module_name in PLUGIN_CLIS:
+        # Each package adds its own verbs: register(sub) sets `handler` (async (settings, args) -> int).
+        importlib.import_module(module_name).register(sub)
     return parser
+
+
+# Packages that contribute CLI verbs (fifo rebuild/check, report …, halt/resume, simulator keygen, bench).
+PLUGIN_CLIS: list[str] = [
+    name for name in ("fifo_engine.cli", "reports.cli", "risk.cli", "simulator.cli", "bench.cli")
+    if _module_exists(name)
+]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
 
         print(json.dumps(redacted_config(settings), indent=2, default=str))
         return 0
-    runner = _COMMANDS[args.command]
+    runner = getattr(args, "handler", None) or _COMMANDS[args.command]
     try:
         return asyncio.run(runner(settings, args))
     except KeyboardInterrupt:
