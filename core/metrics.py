@@ -1,0 +1,60 @@
+"""Prometheus metrics, defined once so every package records into the same registry.
+
+Exposed by webhook at GET /metrics. Labels are small closed sets (never order ids or symbols
+that grow without bound, except `symbol` where the universe is bounded by settings).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+# Exits and orders
+EXITS = Counter("bt_exits_total", "Exit orders placed, by exit reason", ["reason"], registry=REGISTRY)
+EXITS_SKIPPED = Counter("bt_exits_skipped_total", "Exits not taken, by cause (hodl, stale_quote, in_flight, attempts)",
+                        ["cause"], registry=REGISTRY)
+ORDERS = Counter("bt_orders_total", "Order state transitions seen, by state", ["state"], registry=REGISTRY)
+ORDER_REJECTIONS = Counter("bt_order_rejections_total", "Exchange rejections by error code", ["error"],
+                           registry=REGISTRY)
+FILLS_RECORDED = Counter("bt_fills_recorded_total", "Fills recorded, by ingest path", ["via"], registry=REGISTRY)
+FILL_RECORD_LAG = Histogram("bt_fill_record_lag_seconds", "Fill time to recorded time", registry=REGISTRY,
+                            buckets=(0.1, 0.5, 1, 2, 5, 15, 60, 300, 1800))
+RECONCILE_ROWS = Counter("bt_reconcile_rows_total", "Reconciliation rows, by kind (inserted, updated)", ["kind"],
+                         registry=REGISTRY)
+RECONCILE_RUNS = Counter("bt_reconcile_runs_total", "Reconciliation passes, by trigger", ["trigger"],
+                         registry=REGISTRY)
+
+# Exchange transport
+REST_RETRIES = Counter("bt_rest_retries_total", "REST retries, by cause (429, 5xx, timeout, 401)", ["cause"],
+                       registry=REGISTRY)
+REST_FAILURES = Counter("bt_rest_failures_total", "REST calls that failed after retries", ["cause"],
+                        registry=REGISTRY)
+WS_RECONNECTS = Counter("bt_ws_reconnects_total", "WebSocket reconnects, by feed and cause", ["feed", "cause"],
+                        registry=REGISTRY)
+WS_CONNECTED = Gauge("bt_ws_connected", "1 while the feed is connected and fresh", ["feed"], registry=REGISTRY)
+WS_MESSAGE_LAG = Histogram("bt_ws_message_lag_seconds", "Exchange timestamp to receive time", ["feed"],
+                           registry=REGISTRY, buckets=(0.005, 0.01, 0.05, 0.1, 0.5, 1, 5))
+WS_SEQUENCE_GAPS = Counter("bt_ws_sequence_gaps_total", "Sequence gaps detected", ["feed"], registry=REGISTRY)
+
+# Sentinel and trailing stops
+SENTINEL_SWEEP_SECONDS = Histogram("bt_sentinel_sweep_seconds", "Duration of one sweep over all positions",
+                                   registry=REGISTRY, buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1))
+STALE_QUOTES = Counter("bt_stale_quotes_total", "Evaluations refused because the quote was stale", registry=REGISTRY)
+TRAILING_CREATED = Counter("bt_trailing_stops_created_total", "Trailing stops created on first price update",
+                           registry=REGISTRY)
+TRAILING_ACTIVATIONS = Counter("bt_trailing_activations_total", "Trailing stops activated", registry=REGISTRY)
+TRAILING_ERRORS = Counter("bt_trailing_errors_total", "Trailing-stop persistence/order errors", registry=REGISTRY)
+TRAILING_ACTIVE = Gauge("bt_trailing_stops_active", "Trailing stops in the active state", registry=REGISTRY)
+PROTECTIVE_UNPROTECTED_SECONDS = Histogram("bt_protective_stop_unprotected_seconds",
+                                           "Cancel-to-replace window of protective stops", registry=REGISTRY)
+
+# Alerts and risk
+ALERTS = Counter("bt_alerts_total", "Alert outcomes", ["outcome"], registry=REGISTRY)
+BREAKER_TRIPPED = Gauge("bt_breaker_tripped", "1 while the breaker is tripped", ["breaker"], registry=REGISTRY)
+
+# Sighook
+SIGHOOK_CYCLE_SECONDS = Histogram("bt_sighook_cycle_seconds", "Sighook cycle stage durations", ["stage"],
+                                  registry=REGISTRY, buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30))
+SIGHOOK_SIGNALS = Counter("bt_sighook_signals_total", "Buy/sell decisions in the matrix", ["decision"],
+                          registry=REGISTRY)
