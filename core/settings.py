@@ -130,9 +130,10 @@ class SimulatorSettings(BaseModel):
         default=None, description="Replay OHLCV rows from this CSV instead of the random walk."
     )
 
+    # Validator names must be unique across the mixins: the composed class would keep only one.
     @field_validator("sim_products", mode="before")
     @classmethod
-    def _csv_products(cls, value: Any) -> Any:
+    def _csv_sim_products(cls, value: Any) -> Any:
         return _split_csv(value)
 
 
@@ -269,7 +270,7 @@ class SighookSettings(BaseModel):
 
     @field_validator("product_allow_list", "product_deny_list", mode="before")
     @classmethod
-    def _csv_products(cls, value: Any) -> Any:
+    def _csv_sighook_products(cls, value: Any) -> Any:
         return _split_csv(value)
 
 
