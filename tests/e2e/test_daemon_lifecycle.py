@@ -47,7 +47,7 @@ def test_both_starts_logs_redacted_config_and_stops_cleanly(tmp_path: Path, db_u
         assert start["config"]["trading_mode"] == "paper"
         _wait_for(proc, "webhook_ready", lines)
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
+        _out, err = proc.communicate(timeout=60)
         lines.append(err)
     finally:
         if proc.poll() is None:

@@ -52,7 +52,8 @@ def test_live_mode_needs_explicit_confirmation_and_keys() -> None:
     with pytest.raises(SettingsError, match="COINBASE_API_KEY"):
         load_settings(trading_mode="live", live_trading_confirm=LIVE_CONFIRMATION_PHRASE)
     ok = load_settings(
-        trading_mode="live", live_trading_confirm=LIVE_CONFIRMATION_PHRASE, coinbase_api_key="organizations/x/apiKeys/y",
+        trading_mode="live", live_trading_confirm=LIVE_CONFIRMATION_PHRASE,
+        coinbase_api_key="organizations/x/apiKeys/y",
         coinbase_api_secret="-----BEGIN EC PRIVATE KEY-----\nabc\n-----END EC PRIVATE KEY-----",
         webhook_secrets="s" * 40,
     )
