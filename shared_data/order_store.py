@@ -1,0 +1,173 @@
+"""trade_records and passive_orders: the order rows, written before and after every exchange call.
+
+All functions run inside the caller's session/transaction and never commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import delete, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.enums import TERMINAL_STATUSES, ExitReason, IngestVia, OrderSource, OrderStatus, Side
+from exchange.models import Order
+from shared_data.models import PassiveOrder, TradeRecord
+
+OPEN_STATUSES = tuple(
+    s.value for s in (OrderStatus.NEW, OrderStatus.PENDING, OrderStatus.OPEN, OrderStatus.QUEUED,
+                      OrderStatus.CANCEL_QUEUED, OrderStatus.EDIT_QUEUED)
+)
+_TERMINAL = tuple(s.value for s in TERMINAL_STATUSES)
+PLACEHOLDER_PREFIX = "coid:"
+
+
+def placeholder_order_id(client_order_id: str) -> str:
+    """The row's key until the exchange answers with its order id."""
+    return f"{PLACEHOLDER_PREFIX}{client_order_id}"
+
+
+async def record_intent(
+    session: AsyncSession, *, client_order_id: str, symbol: str, side: Side, order_type: str,
+    price: Decimal | None, size: Decimal | None, quote_size: Decimal | None, source: OrderSource,
+    trigger: dict[str, Any], exit_reason: ExitReason | None, exit_target_price: Decimal | None,
+    exit_quote_price: Decimal | None, order_time: datetime,
+) -> bool:
+    """Write the order row before the exchange call. False if this client_order_id was already recorded."""
+    stmt = insert(TradeRecord).values(
+        order_id=placeholder_order_id(client_order_id), client_order_id=client_order_id, symbol=symbol,
+        side=side.value, order_type=order_type, status=OrderStatus.NEW.value, price=price, size=size,
+        quote_size=quote_size, trigger=trigger, exit_reason=exit_reason.value if exit_reason else None,
+        exit_target_price=exit_target_price, exit_quote_price=exit_quote_price, source=source.value,
+        ingest_via=IngestVia.REST.value, order_time=order_time,
+    ).on_conflict_do_nothing()
+    result = await session.execute(stmt)
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def find_by_client_order_id(session: AsyncSession, client_order_id: str) -> TradeRecord | None:
+    return (await session.execute(
+        select(TradeRecord).where(TradeRecord.client_order_id == client_order_id)
+    )).scalar_one_or_none()
+
+
+async def attach_order_id(session: AsyncSession, client_order_id: str, order_id: str) -> None:
+    """Replace the placeholder key by the exchange's order id (from whichever path learns it first)."""
+    await session.execute(
+        update(TradeRecord)
+        .where(TradeRecord.client_order_id == client_order_id, TradeRecord.order_id != order_id)
+        .values(order_id=order_id)
+    )
+
+
+async def mark_sent(session: AsyncSession, client_order_id: str, order_id: str) -> None:
+    await attach_order_id(session, client_order_id, order_id)
+    await session.execute(
+        update(TradeRecord)
+        .where(TradeRecord.order_id == order_id, TradeRecord.status == OrderStatus.NEW.value)
+        .values(status=OrderStatus.PENDING.value)
+    )
+
+
+async def mark_rejected(session: AsyncSession, client_order_id: str, reason: str) -> None:
+    await session.execute(
+        update(TradeRecord)
+        .where(TradeRecord.client_order_id == client_order_id, TradeRecord.status == OrderStatus.NEW.value)
+        .values(status=OrderStatus.REJECTED.value, reject_reason=reason[:500])
+    )
+
+
+async def open_order_exists(session: AsyncSession, symbol: str, side: Side,
+                            exclude_client_order_id: str | None = None) -> bool:
+    query = select(TradeRecord.order_id).where(
+        TradeRecord.symbol == symbol, TradeRecord.side == side.value, TradeRecord.status.in_(OPEN_STATUSES)
+    )
+    if exclude_client_order_id:
+        query = query.where(TradeRecord.client_order_id != exclude_client_order_id)
+    return (await session.execute(query.limit(1))).first() is not None
+
+
+async def upsert_order_facts(session: AsyncSession, order: Order, *, via: IngestVia, source: OrderSource,
+                             reconciled_at: datetime | None = None) -> None:
+    """Insert or update an order's exchange facts, conservatively.
+
+    Never regresses a terminal status, never shrinks filled_size, never touches FIFO-derived fields
+    (pnl_usd, cost basis, proceeds, parent ids, remaining_size) or the exit fields we wrote.
+    """
+    if order.client_order_id:
+        await attach_order_id(session, order.client_order_id, order.order_id)
+    values: dict[str, Any] = {
+        "order_id": order.order_id, "client_order_id": order.client_order_id or None, "symbol": order.product_id,
+        "side": order.side.value, "order_type": order.order_type, "status": order.status.value,
+        "price": order.limit_price, "stop_price": order.stop_price, "size": order.base_size,
+        "quote_size": order.quote_size, "filled_size": order.filled_size,
+        "average_filled_price": order.average_filled_price, "total_fees_usd": order.total_fees,
+        "source": source.value, "ingest_via": via.value, "reject_reason": order.reject_reason,
+        "last_reconciled_at": reconciled_at, "last_reconciled_via": via.value if reconciled_at else None,
+    }
+    if order.created_time is not None:
+        values["order_time"] = order.created_time
+    stmt = insert(TradeRecord).values(**values)
+    terminal_list = ", ".join(f"'{s}'" for s in _TERMINAL)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[TradeRecord.order_id],
+        set_={
+            "status": text(
+                f"CASE WHEN trade_records.status IN ({terminal_list}) THEN trade_records.status "
+                "ELSE excluded.status END"
+            ),
+            "filled_size": text("GREATEST(trade_records.filled_size, excluded.filled_size)"),
+            "average_filled_price": text(
+                "CASE WHEN excluded.filled_size >= trade_records.filled_size "
+                "THEN excluded.average_filled_price ELSE trade_records.average_filled_price END"
+            ),
+            "total_fees_usd": text("GREATEST(trade_records.total_fees_usd, excluded.total_fees_usd)"),
+            "reject_reason": text("COALESCE(excluded.reject_reason, trade_records.reject_reason)"),
+            "last_reconciled_at": text("COALESCE(excluded.last_reconciled_at, trade_records.last_reconciled_at)"),
+            "last_reconciled_via": text("COALESCE(excluded.last_reconciled_via, trade_records.last_reconciled_via)"),
+            "price": text("COALESCE(trade_records.price, excluded.price)"),
+            "size": text("COALESCE(trade_records.size, excluded.size)"),
+            "updated_at": text("now()"),
+        },
+    )
+    await session.execute(stmt)
+    await sync_passive_order(session, order)
+
+
+async def sync_passive_order(session: AsyncSession, order: Order, purpose: str | None = None) -> None:
+    """passive_orders holds exactly the orders that are open on the exchange."""
+    if order.status.value in _TERMINAL:
+        await session.execute(delete(PassiveOrder).where(PassiveOrder.order_id == order.order_id))
+        return
+    stmt = insert(PassiveOrder).values(
+        order_id=order.order_id, client_order_id=order.client_order_id or None, symbol=order.product_id,
+        side=order.side.value, order_type=order.order_type, status=order.status.value, price=order.limit_price,
+        stop_price=order.stop_price, size=order.base_size, filled_size=order.filled_size, purpose=purpose,
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[PassiveOrder.order_id],
+        set_={"status": stmt.excluded.status, "filled_size": stmt.excluded.filled_size, "updated_at": text("now()")},
+    )
+    await session.execute(stmt)
+
+
+async def replace_passive_orders(session: AsyncSession, open_orders: Sequence[Order]) -> int:
+    """Make passive_orders equal to the exchange's open orders; returns how many rows went away."""
+    keep = [o.order_id for o in open_orders]
+    result = await session.execute(
+        delete(PassiveOrder).where(PassiveOrder.order_id.not_in(keep)) if keep else delete(PassiveOrder)
+    )
+    for order in open_orders:
+        await sync_passive_order(session, order)
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def stale_intents(session: AsyncSession, older_than: datetime) -> list[TradeRecord]:
+    """Rows recorded before an exchange call whose answer we never stored (a crash in between)."""
+    return list((await session.execute(
+        select(TradeRecord).where(TradeRecord.status == OrderStatus.NEW.value, TradeRecord.order_time < older_than)
+    )).scalars())

@@ -1,0 +1,82 @@
+"""Record an order's fills exactly once: order row, fills, FIFO allocations, in one transaction.
+
+Both the real-time path (user-channel update → REST fills) and the reconciler call `record`, so there
+is one way a fill enters the database. A Postgres advisory lock serialises the two, and the
+`fills.trade_id` key makes a replay insert nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from fifo_engine.ledger import FifoLedger
+from fifo_engine.model import FillFact
+from shared_data.trade_recorder import insert_fills
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.enums import IngestVia, OrderSource
+from core.logging import get_logger
+from core.metrics import FILL_RECORD_LAG, FILLS_RECORDED
+from exchange.models import Fill, Order
+from shared_data import order_store
+
+log = get_logger(__name__)
+
+# One key for "fills and FIFO are being written"; the reconciler and fill path both take it.
+FILL_PATH_LOCK_KEY = 0x5F11_0001
+
+
+def to_fact(fill: Fill) -> FillFact:
+    return FillFact(
+        trade_id=fill.trade_id, order_id=fill.order_id, symbol=fill.product_id, side=fill.side, price=fill.price,
+        size=fill.size, commission=fill.commission, trade_time=fill.trade_time,
+        sequence_timestamp=fill.sequence_timestamp,
+    )
+
+
+class FillRecorder:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], ledger: FifoLedger,
+                 now: Callable[[], datetime]) -> None:
+        self._sessions = sessions
+        self._ledger = ledger
+        self._now = now
+        self._lock = asyncio.Lock()  # FIFO is applied in one order within this process
+        self._listeners: list[Callable[[str], None]] = []
+
+    def on_position_change(self, callback: Callable[[str], None]) -> None:
+        self._listeners.append(callback)
+
+    async def record(self, order: Order, fills: Sequence[Fill], *, via: IngestVia,
+                     source: OrderSource = OrderSource.RECONCILED) -> int:
+        """Upsert the order, insert new fills, apply FIFO; returns how many fills were new."""
+        usable = [f for f in fills if f.trade_type == "FILL" and f.size > 0]
+        odd = [f for f in fills if f not in usable]
+        if odd:
+            # Reversals/corrections change history: record nothing silently, make a human look.
+            log.warning("fill_corrections_seen", order_id=order.order_id,
+                        trade_ids=[f.trade_id for f in odd], types=sorted({f.trade_type for f in odd}))
+        facts = sorted((to_fact(f) for f in usable), key=lambda f: (f.trade_time, f.trade_id))
+        async with self._lock:
+            try:
+                async with self._sessions() as session, session.begin():
+                    await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": FILL_PATH_LOCK_KEY})
+                    await order_store.upsert_order_facts(session, order, via=via, source=source)
+                    new = await insert_fills(session, facts, via)
+                    await self._ledger.apply_fills(session, new)
+            except BaseException:
+                self._ledger.rollback()  # the in-memory lots must not run ahead of the database
+                raise
+            self._ledger.commit()
+        if new:
+            now = self._now()
+            FILLS_RECORDED.labels(via=via.value).inc(len(new))
+            for fact in new:
+                FILL_RECORD_LAG.observe(max(0.0, (now - fact.trade_time).total_seconds()))
+            log.info("fills_recorded", order_id=order.order_id, symbol=order.product_id, side=order.side.value,
+                     new=len(new), status=order.status.value, via=via.value)
+            for callback in self._listeners:
+                callback(order.product_id)
+        return len(new)

@@ -1,0 +1,193 @@
+"""The one entry point that turns an OrderIntent into an exchange order, exactly once.
+
+Steps: same-side open-order check → product/balance validation and increments → post-only pricing
+from the book → record the row (status NEW, deterministic client_order_id) → create_order → record
+the answer. A crash between the two writes leaves a NEW row that `recover_unsent` settles on start:
+re-sending the same client_order_id returns the existing order instead of creating a second one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.clock import Clock, SystemClock
+from core.enums import OrderStatus, Side
+from core.logging import get_logger
+from core.metrics import ORDER_REJECTIONS, ORDERS
+from core.settings import Settings
+from exchange.models import OrderKind, OrderRequest, OrderResult, Product
+from exchange.port import ExchangeError, ExchangePort
+from shared_data import order_store
+from shared_data.db import unit_of_work
+from webhook.order_intent import IntentKind, OrderIntent, client_order_id
+from webhook.pricing import OrderRejected, SizedOrder, post_only_price, size_order
+
+log = get_logger(__name__)
+
+PRODUCT_CACHE_TTL_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceResult:
+    ok: bool
+    client_order_id: str
+    order_id: str | None = None
+    error: str | None = None
+    detail: str | None = None
+    duplicate: bool = False  # this intent had been placed before; nothing new was sent
+
+
+class OrderManager:
+    def __init__(self, exchange: ExchangePort, sessions: async_sessionmaker[AsyncSession], settings: Settings,
+                 clock: Clock | None = None) -> None:
+        self._exchange = exchange
+        self._sessions = sessions
+        self._settings = settings
+        self._clock = clock or SystemClock()
+        self._products: dict[str, tuple[float, Product]] = {}
+        self._taker_fee: Decimal | None = None
+        # Serialises placement per (symbol, side) so the same-side check and the insert are atomic here.
+        self._locks: dict[tuple[str, Side], asyncio.Lock] = {}
+
+    async def product(self, symbol: str) -> Product:
+        cached = self._products.get(symbol)
+        now = self._clock.monotonic()
+        if cached and now - cached[0] < PRODUCT_CACHE_TTL_S:
+            return cached[1]
+        product = await self._exchange.get_product(symbol)
+        self._products[symbol] = (now, product)
+        return product
+
+    async def taker_fee_rate(self) -> Decimal:
+        if self._taker_fee is None:
+            self._taker_fee = (await self._exchange.get_fee_tier()).taker_rate
+        return self._taker_fee
+
+    async def place(self, intent: OrderIntent) -> PlaceResult:
+        lock = self._locks.setdefault((intent.symbol, intent.side), asyncio.Lock())
+        async with lock:
+            return await self._place_locked(intent)
+
+    async def _place_locked(self, intent: OrderIntent) -> PlaceResult:
+        base_coid = client_order_id(intent.intent_key)
+        async with unit_of_work(self._sessions) as session:
+            existing = await order_store.find_by_client_order_id(session, base_coid)
+            if existing is not None:
+                log.info("order_intent_duplicate", client_order_id=base_coid, status=existing.status)
+                return PlaceResult(ok=existing.status != OrderStatus.REJECTED.value, client_order_id=base_coid,
+                                   order_id=existing.order_id, duplicate=True)
+            if await order_store.open_order_exists(session, intent.symbol, intent.side):
+                return PlaceResult(False, base_coid, error="OPEN_ORDER_SAME_SIDE",
+                                   detail=f"an open {intent.side.value} order exists for {intent.symbol}")
+        attempts = self._settings.post_only_max_attempts if intent.kind is IntentKind.POST_ONLY else 1
+        result = PlaceResult(False, base_coid, error="NOT_ATTEMPTED")
+        for attempt in range(attempts):
+            coid = base_coid if attempt == 0 else client_order_id(intent.intent_key, attempt)
+            try:
+                sized = await self._size(intent)
+            except OrderRejected as exc:
+                ORDER_REJECTIONS.labels(error=exc.code).inc()
+                log.warning("order_rejected_locally", symbol=intent.symbol, side=intent.side.value, error=exc.code,
+                            detail=exc.detail, source=intent.source.value)
+                return PlaceResult(False, coid, error=exc.code, detail=exc.detail)
+            result = await self._send(intent, sized, coid)
+            if result.ok or result.error is None or "POST_ONLY" not in result.error.upper():
+                return result
+            # Post-only would have crossed: re-price from a fresh quote after a short jittered backoff.
+            await asyncio.sleep(min(2.0, 0.1 * 2**attempt) * (0.5 + random.random()))
+        return result
+
+    async def _size(self, intent: OrderIntent) -> SizedOrder:
+        product = await self.product(intent.symbol)
+        quote = (await self._exchange.get_best_bid_ask([intent.symbol]))[0]
+        balances = await self._exchange.get_balances()
+        limit = intent.limit_price
+        if intent.kind is IntentKind.POST_ONLY:
+            limit = post_only_price(intent.side, quote.bid, quote.ask, product.price_increment)
+        reference = quote.ask if intent.side is Side.BUY else quote.bid
+        return size_order(
+            product=product, side=intent.side, base_size=intent.base_size, quote_size=intent.quote_size,
+            limit_price=limit if intent.kind is not IntentKind.MARKET else None, reference_price=reference,
+            balances=balances, taker_fee_rate=await self.taker_fee_rate(),
+        )
+
+    async def _send(self, intent: OrderIntent, sized: SizedOrder, coid: str) -> PlaceResult:
+        kind = OrderKind.MARKET if intent.kind is IntentKind.MARKET else OrderKind.LIMIT_GTC
+        async with unit_of_work(self._sessions) as session:
+            fresh = await order_store.record_intent(
+                session, client_order_id=coid, symbol=intent.symbol, side=intent.side,
+                order_type="MARKET" if kind is OrderKind.MARKET else "LIMIT", price=sized.limit_price,
+                size=sized.base_size, quote_size=sized.quote_size, source=intent.source,
+                trigger=intent.trigger, exit_reason=intent.exit_reason, exit_target_price=intent.exit_target_price,
+                exit_quote_price=intent.exit_quote_price, order_time=self._clock.now(),
+            )
+        if not fresh:
+            return PlaceResult(True, coid, duplicate=True)
+        request = OrderRequest(
+            client_order_id=coid, product_id=intent.symbol, side=intent.side, kind=kind, base_size=sized.base_size,
+            quote_size=sized.quote_size, limit_price=sized.limit_price,
+            post_only=intent.kind is IntentKind.POST_ONLY,
+        )
+        return await self.send_recorded(request)
+
+    async def send_recorded(self, request: OrderRequest) -> PlaceResult:
+        """Send an order whose row is already recorded, and record the answer."""
+        coid = request.client_order_id
+        try:
+            answer: OrderResult = await self._exchange.create_order(request)
+        except ExchangeError as exc:
+            # Unknown outcome: the row stays NEW; recover_unsent/reconciliation settle it with the same id.
+            log.error("order_send_failed", client_order_id=coid, symbol=request.product_id, error=str(exc))
+            ORDER_REJECTIONS.labels(error="TRANSPORT").inc()
+            return PlaceResult(False, coid, error="EXCHANGE_UNAVAILABLE", detail=str(exc))
+        async with unit_of_work(self._sessions) as session:
+            if answer.success and answer.order_id:
+                await order_store.mark_sent(session, coid, answer.order_id)
+            else:
+                await order_store.mark_rejected(session, coid, f"{answer.error}: {answer.message or ''}")
+        if answer.success and answer.order_id:
+            ORDERS.labels(state="sent").inc()
+            log.info("order_placed", client_order_id=coid, order_id=answer.order_id, symbol=request.product_id,
+                     side=request.side.value, kind=request.kind.value, base_size=request.base_size,
+                     quote_size=request.quote_size, limit_price=request.limit_price)
+            return PlaceResult(True, coid, order_id=answer.order_id)
+        error = answer.failure_reason or answer.error or "UNKNOWN"
+        ORDER_REJECTIONS.labels(error=error).inc()
+        log.warning("order_rejected", client_order_id=coid, symbol=request.product_id, error=error,
+                    message=answer.message)
+        return PlaceResult(False, coid, error=error, detail=answer.message)
+
+    async def recover_unsent(self, max_age_s: float = 120.0) -> int:
+        """Settle rows left NEW by a crash between recording and the exchange's answer.
+
+        Young rows are re-sent with the same client_order_id (the exchange answers with the existing
+        order if the first send got through); old ones are marked rejected — reconciliation records
+        any fills they may still have.
+        """
+        now = self._clock.now()
+        async with unit_of_work(self._sessions) as session:
+            rows = await order_store.stale_intents(session, now + timedelta(seconds=1))
+        settled = 0
+        for row in rows:
+            if row.client_order_id is None:
+                continue
+            if (now - row.order_time).total_seconds() > max_age_s:
+                async with unit_of_work(self._sessions) as session:
+                    await order_store.mark_rejected(session, row.client_order_id, "STALE_UNSENT: not re-sent")
+                settled += 1
+                continue
+            kind = OrderKind.MARKET if row.order_type == "MARKET" else OrderKind.LIMIT_GTC
+            request = OrderRequest(
+                client_order_id=row.client_order_id, product_id=row.symbol, side=Side(row.side), kind=kind,
+                base_size=row.size, quote_size=row.quote_size, limit_price=row.price,
+            )
+            result = await self.send_recorded(request)
+            log.info("order_recovered", client_order_id=row.client_order_id, ok=result.ok, order_id=result.order_id)
+            settled += 1
+        return settled
