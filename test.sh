@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/bootstrap.sh
+scripts/ensure_chromium.sh
 set +e
 .venv/bin/python -m pytest "$@"
 rc=$?

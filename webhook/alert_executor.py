@@ -1,0 +1,78 @@
+"""Turns a stored alert (TradingView or sighook) into an order intent, after the entry risk checks.
+
+Entries (buy) pass the risk manager; exits (sell/close) are always allowed. The intent key is the
+alert's dedup key, so a replayed alert can never place a second order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any, Protocol
+
+from core.enums import AlertStatus, ExitReason, OrderSource, Side
+from core.logging import get_logger
+from core.money import ZERO
+from core.settings import Settings
+from webhook.alerts.contract import AlertOutcome, StoredAlert
+from webhook.order_intent import IntentKind, OrderIntent
+from webhook.order_manager import OrderManager
+
+log = get_logger(__name__)
+
+
+class EntryGate(Protocol):
+    """The risk manager's entry check (exits never go through it)."""
+
+    def check_entry(self, symbol: str, notional: Decimal, account_value: Decimal,
+                    quote_age_s: float | None) -> Any: ...
+
+
+class AlertOrderExecutor:
+    def __init__(self, orders: OrderManager, risk: EntryGate, settings: Settings,
+                 account_value: Callable[[], Decimal], position_size: Callable[[str], Decimal],
+                 quote_age_s: Callable[[str], float | None]) -> None:
+        self._orders = orders
+        self._risk = risk
+        self._settings = settings
+        self._account_value = account_value
+        self._position_size = position_size
+        self._quote_age_s = quote_age_s
+
+    async def execute(self, alert: StoredAlert) -> AlertOutcome:
+        source = OrderSource.SIGHOOK if alert.source == "sighook" else OrderSource.TRADINGVIEW
+        trigger = {"alert_id": alert.id, "dedup_key": alert.dedup_key, "source": alert.source,
+                   "action": alert.action, "strategy": alert.strategy, "price": _s(alert.price)}
+        key = f"alert:{alert.dedup_key}"
+        if alert.action == "buy":
+            notional = alert.notional or (alert.quantity * alert.price if alert.quantity and alert.price else None)
+            notional = notional or self._settings.entry_quote_size_usd
+            verdict = self._risk.check_entry(alert.symbol, notional, self._account_value(),
+                                             self._quote_age_s(alert.symbol))
+            if not getattr(verdict, "allowed", False):
+                reason = str(getattr(verdict, "reason", "risk check refused"))
+                log.info("alert_entry_refused", alert_id=alert.id, symbol=alert.symbol, reason=reason)
+                return AlertOutcome(AlertStatus.REJECTED_RISK, reason=reason)
+            if alert.quantity is not None:
+                intent = OrderIntent(alert.symbol, Side.BUY, IntentKind.MARKET, source, key,
+                                     base_size=alert.quantity, trigger=trigger)
+            else:
+                intent = OrderIntent(alert.symbol, Side.BUY, IntentKind.MARKET, source, key, quote_size=notional,
+                                     trigger=trigger)
+        else:
+            held = self._position_size(alert.symbol)
+            size = alert.quantity if (alert.action == "sell" and alert.quantity) else held
+            if size is None or size <= ZERO:
+                return AlertOutcome(AlertStatus.FAILED, reason=f"no {alert.symbol} position to {alert.action}")
+            intent = OrderIntent(alert.symbol, Side.SELL, IntentKind.MARKET, source, key, base_size=size,
+                                 exit_reason=ExitReason.ALERT, exit_quote_price=alert.price, trigger=trigger)
+        result = await self._orders.place(intent)
+        if result.ok:
+            return AlertOutcome(AlertStatus.ORDERED, client_order_id=result.client_order_id, order_id=result.order_id,
+                                reason="duplicate intent: already placed" if result.duplicate else None)
+        return AlertOutcome(AlertStatus.FAILED, reason=f"{result.error}: {result.detail or ''}"[:500],
+                            client_order_id=result.client_order_id)
+
+
+def _s(value: Decimal | None) -> str | None:
+    return None if value is None else format(value, "f")

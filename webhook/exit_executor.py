@@ -1,0 +1,82 @@
+"""The sentinel's ExitExecutor: cancel conflicting sells, size from available balance, place the exit."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.clock import Clock, SystemClock, format_rfc3339
+from core.enums import OrderSource, Side
+from core.logging import get_logger
+from core.metrics import EXITS
+from exchange.port import ExchangeError, ExchangePort
+from market_data.exit_policy import ExitDecision
+from market_data.ports import ExitSubmission, OpenPosition
+from shared_data.models import TradeRecord
+from shared_data.order_store import OPEN_STATUSES, PLACEHOLDER_PREFIX
+from webhook.order_intent import IntentKind, OrderIntent
+from webhook.order_manager import OrderManager
+
+log = get_logger(__name__)
+
+CANCEL_WAIT_S = 3.0
+
+
+class OrderExitExecutor:
+    def __init__(self, orders: OrderManager, exchange: ExchangePort, sessions: async_sessionmaker[AsyncSession],
+                 settle_order: Callable[[str], Awaitable[object]], clock: Clock | None = None) -> None:
+        """`settle_order(order_id)` records an order's current state and fills (the fill processor)."""
+        self._orders = orders
+        self._settle = settle_order
+        self._exchange = exchange
+        self._sessions = sessions
+        self._clock = clock or SystemClock()
+
+    async def submit_exit(self, position: OpenPosition, decision: ExitDecision) -> ExitSubmission:
+        try:
+            await self._cancel_open_sells(position.symbol)
+        except ExchangeError as exc:
+            return ExitSubmission(False, error=f"CANCEL_FAILED: {exc}")
+        opened = format_rfc3339(position.opened_at) if position.opened_at else "unknown"
+        # Unique per decision, stable for retries of this decision: never doubles, never blocks a later exit.
+        key = f"exit:{position.symbol}:{opened}:{decision.reason.value}:{format_rfc3339(self._clock.now())}"
+        kind = IntentKind.MARKET if decision.is_market else IntentKind.LIMIT
+        intent = OrderIntent(
+            position.symbol, Side.SELL, kind, OrderSource.WEBHOOK, key, base_size=position.size,
+            limit_price=decision.limit_price if kind is IntentKind.LIMIT else None, exit_reason=decision.reason,
+            exit_target_price=decision.target_price, exit_quote_price=decision.quote_price,
+            trigger={"why": decision.why, "pnl_pct": format(decision.pnl_pct, "f")},
+        )
+        result = await self._orders.place(intent)
+        if result.ok:
+            EXITS.labels(reason=decision.reason.value).inc()
+            return ExitSubmission(True, order_id=result.order_id)
+        return ExitSubmission(False, error=f"{result.error}: {result.detail or ''}")
+
+    async def _cancel_open_sells(self, symbol: str) -> None:
+        async with self._sessions() as session:
+            ids = list((await session.execute(
+                select(TradeRecord.order_id).where(
+                    TradeRecord.symbol == symbol, TradeRecord.side == Side.SELL.value,
+                    TradeRecord.status.in_(OPEN_STATUSES), TradeRecord.order_id.not_like(f"{PLACEHOLDER_PREFIX}%"))
+            )).scalars())
+        if not ids:
+            return
+        results = await self._exchange.cancel_orders(ids)
+        log.info("exit_cancelled_conflicting_sells", symbol=symbol, order_ids=ids,
+                 results=[(r.order_id, r.success, r.failure_reason) for r in results])
+        # Wait (bounded) for the cancels to release the held base balance, and record each cancelled
+        # order's final state and fills, so the same-side check and the balance see the truth.
+        deadline = asyncio.get_running_loop().time() + CANCEL_WAIT_S
+        pending = set(ids)
+        while pending and asyncio.get_running_loop().time() < deadline:
+            for order_id in list(pending):
+                order = await self._exchange.get_order(order_id)
+                if order.status.is_terminal:
+                    await self._settle(order_id)
+                    pending.discard(order_id)
+            if pending:
+                await asyncio.sleep(0.1)
