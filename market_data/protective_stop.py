@@ -1,0 +1,263 @@
+"""Optional exchange-side stop-limit order that mirrors a position's trailing stop.
+
+If the daemon dies, the exchange still holds a stop. Moving it is a cancel-and-replace, so moves are
+rate limited (`decide_move`, pure): at least `protective_stop_min_interval_s` between moves and at
+least `protective_stop_min_improvement_pct` improvement, unless the move is at least
+`protective_stop_bypass_pct`. The window between a successful cancel and the replacement's
+acceptance is measured (PROTECTIVE_UNPROTECTED_SECONDS). No orphans: a failed cancel never leads to a
+second order, and `sweep_orphans` cancels any of our stop orders the manager does not track.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from core.clock import Clock, SystemClock
+from core.enums import OrderStatus, Side
+from core.logging import get_logger
+from core.metrics import PROTECTIVE_UNPROTECTED_SECONDS, TRAILING_ERRORS
+from core.money import fmt, pct_change, quantize_down
+from core.settings import TradingSettings
+from exchange.models import OrderKind, OrderRequest, Product
+from exchange.port import ExchangeError, ExchangePort
+from market_data.trailing_stop import HUNDRED
+
+log = get_logger(__name__)
+
+CLIENT_ID_PREFIX = "bt-ps-"  # marks our protective stops among open orders
+LIMIT_OFFSET_PCT = Decimal("0.5")  # the stop-limit's limit sits this far below its stop, so it can fill in a fall
+EXCHANGE_CALL_TIMEOUT_S = 30.0
+# Cancel failures (reference §3.8) that mean the order is not, or soon will not be, on the book.
+GONE_FAILURES = frozenset({"UNKNOWN_CANCEL_ORDER", "DUPLICATE_CANCEL_REQUEST"})
+FILLED_FAILURE = "ORDER_IS_FULLY_FILLED"
+
+
+@dataclass(frozen=True, slots=True)
+class ProtectiveParams:
+    min_interval_s: float
+    min_improvement_pct: Decimal
+    bypass_pct: Decimal
+
+    @classmethod
+    def from_settings(cls, settings: TradingSettings) -> ProtectiveParams:
+        return cls(min_interval_s=settings.protective_stop_min_interval_s,
+                   min_improvement_pct=settings.protective_stop_min_improvement_pct,
+                   bypass_pct=settings.protective_stop_bypass_pct)
+
+
+@dataclass(frozen=True, slots=True)
+class MoveDecision:
+    move: bool
+    why: str
+
+
+def decide_move(placed_stop: Decimal | None, new_stop: Decimal, last_moved_at: datetime | None, now: datetime,
+                params: ProtectiveParams, *, size_changed: bool = False) -> MoveDecision:
+    """Whether to cancel-and-replace the exchange stop at `placed_stop` with one at `new_stop`."""
+    if placed_stop is None:
+        return MoveDecision(True, "no protective stop yet")
+    if size_changed:
+        return MoveDecision(True, "position size changed")
+    if new_stop <= placed_stop:
+        return MoveDecision(False, "not higher than the placed stop")
+    improvement = pct_change(new_stop, placed_stop)
+    if improvement >= params.bypass_pct:
+        return MoveDecision(True, f"improvement {improvement:.3f}% ≥ bypass {params.bypass_pct}%")
+    if last_moved_at is not None and (now - last_moved_at).total_seconds() < params.min_interval_s:
+        return MoveDecision(False, f"moved less than {params.min_interval_s}s ago")
+    if improvement < params.min_improvement_pct:
+        return MoveDecision(False, f"improvement {improvement:.3f}% < {params.min_improvement_pct}%")
+    return MoveDecision(True, f"improvement {improvement:.3f}%")
+
+
+@dataclass(frozen=True, slots=True)
+class ProtectiveOrder:
+    order_id: str
+    client_order_id: str
+    stop_price: Decimal
+    limit_price: Decimal
+    size: Decimal
+    placed_at: datetime
+
+
+def client_order_id(symbol: str, stop_price: Decimal, size: Decimal) -> str:
+    """Deterministic, so a retried placement of the same stop cannot double it."""
+    digest = hashlib.sha256(f"{symbol}|{fmt(stop_price)}|{fmt(size)}".encode()).hexdigest()[:24]
+    return f"{CLIENT_ID_PREFIX}{symbol}-{digest}"
+
+
+ChangeListener = Callable[[str, ProtectiveOrder | None], None]
+
+
+class ProtectiveStopManager:
+    def __init__(self, exchange: ExchangePort, settings: TradingSettings, clock: Clock | None = None,
+                 on_change: ChangeListener | None = None) -> None:
+        self._exchange = exchange
+        self._params = ProtectiveParams.from_settings(settings)
+        self._clock = clock or SystemClock()
+        self._on_change = on_change
+        self._orders: dict[str, ProtectiveOrder] = {}
+        self._products: dict[str, Product] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def set_listener(self, on_change: ChangeListener | None) -> None:
+        """Who hears about placed/removed stops (the monitor, to persist them on the trailing row)."""
+        self._on_change = on_change
+
+    def adopt(self, symbol: str, order: ProtectiveOrder) -> None:
+        """Track an order restored from the database."""
+        self._orders[symbol] = order
+
+    def order(self, symbol: str) -> ProtectiveOrder | None:
+        return self._orders.get(symbol)
+
+    def forget(self, symbol: str) -> None:
+        """Stop tracking (the exit executor cancels conflicting sells, ours included)."""
+        if self._orders.pop(symbol, None) is not None:
+            self._changed(symbol, None)
+
+    def needs_move(self, symbol: str, stop_price: Decimal, size: Decimal, now: datetime) -> MoveDecision:
+        current = self._orders.get(symbol)
+        if current is None:
+            return decide_move(None, stop_price, None, now, self._params)
+        return decide_move(current.stop_price, stop_price, current.placed_at, now, self._params,
+                           size_changed=size != current.size)
+
+    async def sync(self, symbol: str, size: Decimal, stop_price: Decimal) -> ProtectiveOrder | None:
+        """Make the exchange stop match (`size`, `stop_price`) if the rate limit allows."""
+        async with self._lock(symbol):
+            product = await self._product(symbol)
+            qsize = quantize_down(size, product.base_increment)
+            qstop = quantize_down(stop_price, product.price_increment)
+            if qsize < product.base_min_size or qstop <= 0:
+                log.info("protective_stop_skipped", symbol=symbol, size=str(qsize), why="below minimum size")
+                return self._orders.get(symbol)
+            decision = self.needs_move(symbol, qstop, qsize, self._clock.now())
+            if not decision.move:
+                return self._orders.get(symbol)
+            current = self._orders.get(symbol)
+            cancelled_at: float | None = None
+            if current is not None:
+                outcome = await self._cancel(symbol, current)
+                if outcome == "kept":
+                    return current  # unsure whether it still rests: never place a second one
+                if outcome == "filled":
+                    return None
+                cancelled_at = self._clock.monotonic()
+            placed = await self._place(symbol, qsize, qstop, product)
+            if cancelled_at is None:
+                if placed is not None:
+                    log.info("protective_stop_placed", symbol=symbol, stop=fmt(qstop), size=fmt(qsize))
+            elif placed is None:
+                # Cancelled but not replaced: the next sync places a new one (no rate limit without an order).
+                log.warning("protective_stop_unprotected", symbol=symbol, stop=fmt(qstop))
+            else:
+                window = self._clock.monotonic() - cancelled_at
+                PROTECTIVE_UNPROTECTED_SECONDS.observe(window)
+                log.info("protective_stop_moved", symbol=symbol, stop=fmt(qstop), unprotected_s=round(window, 4),
+                         why=decision.why)
+            return placed
+
+    async def remove(self, symbol: str, why: str) -> bool:
+        """Cancel the tracked stop of `symbol`. True when nothing of ours rests on the book any more."""
+        async with self._lock(symbol):
+            current = self._orders.get(symbol)
+            if current is None:
+                return True
+            outcome = await self._cancel(symbol, current)
+            log.info("protective_stop_removed", symbol=symbol, order_id=current.order_id, why=why, outcome=outcome)
+            return outcome != "kept"
+
+    async def sweep_orphans(self, open_symbols: Iterable[str]) -> list[str]:
+        """Cancel open stop orders of ours that are untracked or belong to a closed position."""
+        wanted = set(open_symbols)
+        tracked = {o.order_id for s, o in self._orders.items() if s in wanted}
+        orphans: list[str] = []
+        cursor: str | None = None
+        while True:
+            async with asyncio.timeout(EXCHANGE_CALL_TIMEOUT_S):
+                page = await self._exchange.list_orders(statuses=[OrderStatus.OPEN.value], cursor=cursor)
+            orphans += [o.order_id for o in page.items
+                        if o.client_order_id.startswith(CLIENT_ID_PREFIX) and o.order_id not in tracked]
+            if not page.has_next or not page.cursor:
+                break
+            cursor = page.cursor
+        if orphans:
+            async with asyncio.timeout(EXCHANGE_CALL_TIMEOUT_S):
+                results = await self._exchange.cancel_orders(orphans)
+            log.warning("protective_stop_orphans_cancelled", order_ids=orphans,
+                        failed=[r.order_id for r in results if not r.success])
+        for symbol in [s for s in self._orders if s not in wanted]:
+            self.forget(symbol)
+        return orphans
+
+    async def _cancel(self, symbol: str, current: ProtectiveOrder) -> str:
+        """'gone' (cancelled or not on the book), 'filled' (the stop fired) or 'kept' (unknown: still there)."""
+        try:
+            async with asyncio.timeout(EXCHANGE_CALL_TIMEOUT_S):
+                results = await self._exchange.cancel_orders([current.order_id])
+        except (ExchangeError, TimeoutError) as exc:
+            TRAILING_ERRORS.inc()
+            log.warning("protective_stop_cancel_failed", symbol=symbol, order_id=current.order_id, error=repr(exc))
+            return "kept"
+        result = results[0] if results else None
+        reason = (result.failure_reason or "") if result is not None else "NO_RESULT"
+        if result is not None and result.success:
+            outcome = "gone"
+        elif reason == FILLED_FAILURE:
+            outcome = "filled"
+            log.info("protective_stop_filled", symbol=symbol, order_id=current.order_id)
+        elif reason in GONE_FAILURES:
+            outcome = "gone"
+        else:
+            TRAILING_ERRORS.inc()
+            log.warning("protective_stop_cancel_refused", symbol=symbol, order_id=current.order_id, reason=reason)
+            return "kept"
+        self._orders.pop(symbol, None)
+        self._changed(symbol, None)
+        return outcome
+
+    async def _place(self, symbol: str, size: Decimal, stop: Decimal, product: Product) -> ProtectiveOrder | None:
+        limit = quantize_down(stop * (HUNDRED - LIMIT_OFFSET_PCT) / HUNDRED, product.price_increment)
+        coid = client_order_id(symbol, stop, size)
+        request = OrderRequest(client_order_id=coid, product_id=symbol, side=Side.SELL, kind=OrderKind.STOP_LIMIT_GTC,
+                               base_size=size, limit_price=limit, stop_price=stop,
+                               stop_direction="STOP_DIRECTION_STOP_DOWN")
+        try:
+            async with asyncio.timeout(EXCHANGE_CALL_TIMEOUT_S):
+                result = await self._exchange.create_order(request)
+        except (ExchangeError, TimeoutError) as exc:
+            # It may or may not rest on the book: the deterministic id and sweep_orphans cover both.
+            TRAILING_ERRORS.inc()
+            log.warning("protective_stop_place_failed", symbol=symbol, error=repr(exc))
+            return None
+        if not result.success or not result.order_id:
+            TRAILING_ERRORS.inc()
+            log.warning("protective_stop_rejected", symbol=symbol, error=result.error,
+                        failure_reason=result.failure_reason)
+            return None
+        order = ProtectiveOrder(order_id=result.order_id, client_order_id=coid, stop_price=stop, limit_price=limit,
+                                size=size, placed_at=self._clock.now())
+        self._orders[symbol] = order
+        self._changed(symbol, order)
+        return order
+
+    async def _product(self, symbol: str) -> Product:
+        product = self._products.get(symbol)
+        if product is None:
+            async with asyncio.timeout(EXCHANGE_CALL_TIMEOUT_S):
+                product = await self._exchange.get_product(symbol)
+            self._products[symbol] = product
+        return product
+
+    def _lock(self, symbol: str) -> asyncio.Lock:
+        return self._locks.setdefault(symbol, asyncio.Lock())
+
+    def _changed(self, symbol: str, order: ProtectiveOrder | None) -> None:
+        if self._on_change is not None:
+            self._on_change(symbol, order)

@@ -1,0 +1,195 @@
+"""Persistence of trailing stops in `trailing_stop_state`, and the background writer the sentinel uses.
+
+The sentinel never waits on the database: it hands every changed state to `TrailingWriter`, which
+keeps only the latest state per symbol and writes batches in the background. A failed write is kept
+and retried with jittered, capped backoff; state is never dropped because the database is slow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.enums import TrailingState
+from core.logging import get_logger
+from core.metrics import TRAILING_ACTIVE, TRAILING_ERRORS
+from market_data.trailing_stop import TrailingStop
+from shared_data.db import unit_of_work
+from shared_data.models import TrailingStopState
+
+log = get_logger(__name__)
+
+WRITE_TIMEOUT_S = 10.0
+BACKOFF_BASE_S = 0.2
+BACKOFF_MAX_S = 10.0
+_PERSISTED_FIELDS = (
+    "state", "entry_price", "highest_price", "lowest_price", "current_stop", "atr", "stop_order_id",
+    "stop_order_price", "stop_order_moved_at", "activated_at", "opened_at", "last_update_time", "update_count",
+)
+
+
+def to_row(stop: TrailingStop) -> dict[str, Any]:
+    row: dict[str, Any] = {name: getattr(stop, name) for name in _PERSISTED_FIELDS}
+    row["symbol"] = stop.symbol
+    row["state"] = stop.state.value
+    return row
+
+
+def from_row(row: TrailingStopState) -> TrailingStop:
+    return TrailingStop(
+        symbol=row.symbol, state=TrailingState(row.state), entry_price=row.entry_price,
+        highest_price=row.highest_price, lowest_price=row.lowest_price, current_stop=row.current_stop, atr=row.atr,
+        activated_at=row.activated_at, opened_at=row.opened_at, last_update_time=row.last_update_time,
+        update_count=row.update_count, stop_order_id=row.stop_order_id, stop_order_price=row.stop_order_price,
+        stop_order_moved_at=row.stop_order_moved_at,
+    )
+
+
+def final_state(stop: TrailingStop) -> dict[str, Any]:
+    """The fields logged when a stop triggers or is removed."""
+    return {"symbol": stop.symbol, "state": stop.state.value, "entry_price": str(stop.entry_price),
+            "highest_price": str(stop.highest_price), "current_stop": _s(stop.current_stop),
+            "activated_at": _s(stop.activated_at), "update_count": stop.update_count,
+            "stop_order_id": stop.stop_order_id}
+
+
+class TrailingStore:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def load_all(self) -> dict[str, TrailingStop]:
+        async with self._sessions() as session:
+            rows = (await session.scalars(select(TrailingStopState))).all()
+        return {row.symbol: from_row(row) for row in rows}
+
+    async def save(self, stops: Sequence[TrailingStop]) -> None:
+        await self.write(stops, ())
+
+    async def delete(self, symbols: Sequence[str]) -> None:
+        await self.write((), symbols)
+
+    async def write(self, saves: Sequence[TrailingStop], deletes: Sequence[str]) -> None:
+        """Upsert `saves` and delete the rows of `deletes`, in one transaction."""
+        if not saves and not deletes:
+            return
+        async with unit_of_work(self._sessions) as session:
+            for stop in saves:
+                row = to_row(stop)
+                stmt = insert(TrailingStopState).values(**row)
+                await session.execute(stmt.on_conflict_do_update(
+                    index_elements=[TrailingStopState.symbol],
+                    set_={k: stmt.excluded[k] for k in row if k != "symbol"},
+                ))
+            if deletes:
+                await session.execute(
+                    delete(TrailingStopState).where(TrailingStopState.symbol.in_(list(deletes))))
+
+    async def restore(self, open_symbols: Iterable[str]) -> dict[str, TrailingStop]:
+        """Load the stops of open positions; delete (and log) rows whose position is gone."""
+        wanted = set(open_symbols)
+        stops = await self.load_all()
+        gone = sorted(symbol for symbol in stops if symbol not in wanted)
+        for symbol in gone:
+            log.info("trailing_stop_removed", why="position gone at start", **final_state(stops.pop(symbol)))
+        await self.delete(gone)
+        TRAILING_ACTIVE.set(sum(1 for s in stops.values() if s.is_active))
+        log.info("trailing_stops_restored", count=len(stops), removed=len(gone))
+        return stops
+
+
+class TrailingRowStore(Protocol):
+    async def write(self, saves: Sequence[TrailingStop], deletes: Sequence[str]) -> None: ...
+
+
+class TrailingWriter:
+    """Coalescing background writer: latest state per symbol wins; None means delete the row."""
+
+    def __init__(self, store: TrailingRowStore) -> None:
+        self._store = store
+        self._pending: dict[str, TrailingStop | None] = {}
+        self._dirty = asyncio.Event()
+        self._write_lock = asyncio.Lock()
+        self.failures = 0
+
+    def save(self, stop: TrailingStop) -> None:
+        self._pending[stop.symbol] = stop
+        self._dirty.set()
+
+    def delete(self, symbol: str) -> None:
+        self._pending[symbol] = None
+        self._dirty.set()
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Write whatever is pending until `stop`; then a last flush."""
+        attempt = 0
+        while not stop.is_set():
+            await _wait_either(self._dirty, stop)
+            if stop.is_set():
+                break
+            ok = await self.write_pending()
+            attempt = 0 if ok else attempt + 1
+            if not ok:
+                delay = min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** min(attempt, 10)) * random.uniform(0.5, 1.0)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
+        await self.flush()
+
+    async def flush(self, attempts: int = 3) -> bool:
+        """Write everything pending now (shutdown, tests). True when nothing is left."""
+        for _ in range(attempts):
+            if not self._pending:
+                return True
+            await self.write_pending()
+        return not self._pending
+
+    async def write_pending(self) -> bool:
+        """One write of everything pending; on failure it stays pending. True on success."""
+        async with self._write_lock:
+            batch, self._pending = self._pending, {}
+            self._dirty.clear()
+            if not batch:
+                return True
+            saves = [s for s in batch.values() if s is not None]
+            deletes = [symbol for symbol, s in batch.items() if s is None]
+            try:
+                async with asyncio.timeout(WRITE_TIMEOUT_S):
+                    await self._store.write(saves, deletes)
+            except Exception as exc:
+                self.failures += 1
+                TRAILING_ERRORS.inc()
+                log.warning("trailing_write_failed", error=repr(exc), symbols=len(batch))
+                self._requeue(batch)
+                return False
+            return True
+
+    def _requeue(self, batch: Mapping[str, TrailingStop | None]) -> None:
+        # Newer states queued while we were writing win over the failed batch.
+        for symbol, value in batch.items():
+            self._pending.setdefault(symbol, value)
+        self._dirty.set()
+
+
+async def _wait_either(first: asyncio.Event, second: asyncio.Event) -> None:
+    if first.is_set() or second.is_set():
+        return
+    tasks = [asyncio.create_task(first.wait()), asyncio.create_task(second.wait())]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
+def _s(value: object) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,226 @@
+"""RiskManager: the circuit breakers of risk/rules.py, persisted in risk_state / risk_events.
+
+The database is the source of truth, so a `halt` from the CLI reaches a running daemon at its next
+entry check, and a tripped breaker survives restarts. Each breaker has one risk_state row; its
+`details` hold the breaker's counter (daily_loss: day + realized P&L; losing_streak: the streak),
+its `reason` why it tripped. Every trip and reset is appended to risk_events.
+
+Entries fail closed: if the risk state cannot be read, `check_entry` refuses. Exits are never
+checked here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.clock import Clock, SystemClock
+from core.logging import get_logger
+from core.metrics import BREAKER_TRIPPED
+from core.money import to_decimal
+from core.settings import RiskSettings
+from market_data.ports import Notifier
+from risk import rules
+from risk.rules import Breaker, BreakerStatus, RiskCounters, RiskLimits, RiskVerdict, Trip
+from shared_data.db import unit_of_work
+from shared_data.models import RiskEvent, RiskState
+
+log = get_logger(__name__)
+
+DB_TIMEOUT_S = 10.0
+NOTIFY_TIMEOUT_S = 15.0
+
+
+@dataclass(frozen=True, slots=True)
+class RiskSnapshot:
+    breakers: Mapping[Breaker, BreakerStatus]
+    counters: RiskCounters
+
+    @property
+    def entries_blocked(self) -> bool:
+        return any(s.tripped for s in self.breakers.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "entries_blocked": self.entries_blocked,
+            "breakers": {b.value: {"tripped": s.tripped, "reason": s.reason,
+                                   "tripped_at": s.tripped_at.isoformat() if s.tripped_at else None}
+                         for b, s in self.breakers.items()},
+            "counters": {"day": self.counters.day.isoformat(),
+                         "realized_pnl_usd": str(self.counters.realized_pnl_usd),
+                         "consecutive_losses": self.counters.consecutive_losses},
+        }
+
+
+class RiskManager:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: RiskSettings, *,
+                 clock: Clock | None = None, notifier: Notifier | None = None) -> None:
+        self._sessions = sessions
+        self._limits = RiskLimits.from_settings(settings)
+        self._clock = clock or SystemClock()
+        self._notifier = notifier
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def load(self) -> RiskSnapshot:
+        """Read the persisted breakers (at start); logs what is tripped."""
+        snapshot = await self.state()
+        for status in snapshot.breakers.values():
+            if status.tripped:
+                log.warning("breaker_tripped_at_start", breaker=status.breaker.value, reason=status.reason,
+                            tripped_at=status.tripped_at)
+        return snapshot
+
+    async def state(self) -> RiskSnapshot:
+        async with asyncio.timeout(DB_TIMEOUT_S), self._sessions() as session:
+            rows = {r.breaker: r for r in (await session.scalars(select(RiskState))).all()}
+        snapshot = _snapshot(rows, rules.utc_day(self._clock.now()))
+        for breaker, status in snapshot.breakers.items():
+            BREAKER_TRIPPED.labels(breaker=breaker.value).set(1 if status.tripped else 0)
+        return snapshot
+
+    async def check_entry(self, symbol: str, notional: Decimal, account_value: Decimal,
+                          quote_age_s: float | None) -> RiskVerdict:
+        """May a new entry bring `symbol`'s position to `notional` USD? (Exits are never checked.)"""
+        try:
+            snapshot = await self.state()
+            today = rules.utc_day(self._clock.now())
+            expired = [b for b, s in snapshot.breakers.items() if rules.daily_loss_expired(s, today)]
+            if expired:
+                await self._reset(expired, "new UTC day")
+                snapshot = await self.state()
+        except Exception as exc:
+            log.error("risk_state_unavailable", error=repr(exc))
+            return RiskVerdict(allowed=False, reasons=(f"risk state unavailable ({exc.__class__.__name__})",))
+        verdict = rules.check_entry(symbol, notional, account_value, quote_age_s, snapshot.breakers, self._limits)
+        if not verdict.allowed:
+            log.info("entry_blocked", symbol=symbol, reasons=list(verdict.reasons))
+        return verdict
+
+    async def record_exit(self, pnl_usd: Decimal, at: datetime) -> list[Trip]:
+        """Count one realized exit; trips (and persists, notifies) the breakers it calls for."""
+        pnl = to_decimal(pnl_usd)
+        trips: list[Trip] = []
+        resets: list[Breaker] = []
+        async with asyncio.timeout(DB_TIMEOUT_S), unit_of_work(self._sessions) as session:
+            rows = await _locked_rows(session, (Breaker.DAILY_LOSS, Breaker.LOSING_STREAK))
+            before = _snapshot({b.value: r for b, r in rows.items()}, rules.utc_day(at))
+            counters = rules.apply_exit(before.counters, pnl, at)
+            daily = rows[Breaker.DAILY_LOSS]
+            if rules.daily_loss_expired(before.breakers[Breaker.DAILY_LOSS], counters.day):
+                daily.tripped, daily.reason, daily.tripped_at = False, None, None
+                session.add(RiskEvent(breaker=Breaker.DAILY_LOSS.value, event="reset", reason="new UTC day",
+                                      details={}))
+                resets.append(Breaker.DAILY_LOSS)
+            kept = {"tripped_day": daily.details["tripped_day"]} if daily.tripped and daily.details else {}
+            daily.details = _daily_details(counters) | kept
+            rows[Breaker.LOSING_STREAK].details = _streak_details(counters)
+            for trip in rules.trips_after_exit(counters, self._limits):
+                row = rows[trip.breaker]
+                if row.tripped:
+                    continue
+                row.tripped, row.reason, row.tripped_at = True, trip.reason, self._clock.now()
+                row.details = (row.details or {}) | dict(trip.details)
+                session.add(RiskEvent(breaker=trip.breaker.value, event="trip", reason=trip.reason,
+                                      details=dict(trip.details)))
+                trips.append(trip)
+        for breaker in resets:
+            BREAKER_TRIPPED.labels(breaker=breaker.value).set(0)
+            log.info("breaker_reset", breaker=breaker.value, reason="new UTC day")
+        log.info("risk_exit_recorded", pnl_usd=str(pnl), day_total=str(counters.realized_pnl_usd),
+                 streak=counters.consecutive_losses)
+        for trip in trips:
+            self._tripped(trip.breaker, trip.reason)
+        return trips
+
+    async def halt(self, reason: str) -> None:
+        """The manual kill switch: block all new entries until `resume`."""
+        text = reason.strip() or "manual halt"
+        async with asyncio.timeout(DB_TIMEOUT_S), unit_of_work(self._sessions) as session:
+            row = (await _locked_rows(session, (Breaker.KILL_SWITCH,)))[Breaker.KILL_SWITCH]
+            row.tripped, row.reason, row.tripped_at = True, text, self._clock.now()
+            session.add(RiskEvent(breaker=Breaker.KILL_SWITCH.value, event="trip", reason=text, details={}))
+        self._tripped(Breaker.KILL_SWITCH, text)
+
+    async def resume(self, breakers: Iterable[Breaker] | None = None, reason: str = "manual resume") -> list[Breaker]:
+        """Clear breakers (default: kill switch and losing streak); returns those that were tripped."""
+        return await self._reset(list(breakers) if breakers is not None else list(rules.MANUAL_BREAKERS), reason)
+
+    async def drain(self) -> None:
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=NOTIFY_TIMEOUT_S)
+
+    async def _reset(self, breakers: Sequence[Breaker], reason: str) -> list[Breaker]:
+        cleared: list[Breaker] = []
+        async with asyncio.timeout(DB_TIMEOUT_S), unit_of_work(self._sessions) as session:
+            rows = await _locked_rows(session, breakers)
+            for breaker in breakers:
+                row = rows[breaker]
+                if breaker is Breaker.LOSING_STREAK:
+                    row.details = {"consecutive_losses": 0}  # resuming starts a new streak
+                if not row.tripped:
+                    continue
+                row.tripped, row.reason, row.tripped_at = False, None, None
+                session.add(RiskEvent(breaker=breaker.value, event="reset", reason=reason, details={}))
+                cleared.append(breaker)
+        for breaker in cleared:
+            BREAKER_TRIPPED.labels(breaker=breaker.value).set(0)
+            log.info("breaker_reset", breaker=breaker.value, reason=reason)
+        return cleared
+
+    def _tripped(self, breaker: Breaker, reason: str) -> None:
+        BREAKER_TRIPPED.labels(breaker=breaker.value).set(1)
+        log.warning("breaker_tripped", breaker=breaker.value, reason=reason)
+        if self._notifier is not None:
+            task = asyncio.get_running_loop().create_task(self._notify(breaker, reason))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _notify(self, breaker: Breaker, reason: str) -> None:
+        assert self._notifier is not None
+        try:
+            async with asyncio.timeout(NOTIFY_TIMEOUT_S):
+                await self._notifier.notify("breaker_tripped", f"new entries blocked: {breaker.value}: {reason}")
+        except Exception as exc:
+            log.warning("notify_failed", topic="breaker_tripped", error=repr(exc))
+
+
+async def _locked_rows(session: AsyncSession, breakers: Iterable[Breaker]) -> dict[Breaker, RiskState]:
+    """The rows of `breakers`, created if missing, locked FOR UPDATE for this transaction."""
+    wanted = list(breakers)
+    await session.execute(insert(RiskState).values([{"breaker": b.value, "tripped": False} for b in wanted])
+                          .on_conflict_do_nothing(index_elements=[RiskState.breaker]))
+    stmt = select(RiskState).where(RiskState.breaker.in_([b.value for b in wanted])).with_for_update()
+    rows = (await session.scalars(stmt.execution_options(populate_existing=True))).all()
+    return {Breaker(r.breaker): r for r in rows}
+
+
+def _snapshot(rows: Mapping[str, RiskState], today: date) -> RiskSnapshot:
+    statuses: dict[Breaker, BreakerStatus] = {}
+    for breaker in Breaker:
+        row = rows.get(breaker.value)
+        statuses[breaker] = BreakerStatus(
+            breaker=breaker, tripped=bool(row and row.tripped), reason=row.reason if row else None,
+            tripped_at=row.tripped_at if row else None, details=dict(row.details or {}) if row else {})
+    daily = statuses[Breaker.DAILY_LOSS].details
+    day = date.fromisoformat(daily["day"]) if isinstance(daily.get("day"), str) else today
+    streak = int(statuses[Breaker.LOSING_STREAK].details.get("consecutive_losses", 0))
+    counters = RiskCounters(day=day, realized_pnl_usd=to_decimal(daily.get("realized_pnl_usd", "0")),
+                            consecutive_losses=streak)
+    return RiskSnapshot(breakers=statuses, counters=rules.roll_day(counters, today))
+
+
+def _daily_details(counters: RiskCounters) -> dict[str, Any]:
+    return {"day": counters.day.isoformat(), "realized_pnl_usd": str(counters.realized_pnl_usd)}
+
+
+def _streak_details(counters: RiskCounters) -> dict[str, Any]:
+    return {"consecutive_losses": counters.consecutive_losses}
+

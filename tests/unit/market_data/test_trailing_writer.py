@@ -1,0 +1,69 @@
+"""The background writer: coalesces per symbol, keeps failed writes, never lets an older state win."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from market_data.trailing_stop import TrailingStop, start_trailing
+from market_data.trailing_store import TrailingWriter
+
+T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+
+
+class FlakyRows:
+    """A table that fails the first `failures` writes."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.rows: dict[str, TrailingStop] = {}
+        self.batches: list[tuple[list[str], list[str]]] = []
+
+    async def write(self, saves: Sequence[TrailingStop], deletes: Sequence[str]) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("database went away")
+        self.batches.append(([s.symbol for s in saves], list(deletes)))
+        self.rows.update({s.symbol: s for s in saves})
+        for symbol in deletes:
+            self.rows.pop(symbol, None)
+
+
+def stop(symbol: str, price: str) -> TrailingStop:
+    return start_trailing(symbol, Decimal("100"), Decimal(price), None, T0)
+
+
+async def test_latest_state_per_symbol_wins_and_deletes_are_batched() -> None:
+    rows = FlakyRows(0)
+    writer = TrailingWriter(rows)
+    writer.save(stop("A", "101"))
+    writer.save(stop("A", "102"))
+    writer.save(stop("B", "101"))
+    writer.delete("B")
+    assert writer.pending == 2
+    assert await writer.flush()
+    assert rows.batches == [(["A"], ["B"])] and rows.rows["A"].highest_price == Decimal("102")
+
+
+async def test_failed_write_is_kept_and_newer_state_wins() -> None:
+    rows = FlakyRows(1)
+    writer = TrailingWriter(rows)
+    writer.save(stop("A", "101"))
+    assert not await writer.write_pending()  # one failing attempt, then look at what is kept
+    assert writer.pending == 1 and writer.failures == 1
+    writer.save(stop("A", "103"))  # queued after the failure: it must win over the failed batch
+    assert await writer.flush()
+    assert rows.rows["A"].highest_price == Decimal("103")
+
+
+async def test_run_writes_in_the_background_and_flushes_on_stop() -> None:
+    rows = FlakyRows(0)
+    writer = TrailingWriter(rows)
+    halt = asyncio.Event()
+    task = asyncio.create_task(writer.run(halt))
+    writer.save(stop("A", "101"))
+    halt.set()
+    await asyncio.wait_for(task, timeout=10)
+    assert writer.pending == 0 and "A" in rows.rows
