@@ -332,10 +332,10 @@ class Settings(
 
     # Derived views, so callers never parse settings themselves.
     def webhook_secret_list(self) -> list[str]:
-        return _split_csv(self.webhook_secrets.get_secret_value())  # type: ignore[no-any-return]
+        return list(_split_csv(self.webhook_secrets.get_secret_value()))
 
     def notify_url_list(self) -> list[str]:
-        return _split_csv(self.notify_urls.get_secret_value())  # type: ignore[no-any-return]
+        return list(_split_csv(self.notify_urls.get_secret_value()))
 
     @property
     def is_paper(self) -> bool:

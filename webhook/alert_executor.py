@@ -6,7 +6,7 @@ alert's dedup key, so a replayed alert can never place a second order.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -24,13 +24,13 @@ log = get_logger(__name__)
 class EntryGate(Protocol):
     """The risk manager's entry check (exits never go through it)."""
 
-    def check_entry(self, symbol: str, notional: Decimal, account_value: Decimal,
-                    quote_age_s: float | None) -> Any: ...
+    async def check_entry(self, symbol: str, notional: Decimal, account_value: Decimal,
+                          quote_age_s: float | None) -> Any: ...
 
 
 class AlertOrderExecutor:
     def __init__(self, orders: OrderManager, risk: EntryGate, settings: Settings,
-                 account_value: Callable[[], Decimal], position_size: Callable[[str], Decimal],
+                 account_value: Callable[[], Awaitable[Decimal]], position_size: Callable[[str], Decimal],
                  quote_age_s: Callable[[str], float | None]) -> None:
         self._orders = orders
         self._risk = risk
@@ -47,10 +47,10 @@ class AlertOrderExecutor:
         if alert.action == "buy":
             notional = alert.notional or (alert.quantity * alert.price if alert.quantity and alert.price else None)
             notional = notional or self._settings.entry_quote_size_usd
-            verdict = self._risk.check_entry(alert.symbol, notional, self._account_value(),
-                                             self._quote_age_s(alert.symbol))
+            verdict = await self._risk.check_entry(alert.symbol, notional, await self._account_value(),
+                                                   self._quote_age_s(alert.symbol))
             if not getattr(verdict, "allowed", False):
-                reason = str(getattr(verdict, "reason", "risk check refused"))
+                reason = "; ".join(getattr(verdict, "reasons", ())) or "risk check refused"
                 log.info("alert_entry_refused", alert_id=alert.id, symbol=alert.symbol, reason=reason)
                 return AlertOutcome(AlertStatus.REJECTED_RISK, reason=reason)
             if alert.quantity is not None:

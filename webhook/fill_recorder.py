@@ -11,9 +11,6 @@ import asyncio
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from fifo_engine.ledger import FifoLedger
-from fifo_engine.model import FillFact
-from shared_data.trade_recorder import insert_fills
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -21,7 +18,10 @@ from core.enums import IngestVia, OrderSource
 from core.logging import get_logger
 from core.metrics import FILL_RECORD_LAG, FILLS_RECORDED
 from exchange.models import Fill, Order
+from fifo_engine.ledger import FifoLedger
+from fifo_engine.model import FillFact
 from shared_data import order_store
+from shared_data.trade_recorder import insert_fills
 
 log = get_logger(__name__)
 
@@ -44,9 +44,10 @@ class FillRecorder:
         self._ledger = ledger
         self._now = now
         self._lock = asyncio.Lock()  # FIFO is applied in one order within this process
-        self._listeners: list[Callable[[str], None]] = []
+        self._listeners: list[Callable[[Order, int], None]] = []
 
-    def on_position_change(self, callback: Callable[[str], None]) -> None:
+    def on_order_recorded(self, callback: Callable[[Order, int], None]) -> None:
+        """Called after every committed record(order, …) with the number of new fills."""
         self._listeners.append(callback)
 
     async def record(self, order: Order, fills: Sequence[Fill], *, via: IngestVia,
@@ -77,6 +78,9 @@ class FillRecorder:
                 FILL_RECORD_LAG.observe(max(0.0, (now - fact.trade_time).total_seconds()))
             log.info("fills_recorded", order_id=order.order_id, symbol=order.product_id, side=order.side.value,
                      new=len(new), status=order.status.value, via=via.value)
-            for callback in self._listeners:
-                callback(order.product_id)
+        for callback in self._listeners:
+            try:
+                callback(order, len(new))
+            except Exception:
+                log.exception("order_listener_failed", order_id=order.order_id)
         return len(new)

@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import Clock, SystemClock, format_rfc3339, parse_rfc3339
@@ -122,7 +122,7 @@ class Reconciler:
                 await self._recorder.record(order, fills, via=IngestVia.REST, source=OrderSource.RECONCILED)
                 async with unit_of_work(self._sessions) as session:
                     await session.execute(
-                        TradeRecord.__table__.update()
+                        update(TradeRecord)
                         .where(TradeRecord.order_id == order_id)
                         .values(last_reconciled_at=self._clock.now(), last_reconciled_via=IngestVia.REST.value)
                     )

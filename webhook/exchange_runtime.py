@@ -1,0 +1,59 @@
+"""Which exchange the daemon talks to: the in-process simulator, a standalone one, or Coinbase."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from core.logging import get_logger, mask_key, redactor
+from core.settings import Settings
+from exchange.coinbase import CoinbaseConfig, CoinbaseRestAdapter, build_rest_adapter
+
+if TYPE_CHECKING:
+    from simulator.app import RunningSimulator
+
+log = get_logger(__name__)
+
+
+class ExchangeRefused(RuntimeError):
+    """The exchange configuration is unsafe to trade with (e.g. a key that can withdraw)."""
+
+
+@dataclass
+class ExchangeRuntime:
+    config: CoinbaseConfig
+    rest: CoinbaseRestAdapter
+    simulator: RunningSimulator | None = None
+
+    async def close(self) -> None:
+        if self.simulator is not None:
+            await self.simulator.stop()
+
+
+async def open_exchange(settings: Settings) -> ExchangeRuntime:
+    """Paper mode without REST_BASE_URL starts the simulator in this process, on loopback."""
+    if settings.is_paper and not settings.rest_base_url:
+        from simulator.app import start_simulator
+        from simulator.config import SimulatorConfig
+
+        sim = await start_simulator(SimulatorConfig.from_settings(settings))
+        key = sim.create_api_key()
+        redactor.add(key.private_pem)
+        config = CoinbaseConfig.from_settings(
+            settings, rest_host=sim.rest_host, ws_market_url=sim.ws_market_url, ws_user_url=sim.ws_user_url,
+            ca_file=sim.ca_file, api_key=key.name, api_secret=key.private_pem,
+        )
+        log.info("exchange_selected", kind="in_process_simulator", rest_host=sim.rest_host, key=mask_key(key.name))
+        return ExchangeRuntime(config, build_rest_adapter(config), sim)
+    config = CoinbaseConfig.from_settings(settings)
+    rest = build_rest_adapter(config)
+    log.info("exchange_selected", kind="paper_simulator" if settings.is_paper else "coinbase_live",
+             rest_host=config.rest_host, key=mask_key(config.api_key) if config.api_key else "")
+    if not settings.is_paper:
+        perms = await rest.get_key_permissions()
+        if not perms.can_trade or perms.can_transfer:
+            raise ExchangeRefused(
+                f"refusing to trade live with this key: can_trade={perms.can_trade} can_transfer={perms.can_transfer} "
+                "(use a key that can trade and cannot transfer)"
+            )
+    return ExchangeRuntime(config, rest)

@@ -1,0 +1,111 @@
+"""Positions as the rest of the daemon sees them: derived from the FIFO ledger, in memory."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.clock import utcnow
+from core.enums import TERMINAL_STATUSES, Side
+from core.logging import get_logger
+from core.money import ZERO
+from exchange.models import Order
+from exchange.port import ExchangePort
+from fifo_engine.ledger import FifoLedger
+from market_data.market_cache import MarketCache
+from shared_data.models import TradeRecord
+
+log = get_logger(__name__)
+
+
+class ExitListener(Protocol):
+    def exit_finished(self, symbol: str, *, filled: bool) -> None: ...
+
+
+class ExitRecorder(Protocol):
+    async def record_exit(self, pnl_usd: Decimal, at: datetime) -> object: ...
+
+
+@dataclass(frozen=True, slots=True)
+class HeldPosition:
+    """An open long position as the sentinel needs it (entry price always known)."""
+
+    symbol: str
+    size: Decimal
+    avg_entry_price: Decimal
+    opened_at: datetime | None
+    cost_basis_usd: Decimal
+
+
+class PositionBook:
+    """PositionSource for the sentinel: open positions from the ledger (rebuilt from fills at start)."""
+
+    def __init__(self, ledger: FifoLedger) -> None:
+        self._ledger = ledger
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._settled: set[str] = set()
+        self._cached: list[HeldPosition] | None = None
+
+    def invalidate(self) -> None:
+        """Fills changed the ledger: rebuild the list on the next read (the sentinel reads it often)."""
+        self._cached = None
+
+    def open_positions(self) -> list[HeldPosition]:
+        if self._cached is None:
+            self._cached = [HeldPosition(p.symbol, p.size, p.avg_entry_price, p.opened_at, p.cost_basis_usd)
+                            for p in self._ledger.positions() if p.is_open and p.avg_entry_price]
+        return self._cached
+
+    def size_of(self, symbol: str) -> Decimal:
+        return self._ledger.position(symbol).size
+
+    def account_value(self, cache: MarketCache, exchange: ExchangePort) -> Callable[[], Awaitable[Decimal]]:
+        """Cash in quote currencies plus open positions at the last price."""
+
+        async def value() -> Decimal:
+            balances = await exchange.get_balances()
+            cash = sum((b.total for c, b in balances.items() if c in ("USD", "USDC")), ZERO)
+            held = ZERO
+            for p in self.open_positions():
+                quote = cache.get(p.symbol)
+                held += p.size * (quote.price if quote else (p.avg_entry_price or ZERO))
+            return cash + held
+
+        return value
+
+    def exit_watcher(self, monitor: ExitListener, risk: ExitRecorder,
+                     sessions: async_sessionmaker[AsyncSession]) -> Callable[[Order, int], None]:
+        """When a sell reaches a final state: tell the sentinel, and count its P&L for the breakers."""
+
+        def on_order(order: Order, new_fills: int) -> None:
+            if new_fills:
+                self.invalidate()
+            if order.side is not Side.SELL or order.status not in TERMINAL_STATUSES:
+                return
+            if order.order_id in self._settled:
+                return
+            self._settled.add(order.order_id)
+            monitor.exit_finished(order.product_id, filled=order.filled_size > 0)
+            if order.filled_size > 0:
+                task = asyncio.get_running_loop().create_task(self._count_exit(order.order_id, risk, sessions))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+        return on_order
+
+    async def _count_exit(self, order_id: str, risk: ExitRecorder, sessions: async_sessionmaker[AsyncSession]) -> None:
+        try:
+            async with sessions() as session:
+                pnl = (await session.execute(select(TradeRecord.pnl_usd).where(TradeRecord.order_id == order_id))
+                       ).scalar_one_or_none()
+            if pnl is not None:
+                await risk.record_exit(pnl, utcnow())
+        except Exception:
+            log.exception("exit_pnl_count_failed", order_id=order_id)
