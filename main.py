@@ -91,6 +91,18 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(runner(settings, args))
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        if _is_database_unreachable(exc):
+            print(f"bottrader: cannot use the database: {exc}", file=sys.stderr)
+            return 4
+        raise
+
+
+def _is_database_unreachable(exc: BaseException) -> bool:
+    import asyncpg
+
+    return isinstance(exc, (OSError, asyncpg.InvalidCatalogNameError, asyncpg.InvalidPasswordError,
+                            asyncpg.InvalidAuthorizationSpecificationError, asyncpg.CannotConnectNowError))
 
 
 def _secret_values(settings: Settings) -> list[str]:

@@ -6,6 +6,8 @@ embedded server (pgserver) is started for the whole run in a temporary folder.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import uuid
 import warnings
 from collections.abc import AsyncIterator, Iterator
@@ -22,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
-def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_server_url() -> Iterator[str]:
     """URL of a PostgreSQL server the tests may create databases on."""
     settings = load_settings()
     if settings.database_url is not None:
@@ -30,14 +32,18 @@ def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     from shared_data.embedded import EmbeddedPostgres
 
+    # Its own temp folder, not pytest's basetemp: pytest prunes old basetemps, and a concurrent run
+    # could remove a live server's data directory.
+    pgdata = Path(tempfile.mkdtemp(prefix="bt-test-pg-"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        server = EmbeddedPostgres(tmp_path_factory.mktemp("pg"))
+        server = EmbeddedPostgres(pgdata)
         url = server.start()
     try:
         yield url
     finally:
         server.stop()
+        shutil.rmtree(pgdata, ignore_errors=True)
 
 
 async def make_test_database(server_url: str, *, migrated: bool = True) -> tuple[str, str]:
