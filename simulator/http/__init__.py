@@ -1,0 +1,1 @@
+"""The simulator's HTTPS REST surface (`/api/v3/brokerage`) and admin endpoints."""

@@ -1,0 +1,1 @@
+"""The simulator's WebSocket endpoints (market data and user orders)."""
