@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
@@ -18,10 +19,12 @@ from pydantic import SecretStr
 
 from core.clock import SystemClock
 from core.logging import get_logger, redactor
+from core.money import quantize_down
 from core.settings import Settings
 from exchange.coinbase import build_feed
 from exchange.coinbase.ws_feed import WsFeed
 from exchange.coinbase.ws_protocol import Ticker, UserOrderUpdate, UserSnapshotBatch
+from exchange.models import Product
 from fifo_engine.ledger import FifoLedger
 from market_data.market_cache import MarketCache
 from market_data.position_monitor import PositionMonitor
@@ -125,7 +128,8 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
     notifier = Notifier(settings.notify_url_list(), settings.notify_min_interval_s, clock)
     async with sessions() as session:
         ledger = await FifoLedger.load(session, settings)
-    positions = PositionBook(ledger)
+    catalog = {p.product_id: p for p in await rest.get_products()}
+    positions = PositionBook(ledger, sellable=lambda symbol, size: _sellable(catalog, symbol, size))
     recorder = FillRecorder(sessions, ledger, clock.now)
     fills = FillProcessor(rest, recorder, fills_lag_retry_s=settings.fills_lag_retry_s)
     orders = OrderManager(rest, sessions, settings, clock)
@@ -142,7 +146,7 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
     recorder.on_order_recorded(positions.exit_watcher(monitor, risk, sessions))
     await listener.start()
 
-    products = await _market_products(settings, rest)
+    products = _market_products(settings, list(catalog.values()))
     symbols = SymbolMap.from_products(products)
     alert_exec = AlertOrderExecutor(orders, risk, settings, account_value=positions.account_value(cache, rest),
                                     position_size=positions.size_of,
@@ -159,6 +163,8 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
         updates = event.orders if isinstance(event, UserSnapshotBatch) else [event]
         for update in updates:
             if isinstance(update, UserOrderUpdate):
+                log.debug("user_order_update", order_id=update.order_id, status=update.status.value,
+                          cumulative_quantity=update.cumulative_quantity, snapshot=update.is_snapshot)
                 fills.on_update(OrderPrompt(update.order_id, update.status.value, update.cumulative_quantity))
 
     async def on_outage(seconds: float) -> None:
@@ -205,8 +211,14 @@ async def _feed_run(feed: WsFeed) -> None:
     await feed.run()
 
 
-async def _market_products(settings: Settings, rest: Any) -> list[str]:
-    products = await rest.get_products()
+def _sellable(catalog: dict[str, Product], symbol: str, size: Decimal) -> bool:
+    product = catalog.get(symbol)
+    if product is None:
+        return size > 0
+    return quantize_down(size, product.base_increment) >= max(product.base_min_size, product.base_increment)
+
+
+def _market_products(settings: Settings, products: list[Product]) -> list[str]:
     ids = [p.product_id for p in products if p.quote_currency in ("USD", "USDC") and p.tradable]
     if settings.product_allow_list:
         ids = [p for p in ids if p in settings.product_allow_list]

@@ -47,8 +47,12 @@ class HeldPosition:
 class PositionBook:
     """PositionSource for the sentinel: open positions from the ledger (rebuilt from fills at start)."""
 
-    def __init__(self, ledger: FifoLedger) -> None:
+    def __init__(self, ledger: FifoLedger, sellable: Callable[[str, Decimal], bool] | None = None) -> None:
+        """`sellable(symbol, size)`: can this size be sold at all? A quote-sized market buy fills in
+        finer steps than the product's increment, so unsellable remainders (dust) are normal; they
+        are not positions to guard."""
         self._ledger = ledger
+        self._sellable = sellable or (lambda _symbol, size: size > 0)
         self._tasks: set[asyncio.Task[None]] = set()
         self._settled: set[str] = set()
         self._cached: list[HeldPosition] | None = None
@@ -60,11 +64,14 @@ class PositionBook:
     def open_positions(self) -> list[HeldPosition]:
         if self._cached is None:
             self._cached = [HeldPosition(p.symbol, p.size, p.avg_entry_price, p.opened_at, p.cost_basis_usd)
-                            for p in self._ledger.positions() if p.is_open and p.avg_entry_price]
+                            for p in self._ledger.positions()
+                            if p.is_open and p.avg_entry_price and self._sellable(p.symbol, p.size)]
         return self._cached
 
     def size_of(self, symbol: str) -> Decimal:
-        return self._ledger.position(symbol).size
+        """Sellable size: zero when only dust is left."""
+        size = self._ledger.position(symbol).size
+        return size if self._sellable(symbol, size) else ZERO
 
     def account_value(self, cache: MarketCache, exchange: ExchangePort) -> Callable[[], Awaitable[Decimal]]:
         """Cash in quote currencies plus open positions at the last price."""

@@ -1,0 +1,1 @@
+"""The alert inbox: schema of an alert body, symbol map, admission rules, storage and the worker."""

@@ -1,0 +1,1 @@
+"""The webhook process's HTTP surface: alert endpoint, health, metrics and admin routes."""
