@@ -29,10 +29,11 @@ SECRET = "e2e-secret-" + "x" * 40
 
 async def start_test_simulator(state_dir: Path, products: list[str], price: Decimal = Decimal("100"),
                                **overrides: Any) -> RunningSimulator:
-    config = SimulatorConfig(
+    base: dict[str, Any] = dict(
         state_dir=state_dir, products=products, auto_tick=False,
-        initial_prices=dict.fromkeys(products, price), initial_balances={"USD": Decimal("100000")}, **overrides)
-    return await start_simulator(config)
+        initial_prices=dict.fromkeys(products, price), initial_balances={"USD": Decimal("100000")})
+    base.update(overrides)
+    return await start_simulator(SimulatorConfig(**base))
 
 
 def e2e_settings(**overrides: Any) -> Settings:
