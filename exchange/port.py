@@ -33,7 +33,15 @@ class ExchangeError(Exception):
 
 
 class ExchangeUnavailable(ExchangeError):
-    """Timeouts, connection errors, 5xx, 429 beyond the retry budget."""
+    """Timeouts, connection errors, 5xx, 429 beyond the retry budget.
+
+    `not_processed` is True when the exchange certainly did not act on the request (it was rate
+    limited with 429, which Coinbase answers before processing); otherwise the outcome is unknown.
+    """
+
+    def __init__(self, message: str, *, not_processed: bool = False) -> None:
+        super().__init__(message)
+        self.not_processed = not_processed
 
 
 class ExchangeAuthError(ExchangeError):

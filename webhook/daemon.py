@@ -132,7 +132,11 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
     positions = PositionBook(ledger, sellable=lambda symbol, size: _sellable(catalog, symbol, size))
     recorder = FillRecorder(sessions, ledger, clock.now)
     fills = FillProcessor(rest, recorder, fills_lag_retry_s=settings.fills_lag_retry_s)
-    orders = OrderManager(rest, sessions, settings, clock)
+    reconcile_wake = asyncio.Event()
+    # An order whose send outcome is unknown is settled by the reconciler a few seconds later
+    # (re-sending the same client_order_id), not at the next periodic run.
+    orders = OrderManager(rest, sessions, settings, clock,
+                          on_unknown_outcome=lambda: asyncio.get_running_loop().call_later(3.0, reconcile_wake.set))
     reconciler = Reconciler(rest, sessions, recorder, orders, clock)
     risk = RiskManager(sessions, settings, clock=clock, notifier=notifier)
     await risk.load()
@@ -152,7 +156,6 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
                                     position_size=positions.size_of,
                                     quote_age_s=lambda s: cache.age(s, clock.monotonic()))
     worker = AlertWorker(sessions, alert_exec, clock)
-    reconcile_wake = asyncio.Event()
 
     async def on_market_event(event: Any) -> None:
         if isinstance(event, Ticker):

@@ -33,7 +33,7 @@ def to_fact(fill: Fill) -> FillFact:
     return FillFact(
         trade_id=fill.trade_id, order_id=fill.order_id, symbol=fill.product_id, side=fill.side, price=fill.price,
         size=fill.size, commission=fill.commission, trade_time=fill.trade_time,
-        sequence_timestamp=fill.sequence_timestamp,
+        sequence_timestamp=fill.sequence_timestamp, liquidity_indicator=fill.liquidity_indicator,
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -22,7 +23,7 @@ from core.logging import get_logger
 from core.metrics import ORDER_REJECTIONS, ORDERS
 from core.settings import Settings
 from exchange.models import OrderKind, OrderRequest, OrderResult, Product
-from exchange.port import ExchangeError, ExchangePort
+from exchange.port import ExchangeError, ExchangePort, ExchangeUnavailable
 from shared_data import order_store
 from shared_data.db import unit_of_work
 from webhook.order_intent import IntentKind, OrderIntent, client_order_id
@@ -45,8 +46,11 @@ class PlaceResult:
 
 class OrderManager:
     def __init__(self, exchange: ExchangePort, sessions: async_sessionmaker[AsyncSession], settings: Settings,
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, on_unknown_outcome: Callable[[], None] | None = None) -> None:
+        """`on_unknown_outcome` is called when a send may or may not have reached the exchange (the
+        daemon wakes the reconciler, which re-sends the same client_order_id to settle it)."""
         self._exchange = exchange
+        self._on_unknown = on_unknown_outcome
         self._sessions = sessions
         self._settings = settings
         self._clock = clock or SystemClock()
@@ -141,11 +145,24 @@ class OrderManager:
         coid = request.client_order_id
         try:
             answer: OrderResult = await self._exchange.create_order(request)
-        except ExchangeError as exc:
-            # Unknown outcome: the row stays NEW; recover_unsent/reconciliation settle it with the same id.
-            log.error("order_send_failed", client_order_id=coid, symbol=request.product_id, error=str(exc))
+        except ExchangeUnavailable as exc:
             ORDER_REJECTIONS.labels(error="TRANSPORT").inc()
-            return PlaceResult(False, coid, error="EXCHANGE_UNAVAILABLE", detail=str(exc))
+            if exc.not_processed:  # every attempt was refused before processing: nothing exists
+                async with unit_of_work(self._sessions) as session:
+                    await order_store.mark_rejected(session, coid, f"NOT_SENT: {exc}")
+                log.error("order_not_sent", client_order_id=coid, symbol=request.product_id, error=str(exc))
+                return PlaceResult(False, coid, error="EXCHANGE_UNAVAILABLE", detail=str(exc))
+            # Unknown outcome: the row stays NEW; the reconciler re-sends the same id to settle it.
+            log.error("order_outcome_unknown", client_order_id=coid, symbol=request.product_id, error=str(exc))
+            if self._on_unknown is not None:
+                self._on_unknown()
+            return PlaceResult(False, coid, error="OUTCOME_UNKNOWN", detail=f"{exc}; reconciliation will settle it")
+        except ExchangeError as exc:
+            ORDER_REJECTIONS.labels(error="EXCHANGE_ERROR").inc()
+            async with unit_of_work(self._sessions) as session:
+                await order_store.mark_rejected(session, coid, f"EXCHANGE_ERROR: {exc}")
+            log.error("order_send_failed", client_order_id=coid, symbol=request.product_id, error=str(exc))
+            return PlaceResult(False, coid, error="EXCHANGE_ERROR", detail=str(exc))
         async with unit_of_work(self._sessions) as session:
             if answer.success and answer.order_id:
                 await order_store.mark_sent(session, coid, answer.order_id)
@@ -172,7 +189,9 @@ class OrderManager:
         """
         now = self._clock.now()
         async with unit_of_work(self._sessions) as session:
-            rows = await order_store.stale_intents(session, now + timedelta(seconds=1))
+            # Rows younger than a moment may still be in flight; re-sending them would be harmless
+            # (same id) but noisy.
+            rows = await order_store.stale_intents(session, now - timedelta(seconds=2))
         settled = 0
         for row in rows:
             if row.client_order_id is None:

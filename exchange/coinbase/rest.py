@@ -41,7 +41,7 @@ from exchange.models import (
     Product,
     Quote,
 )
-from exchange.port import ExchangeBadRequest, ExchangeError, ExchangePort
+from exchange.port import ExchangeBadRequest, ExchangeError, ExchangePort, ExchangeUnavailable
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -98,6 +98,7 @@ class CoinbaseRestAdapter:
                     parse: Callable[[dict[str, Any]], T] | None = None) -> T:
         """Run one SDK call with rate limiting, timeout and bounded retries; map the JSON with `parse`."""
         attempt = auth_attempts = 0
+        causes: set[FailureCause] = set()
         while True:
             await self._limiter.acquire(public)
             cause: BaseException
@@ -117,11 +118,16 @@ class CoinbaseRestAdapter:
                     log.error("rest_response_malformed", op=op, error=f"{type(exc).__name__}: {exc}")
                     raise ExchangeError(f"{op}: malformed response: {exc}") from exc
             decision = next_step(failure, attempt, auth_attempts, self._policy, self._rng.random())
+            causes.add(failure.cause)
             if not decision.retry:
                 REST_FAILURES.labels(cause=failure.cause.value).inc()
                 log.warning("rest_call_failed", op=op, cause=failure.cause.value, status=failure.status,
                             error=failure.message, attempts=attempt + auth_attempts + 1)
-                raise (decision.error or ExchangeError(failure.message)) from cause
+                error = decision.error or ExchangeError(failure.message)
+                if isinstance(error, ExchangeUnavailable):
+                    # Only when every attempt was refused with 429 do we know nothing happened.
+                    error.not_processed = causes == {FailureCause.RATE_LIMITED}
+                raise error from cause
             if failure.cause is FailureCause.UNAUTHORIZED:
                 auth_attempts += 1
             else:

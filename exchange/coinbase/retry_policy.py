@@ -125,7 +125,8 @@ def next_step(failure: Failure, attempt: int, auth_attempts: int, policy: RetryP
     if failure.transient:
         if attempt >= policy.max_retries:
             return RetryDecision(False, error=ExchangeUnavailable(
-                f"{failure.message} (gave up after {attempt} retries)"))
+                f"{failure.message} (gave up after {attempt} retries)",
+                not_processed=failure.cause is FailureCause.RATE_LIMITED))
         delay = backoff_delay(attempt, policy.backoff_base_s, policy.backoff_max_s, draw)
         if failure.retry_after_s is not None:
             delay = max(delay, min(failure.retry_after_s, policy.backoff_max_s))

@@ -56,7 +56,8 @@ class Daemon:
     def sessions(self) -> Any:
         return self.parts["sessions"]
 
-    async def post_alert(self, body: dict[str, Any] | str, *, content_type: str = "application/json") -> tuple[int, Any]:
+    async def post_alert(self, body: dict[str, Any] | str, *,
+                         content_type: str = "application/json") -> tuple[int, Any]:
         data = body if isinstance(body, str) else json.dumps(body)
         async with aiohttp.ClientSession() as http, http.post(
             self.parts["alert_url"], data=data, headers={"Content-Type": content_type},

@@ -10,7 +10,7 @@ a single statement is its own transaction, so there is no BEGIN/COMMIT round tri
 checkout per batch, and the statement text never changes (prepared once). A key already stored,
 or repeated earlier in the same batch, comes back as None (a duplicate). If a batch fails for a
 reason other than the connection, its rows are retried one by one so one bad row cannot fail the
-others; a broken connection is dropped and a new one taken for the next batch.
+others; on a broken connection the batch is retried once on a new one.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.logging import get_logger
@@ -104,7 +105,8 @@ class AlertInbox:
             del self._pending[: self._max_batch]
             await self._flush(batch)
 
-    async def _flush(self, batch: list[tuple[AlertRecord, asyncio.Future[int | None]]]) -> None:
+    async def _flush(self, batch: list[tuple[AlertRecord, asyncio.Future[int | None]]], *,
+                     retried: bool = False) -> None:
         records = [record for record, _ in batch]
         try:
             driver = await self._connection()
@@ -124,9 +126,14 @@ class AlertInbox:
             raise
         except Exception as exc:
             if _is_connection_error(exc) or driver.is_closed():
-                log.error("alert_inbox_connection_lost", error=type(exc).__name__)
+                log.error("alert_inbox_connection_lost", error=type(exc).__name__, retrying=not retried)
                 await self._drop_connection(invalidate=True)
-                _fail(batch, exc)
+                if not retried:
+                    # Once, on a new connection (server restart, idle connection cut). Safe: rows the lost
+                    # statement did commit now conflict and come back as duplicates, never twice.
+                    await self._flush(batch, retried=True)
+                else:
+                    _fail(batch, exc)
                 return
             if len(batch) == 1:
                 _fail(batch, exc)
@@ -201,7 +208,5 @@ def _fail(batch: Sequence[tuple[AlertRecord, asyncio.Future[int | None]]], exc: 
 
 
 def _is_connection_error(exc: Exception) -> bool:
-    import asyncpg
-
     return isinstance(exc, OSError | ConnectionError | TimeoutError | asyncpg.InterfaceError
                       | asyncpg.PostgresConnectionError)

@@ -119,7 +119,7 @@ async def record_outcome(session: AsyncSession, alert_id: int, outcome: AlertOut
 
 async def counts_by_status(session: AsyncSession) -> dict[str, int]:
     rows = await session.execute(select(AlertRow.status, func.count()).group_by(AlertRow.status))
-    return {status: count for status, count in rows.tuples()}
+    return {status: int(count) for status, count in rows}
 
 
 async def rows_with_status(session: AsyncSession, statuses: Sequence[AlertStatus]) -> list[AlertRow]:

@@ -156,6 +156,7 @@ async def test_crash_between_order_and_fills_is_repaired_exactly_once(core: Core
         status = (await session.execute(text(
             "SELECT status FROM trade_records WHERE client_order_id LIKE 'bt-%' AND symbol='BTC-USD'"))).scalar_one()
         assert status == OrderStatus.NEW.value  # the answer was never recorded
+    await asyncio.sleep(2.1)  # a restart takes at least this long; younger NEW rows may still be in flight
     # Restart: the reconciler re-sends the NEW intent with the same client_order_id (the exchange answers
     # with the existing order, nothing new is created) and records the fills.
     stats = await core.reconciler.run_once("test")
