@@ -14,11 +14,15 @@ from core.enums import IngestVia, OrderSource
 from core.logging import get_logger
 from core.money import ZERO
 from exchange.models import Fill, Order
-from exchange.port import ExchangeError, ExchangePort
+from exchange.port import ExchangePort
 from webhook.fill_recorder import FillRecorder
 from webhook.order_updates import OrderPrompt, UpdateDeduper
 
 log = get_logger(__name__)
+
+RETRY_BASE_S = 1.0
+RETRY_MAX_S = 30.0
+MAX_ATTEMPTS = 12  # about five minutes of retries; the periodic reconciler covers the rest
 
 
 class FillProcessor:
@@ -30,6 +34,7 @@ class FillProcessor:
         self._dedupe = UpdateDeduper()
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._pending: set[str] = set()
+        self._failures: dict[str, int] = {}
         self._workers = workers
 
     def on_update(self, prompt: OrderPrompt) -> None:
@@ -57,12 +62,18 @@ class FillProcessor:
             self._pending.discard(order_id)
             try:
                 await self.process_order(order_id)
-            except ExchangeError as exc:
-                log.warning("fill_fetch_failed", order_id=order_id, error=str(exc))
-                # The reconciler will pick it up; still retry once soon so real time stays real time.
-                asyncio.get_running_loop().call_later(2.0, self._requeue, order_id)
-            except Exception:
-                log.exception("fill_processing_error", order_id=order_id)
+                self._failures.pop(order_id, None)
+            except Exception as exc:  # exchange or database trouble: retry with backoff, then leave it
+                failures = self._failures.get(order_id, 0) + 1  # to the reconciler, which repairs anyway
+                self._failures[order_id] = failures
+                if failures > MAX_ATTEMPTS:
+                    log.error("fill_processing_gave_up", order_id=order_id, attempts=failures, error=repr(exc))
+                    self._failures.pop(order_id, None)
+                    continue
+                delay = min(RETRY_MAX_S, RETRY_BASE_S * 2 ** (failures - 1)) * (0.5 + random.random())
+                log.warning("fill_processing_retry", order_id=order_id, attempt=failures, retry_in_s=round(delay, 2),
+                            error=repr(exc))
+                asyncio.get_running_loop().call_later(delay, self._requeue, order_id)
 
     def _requeue(self, order_id: str) -> None:
         if order_id not in self._pending:
