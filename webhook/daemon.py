@@ -41,6 +41,7 @@ from webhook.exchange_runtime import ExchangeRuntime, open_exchange
 from webhook.exit_executor import OrderExitExecutor
 from webhook.fill_processor import FillProcessor
 from webhook.fill_recorder import FillRecorder
+from webhook.http.access import OperatorGuard
 from webhook.http.app import build_app
 from webhook.http.deps import HttpDeps
 from webhook.notifications import Notifier
@@ -184,7 +185,9 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
     deps = HttpDeps(settings=settings, sessions=sessions, health=health, admin=RiskAdmin(risk), symbols=symbols,
                     clock=clock, wake=worker.wake)
     app = build_app(deps)
-    app.router.add_routes(dashboard_routes(LiveDashboardData(settings, sessions, positions, cache, monitor, health)))
+    # The dashboard shows positions and P&L: operators only (loopback or ADMIN_TOKEN), like /metrics.
+    dashboard = dashboard_routes(LiveDashboardData(settings, sessions, positions, cache, monitor, health))
+    app.router.add_routes(OperatorGuard(settings).protect(dashboard))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)

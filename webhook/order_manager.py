@@ -46,7 +46,7 @@ class PlaceResult:
 
 class OrderManager:
     def __init__(self, exchange: ExchangePort, sessions: async_sessionmaker[AsyncSession], settings: Settings,
-                 clock: Clock | None = None, on_unknown_outcome: Callable[[], None] | None = None) -> None:
+                 clock: Clock | None = None, on_unknown_outcome: Callable[[], object] | None = None) -> None:
         """`on_unknown_outcome` is called when a send may or may not have reached the exchange (the
         daemon wakes the reconciler, which re-sends the same client_order_id to settle it)."""
         self._exchange = exchange

@@ -92,3 +92,17 @@ async def test_oversized_body_is_413(daemon: Daemon, sim: RunningSimulator) -> N
     status, _ = await daemon.post_alert(buy_alert("LTC-USD", strategy={"pad": "x" * 10_000}))
     assert status == 413
     assert sim_orders(sim, "LTC-USD") == []
+
+
+async def test_dashboard_is_for_operators_only(daemon: Daemon) -> None:
+    import aiohttp
+
+    base = daemon.parts["alert_url"].rsplit("/webhook", 1)[0]
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{base}/api/dashboard/positions") as resp:  # direct loopback: the operator
+            assert resp.status == 200
+            symbols = {p["symbol"] for p in await resp.json()}
+            assert {"BTC-USD", "ETH-USD"} <= symbols
+        # The same request relayed from outside (through a proxy) is refused without the admin token.
+        async with http.get(f"{base}/", headers={"X-Forwarded-For": "203.0.113.9"}) as resp:
+            assert resp.status == 401

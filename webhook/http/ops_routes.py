@@ -8,7 +8,6 @@ loopback client (not one relayed by a local proxy) or a caller with `Authorizati
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -20,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.logging import get_logger
 from core.metrics import REGISTRY
-from webhook.http.client_ip import FORWARDING_HEADERS, is_direct_loopback, parse_networks
+from webhook.http.access import OperatorGuard
 from webhook.http.deps import HealthReport, HttpDeps
 
 log = get_logger(__name__)
@@ -78,8 +77,7 @@ def _json(body: Mapping[str, Any], status: int = 200) -> web.Response:
 class OpsRoutes:
     def __init__(self, deps: HttpDeps) -> None:
         self._deps = deps
-        self._trusted = parse_networks(deps.settings.webhook_trusted_proxies, "WEBHOOK_TRUSTED_PROXIES")
-        self._admin_token = deps.settings.admin_token.get_secret_value().encode()
+        self._operator = OperatorGuard(deps.settings)
 
     def add_to(self, app: web.Application) -> None:
         app.router.add_get("/health", self.health)
@@ -146,16 +144,7 @@ class OpsRoutes:
         return _json(await self._deps.admin.state())
 
     def _guard(self, request: web.Request) -> web.Response | None:
-        forwarded = any(h in request.headers for h in FORWARDING_HEADERS)
-        if is_direct_loopback(request.remote, forwarded, self._trusted):
-            return None
-        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-        if self._admin_token and scheme.lower() == "bearer" and hmac.compare_digest(
-            given.strip().encode("utf-8", "surrogatepass"), self._admin_token
-        ):
-            return None
-        log.warning("admin_access_denied", path=request.path, remote=request.remote)
-        return web.json_response({"error": "unauthorized"}, status=401, headers={"WWW-Authenticate": "Bearer"})
+        return self._operator.denied(request)
 
 
 async def _halt_reason(request: web.Request) -> str | None:
