@@ -83,6 +83,11 @@ class ExchangeSettings(BaseModel):
     )
     ws_market_url: str = Field(default="", description="Market-data WebSocket URL (empty: by mode).")
     ws_user_url: str = Field(default="", description="User-order WebSocket URL (empty: by mode).")
+    paper_exchange_hosts: CsvList = Field(
+        default_factory=list,
+        description="Non-loopback hosts paper mode may talk to (the simulator's service name under docker "
+        "compose). Coinbase's own hosts are refused in paper mode whatever this says.",
+    )
     exchange_ca_file: Path | None = Field(
         default=None, description="CA bundle to trust for REST (the simulator's CA in paper mode)."
     )
@@ -104,6 +109,11 @@ class ExchangeSettings(BaseModel):
     fills_lag_retry_s: float = Field(
         default=15.0, gt=0, description="How long to keep polling REST fills of a filled order."
     )
+
+    @field_validator("paper_exchange_hosts", mode="before")
+    @classmethod
+    def _csv_paper_hosts(cls, value: Any) -> Any:
+        return _split_csv(value)
 
 
 class SimulatorSettings(BaseModel):
@@ -129,9 +139,13 @@ class SimulatorSettings(BaseModel):
     sim_replay_csv: Path | None = Field(
         default=None, description="Replay OHLCV rows from this CSV instead of the random walk."
     )
+    sim_tls_hostnames: CsvList = Field(
+        default_factory=list,
+        description="Extra names in the simulator's TLS certificate (e.g. 'simulator' under docker compose).",
+    )
 
     # Validator names must be unique across the mixins: the composed class would keep only one.
-    @field_validator("sim_products", mode="before")
+    @field_validator("sim_products", "sim_tls_hostnames", mode="before")
     @classmethod
     def _csv_sim_products(cls, value: Any) -> Any:
         return _split_csv(value)

@@ -165,7 +165,7 @@ def _bound_port(runner: web.AppRunner) -> int:
 
 
 def build_context(config: SimulatorConfig) -> tuple[SimContext, TlsFiles]:
-    tls = ensure_certificates(config.state_dir, config.host)
+    tls = ensure_certificates(config.state_dir, config.host, extra_hosts=config.tls_hostnames)
     clock = SimClock(config.clock_speed)
     replay = read_ohlcv_csv(config.replay_csv) if config.replay_csv else None
     specs = [default_spec(p, config.initial_prices.get(p)) for p in dict.fromkeys(config.products)]

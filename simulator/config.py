@@ -56,6 +56,7 @@ class SimulatorConfig:
     accept_legacy_iss: bool = True  # iss "coinbase-cloud"
     max_jwt_lifetime_s: int | None = None  # strict: exp − nbf ≤ this
     reject_reused_nonce: bool = False
+    tls_hostnames: list[str] = field(default_factory=list)  # extra SAN names (e.g. a compose service)
     persist_keys: bool = False  # write create_api_key()/register_key() keys to the keys file
     # REST shape and limits
     accounts_page_default: int = 49
@@ -100,6 +101,7 @@ class SimulatorConfig:
             "clock_speed": settings.sim_clock_speed,
             "initial_balances": {"USD": settings.sim_initial_usd},
             "replay_csv": settings.sim_replay_csv,
+            "tls_hostnames": list(settings.sim_tls_hostnames),
         }
         known = {f.name for f in fields(cls)}
         unknown = set(overrides) - known

@@ -72,12 +72,14 @@ def _still_valid(files: TlsFiles, hosts: list[str], now: dt.datetime) -> bool:
     return all(h in have for h in hosts)
 
 
-def ensure_certificates(state_dir: Path, host: str = "127.0.0.1", now: dt.datetime | None = None) -> TlsFiles:
+def ensure_certificates(state_dir: Path, host: str = "127.0.0.1", now: dt.datetime | None = None,
+                        extra_hosts: list[str] | None = None) -> TlsFiles:
     """Create (or reuse) the CA and server certificate under state_dir."""
     now = now or dt.datetime.now(dt.UTC)
     state_dir.mkdir(parents=True, exist_ok=True)
     files = TlsFiles(state_dir / CA_FILE, state_dir / CERT_FILE, state_dir / KEY_FILE)
     hosts = ["127.0.0.1", "::1", "localhost"] + ([host] if host not in ("0.0.0.0", "::", "") else [])
+    hosts += [h for h in (extra_hosts or []) if h not in hosts]
     if _still_valid(files, hosts, now):
         return files
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.logging import get_logger, mask_key, redactor
@@ -13,6 +16,22 @@ if TYPE_CHECKING:
     from simulator.app import RunningSimulator
 
 log = get_logger(__name__)
+
+
+SIM_KEY_FILE = "default-key.json"  # written by a standalone simulator into its state folder
+KEY_FILE_WAIT_S = 60.0
+
+
+async def _simulator_key(path: Path) -> tuple[str, str]:
+    """Paper mode against a standalone simulator (docker compose): use the key it wrote for us."""
+    deadline = asyncio.get_running_loop().time() + KEY_FILE_WAIT_S
+    while not await asyncio.to_thread(path.exists):
+        if asyncio.get_running_loop().time() > deadline:
+            raise ExchangeRefused(f"no COINBASE_API_KEY and no simulator key file at {path}; start the simulator "
+                                  "first or run `python main.py simulator-keygen`")
+        await asyncio.sleep(1.0)
+    data = json.loads(await asyncio.to_thread(path.read_text))
+    return str(data["name"]), str(data["privateKey"])
 
 
 class ExchangeRefused(RuntimeError):
@@ -45,7 +64,11 @@ async def open_exchange(settings: Settings) -> ExchangeRuntime:
         )
         log.info("exchange_selected", kind="in_process_simulator", rest_host=sim.rest_host, key=mask_key(key.name))
         return ExchangeRuntime(config, build_rest_adapter(config), sim)
-    config = CoinbaseConfig.from_settings(settings)
+    key_name, key_pem = None, None
+    if settings.is_paper and not settings.coinbase_api_key:
+        key_name, key_pem = await _simulator_key(settings.sim_state_dir / SIM_KEY_FILE)
+        redactor.add(key_pem)
+    config = CoinbaseConfig.from_settings(settings, api_key=key_name, api_secret=key_pem)
     rest = build_rest_adapter(config)
     log.info("exchange_selected", kind="paper_simulator" if settings.is_paper else "coinbase_live",
              rest_host=config.rest_host, key=mask_key(config.api_key) if config.api_key else "")

@@ -45,6 +45,8 @@ class CoinbaseConfig:
     ws_open_timeout_s: float = 10.0
     # How often an ongoing WS outage is reported again (log + on_outage hook); no setting exists for it yet.
     ws_outage_alert_interval_s: float = 30.0
+    # Non-loopback hosts paper mode may use (the simulator's name under docker compose).
+    paper_hosts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if "://" in self.rest_host or "/" in self.rest_host:
@@ -57,8 +59,12 @@ class CoinbaseConfig:
         if self.mode is TradingMode.PAPER:
             for host in (_host_of_hostport(self.rest_host), urlsplit(self.ws_market_url).hostname,
                          urlsplit(self.ws_user_url).hostname):
-                if not is_loopback(host or ""):
-                    raise ConfigError(f"paper mode refuses non-loopback exchange host {host!r}")
+                name = (host or "").lower()
+                if name == "coinbase.com" or name.endswith(".coinbase.com"):
+                    raise ConfigError(f"paper mode never talks to Coinbase, got host {host!r}")
+                if not is_loopback(name) and name not in {h.lower() for h in self.paper_hosts}:
+                    raise ConfigError(f"paper mode refuses non-loopback exchange host {host!r} "
+                                      "(list a simulator host in PAPER_EXCHANGE_HOSTS)")
 
     @property
     def has_credentials(self) -> bool:
@@ -96,6 +102,7 @@ class CoinbaseConfig:
             rate_public_per_s=settings.rest_rate_public_per_s,
             ws_heartbeat_timeout_s=settings.ws_heartbeat_timeout_s,
             ws_backoff_max_s=settings.ws_backoff_max_s,
+            paper_hosts=tuple(settings.paper_exchange_hosts),
         )
 
 

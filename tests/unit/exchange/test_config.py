@@ -51,8 +51,17 @@ def test_live_defaults() -> None:
                                               ("127.0.0.1:1", "wss://advanced-trade-ws.coinbase.com"),
                                               ("10.0.0.5:443", "ws://127.0.0.1:1")])
 def test_paper_mode_refuses_non_loopback_hosts(rest: str, market: str) -> None:
-    with pytest.raises(ConfigError, match="paper mode refuses"):
+    with pytest.raises(ConfigError, match="paper mode (refuses|never talks to Coinbase)"):
         CoinbaseConfig(TradingMode.PAPER, rest, market, "ws://127.0.0.1:2")
+
+
+def test_paper_mode_allows_listed_simulator_host_but_never_coinbase() -> None:
+    cfg = CoinbaseConfig(TradingMode.PAPER, "simulator:8443", "ws://simulator:8765/ws", "ws://simulator:8765/ws/user",
+                         paper_hosts=("simulator",))
+    assert cfg.rest_host == "simulator:8443"
+    with pytest.raises(ConfigError, match="never talks to Coinbase"):
+        CoinbaseConfig(TradingMode.PAPER, "api.coinbase.com", "ws://simulator:8765/ws", "ws://simulator:8765/ws/user",
+                       paper_hosts=("api.coinbase.com", "simulator"))
 
 
 @pytest.mark.parametrize("rest", ["https://127.0.0.1:8443", "127.0.0.1:8443/api", ""])
