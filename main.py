@@ -135,7 +135,9 @@ async def _cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
 
     async with database_url(settings) as url:
         await migrate.upgrade(url)
-        get_logger("main").info("migrated", revision=await migrate.current_revision(url))
+        await migrate.set_view_timezone(url, settings.tax_timezone)
+        get_logger("main").info("migrated", revision=await migrate.current_revision(url),
+                                tax_timezone=settings.tax_timezone)
     return 0
 
 

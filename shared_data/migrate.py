@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 from shared_data.db import create_engine
 
@@ -72,3 +72,18 @@ async def ensure_at_head(url: str) -> None:
             f"database schema is at {current or 'nothing (empty database)'}, this code needs {head}: "
             "run `python main.py migrate` (or ./run.sh migrate)"
         )
+
+
+async def set_view_timezone(url: str, tz: str) -> None:
+    """The SQL views date trades in `bottrader.tax_timezone`: make TAX_TIMEZONE the database default,
+    so psql sessions see the same dates as the reports."""
+    from zoneinfo import ZoneInfo
+
+    ZoneInfo(tz)  # refuse an unknown zone before it reaches SQL
+    engine = create_engine(url, pool_size=1)
+    try:
+        async with engine.begin() as conn:
+            name = await conn.scalar(text("SELECT current_database()"))
+            await conn.execute(text(f'ALTER DATABASE "{name}" SET bottrader.tax_timezone = \'{tz}\''))
+    finally:
+        await engine.dispose()
