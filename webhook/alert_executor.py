@@ -14,6 +14,7 @@ from core.enums import AlertStatus, ExitReason, OrderSource, Side
 from core.logging import get_logger
 from core.money import ZERO
 from core.settings import Settings
+from market_data.ports import Notifier
 from webhook.alerts.contract import AlertOutcome, StoredAlert
 from webhook.order_intent import IntentKind, OrderIntent
 from webhook.order_manager import OrderManager
@@ -31,8 +32,9 @@ class EntryGate(Protocol):
 class AlertOrderExecutor:
     def __init__(self, orders: OrderManager, risk: EntryGate, settings: Settings,
                  account_value: Callable[[], Awaitable[Decimal]], position_size: Callable[[str], Decimal],
-                 quote_age_s: Callable[[str], float | None]) -> None:
+                 quote_age_s: Callable[[str], float | None], notifier: Notifier | None = None) -> None:
         self._orders = orders
+        self._notifier = notifier
         self._risk = risk
         self._settings = settings
         self._account_value = account_value
@@ -70,8 +72,11 @@ class AlertOrderExecutor:
         if result.ok:
             return AlertOutcome(AlertStatus.ORDERED, client_order_id=result.client_order_id, order_id=result.order_id,
                                 reason="duplicate intent: already placed" if result.duplicate else None)
-        return AlertOutcome(AlertStatus.FAILED, reason=f"{result.error}: {result.detail or ''}"[:500],
-                            client_order_id=result.client_order_id)
+        reason = f"{result.error}: {result.detail or ''}"[:500]
+        if self._notifier is not None:
+            await self._notifier.notify("order_failed", f"{alert.action} {alert.symbol} ({alert.source} alert "
+                                        f"{alert.id}) was not ordered: {reason}")
+        return AlertOutcome(AlertStatus.FAILED, reason=reason, client_order_id=result.client_order_id)
 
 
 def _s(value: Decimal | None) -> str | None:

@@ -103,11 +103,13 @@ async def _run(settings: Settings, db_url: str, stop: asyncio.Event, *, with_sig
             supervisor.add("sighook", lambda s: run_sighook(sighook_settings, db_url, s, exchange=exchange.rest))
         log.info("webhook_ready", alert_url=parts["alert_url"], positions=len(parts["positions"].open_positions()))
         run_task = asyncio.create_task(supervisor.run())
+        fifo_check = asyncio.create_task(_startup_fifo_check(parts["sessions"], settings, parts["notifier"]))
         await stop.wait()
         # Stop taking alerts first; loops see `stop` and finish their current unit of work.
         if runner is not None:
             await runner.cleanup()
             runner = None
+        fifo_check.cancel()
         try:
             await asyncio.wait_for(run_task, timeout=SHUTDOWN_GRACE_S)
         except TimeoutError:
@@ -155,7 +157,7 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
     symbols = SymbolMap.from_products(products)
     alert_exec = AlertOrderExecutor(orders, risk, settings, account_value=positions.account_value(cache, rest),
                                     position_size=positions.size_of,
-                                    quote_age_s=lambda s: cache.age(s, clock.monotonic()))
+                                    quote_age_s=lambda s: cache.age(s, clock.monotonic()), notifier=notifier)
     worker = AlertWorker(sessions, alert_exec, clock)
 
     async def on_market_event(event: Any) -> None:
@@ -211,6 +213,22 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
         "supervisor": supervisor, "alert_url": alert_url, "port": port, "symbols": symbols, "notifier": notifier,
         "settings": settings,
     }
+
+
+async def _startup_fifo_check(sessions: Any, settings: Settings, notifier: Notifier) -> None:
+    """Start-up validates the FIFO tables and reports; it never rewrites history (`fifo rebuild` does)."""
+    from fifo_engine.validator import check
+
+    try:
+        issues = await check(sessions, settings)
+    except Exception as exc:
+        log.warning("fifo_startup_check_failed", error=repr(exc))
+        return
+    if issues:
+        log.warning("fifo_startup_check", inconsistencies=len(issues), first=[str(i) for i in issues[:5]])
+        await notifier.notify("fifo_inconsistent", f"{len(issues)} FIFO inconsistencies; run `fifo check`")
+    else:
+        log.info("fifo_startup_check", inconsistencies=0)
 
 
 async def _feed_run(feed: WsFeed) -> None:
