@@ -9,6 +9,25 @@ from enum import StrEnum
 
 from core.enums import OrderStatus, Side
 
+# Coinbase's candle granularity enum → bucket length in seconds.
+GRANULARITY_SECONDS: dict[str, int] = {
+    "ONE_MINUTE": 60,
+    "FIVE_MINUTE": 300,
+    "FIFTEEN_MINUTE": 900,
+    "THIRTY_MINUTE": 1800,
+    "ONE_HOUR": 3600,
+    "TWO_HOUR": 7200,
+    "SIX_HOUR": 21600,
+    "ONE_DAY": 86400,
+}
+
+
+def granularity_seconds(granularity: str) -> int:
+    try:
+        return GRANULARITY_SECONDS[granularity]
+    except KeyError:
+        raise ValueError(f"unknown candle granularity {granularity!r}; one of {sorted(GRANULARITY_SECONDS)}") from None
+
 
 class OrderKind(StrEnum):
     MARKET = "market"  # market_market_ioc (buy by quote_size or base_size, sell by base_size)

@@ -14,30 +14,12 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from exchange.models import Candle
-
-GRANULARITY_SECONDS: dict[str, int] = {
-    "ONE_MINUTE": 60,
-    "FIVE_MINUTE": 300,
-    "FIFTEEN_MINUTE": 900,
-    "THIRTY_MINUTE": 1800,
-    "ONE_HOUR": 3600,
-    "TWO_HOUR": 7200,
-    "SIX_HOUR": 21600,
-    "ONE_DAY": 86400,
-}
+from exchange.models import Candle, granularity_seconds
 
 # Coinbase refuses more than 350 buckets in one request; stay a little below its edge.
 MAX_BUCKETS_PER_REQUEST = 300
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def granularity_seconds(granularity: str) -> int:
-    try:
-        return GRANULARITY_SECONDS[granularity]
-    except KeyError:
-        raise ValueError(f"unknown candle granularity {granularity!r}; one of {sorted(GRANULARITY_SECONDS)}") from None
 
 
 def bucket_floor(t: datetime, seconds: int) -> datetime:

@@ -23,12 +23,12 @@ from core.logging import get_logger
 from core.metrics import SIGHOOK_CYCLE_SECONDS, SIGHOOK_SIGNALS
 from core.money import fmt
 from core.settings import Settings
-from exchange.models import Product
+from exchange.models import Product, granularity_seconds
 from exchange.port import ExchangePort
 from shared_data.db import unit_of_work
 from shared_data.shared_state import MARKET_DATA, market_data_payload, publish
 from sighook import indicators, rules
-from sighook.candle_store import CandleStore, granularity_seconds
+from sighook.candle_store import CandleStore
 from sighook.entry_alerts import EntryAlerter, EntryReport
 from sighook.fetcher import FetchReport, refresh_candles
 from sighook.matrix import BuySellMatrix, ProductCandles, build_matrix, to_payload

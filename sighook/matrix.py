@@ -18,9 +18,8 @@ import numpy as np
 
 from core.clock import parse_rfc3339
 from core.money import fmt, to_decimal
-from exchange.models import Candle
+from exchange.models import Candle, granularity_seconds
 from sighook import indicators, rules
-from sighook.candle_store import granularity_seconds
 from sighook.rules import Decision
 
 MATRIX_SCHEMA = "bottrader.buy_sell_matrix"

@@ -27,6 +27,7 @@ from exchange.models import (
     OrderResult,
     Product,
     Quote,
+    granularity_seconds,
 )
 
 ZERO = Decimal(0)
@@ -40,16 +41,6 @@ CONFIG_KEY_TO_KIND: dict[str, OrderKind] = {
     "trigger_bracket_gtc": OrderKind.BRACKET_GTC,
 }
 
-GRANULARITY_SECONDS: dict[str, int] = {
-    "ONE_MINUTE": 60,
-    "FIVE_MINUTE": 300,
-    "FIFTEEN_MINUTE": 900,
-    "THIRTY_MINUTE": 1800,
-    "ONE_HOUR": 3600,
-    "TWO_HOUR": 7200,
-    "SIX_HOUR": 21600,
-    "ONE_DAY": 86400,
-}
 
 # Reasons that mean "no reason" on a success (Coinbase sends them anyway).
 _NO_REASON = frozenset({"", "UNKNOWN_FAILURE_REASON", "UNKNOWN_CANCEL_FAILURE_REASON", "REJECT_REASON_UNSPECIFIED"})
@@ -146,9 +137,7 @@ def candle_from(d: Mapping[str, Any]) -> Candle:
 
 def candle_windows(start_s: int, end_s: int, granularity: str, max_candles: int = 300) -> list[tuple[int, int]]:
     """Split [start, end] into request windows of at most `max_candles` buckets (Coinbase: < 350)."""
-    step = GRANULARITY_SECONDS.get(granularity)
-    if step is None:
-        raise ValueError(f"unknown candle granularity {granularity!r}; one of {sorted(GRANULARITY_SECONDS)}")
+    step = granularity_seconds(granularity)
     if end_s <= start_s:
         return []
     span = step * max_candles

@@ -13,19 +13,11 @@ from datetime import datetime
 from decimal import Decimal
 
 from core.money import quantize_to
+from exchange.models import GRANULARITY_SECONDS
 from simulator.engine.price_process import exp_small, normal_draw
 
 MINUTE = 60
-GRANULARITIES: dict[str, int] = {
-    "ONE_MINUTE": 60,
-    "FIVE_MINUTE": 300,
-    "FIFTEEN_MINUTE": 900,
-    "THIRTY_MINUTE": 1800,
-    "ONE_HOUR": 3600,
-    "TWO_HOUR": 7200,
-    "SIX_HOUR": 21600,
-    "ONE_DAY": 86400,
-}
+GRANULARITIES = GRANULARITY_SECONDS  # the protocol's enum, one definition
 
 
 @dataclass(slots=True)
