@@ -17,9 +17,10 @@ def install_stop_signals(loop: asyncio.AbstractEventLoop | None = None) -> async
     stop = asyncio.Event()
 
     def _on_signal(signame: str) -> None:
-        if not stop.is_set():
+        first = not stop.is_set()
+        stop.set()  # before logging: a broken log pipe must never keep the process from stopping
+        if first:
             log.info("shutdown_requested", signal=signame)
-        stop.set()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, _on_signal, sig.name)

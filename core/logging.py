@@ -63,6 +63,22 @@ def mask_key(key: str) -> str:
     return key if len(key) <= 8 else f"{key[:4]}…{key[-4:]}"
 
 
+class _SafeStderr:
+    """stderr that never raises: a closed log pipe must not break the daemon's loops."""
+
+    def write(self, text: str) -> int:
+        try:
+            return sys.stderr.write(text)
+        except (OSError, ValueError):
+            return 0
+
+    def flush(self) -> None:
+        try:
+            sys.stderr.flush()
+        except (OSError, ValueError):
+            pass
+
+
 def configure_logging(level: str = "INFO", fmt: str = "auto", secrets: Iterable[str] = ()) -> None:
     redactor.add(*secrets)
     use_console = fmt == "console" or (fmt == "auto" and sys.stderr.isatty())
@@ -79,7 +95,7 @@ def configure_logging(level: str = "INFO", fmt: str = "auto", secrets: Iterable[
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_SafeStderr()),  # type: ignore[arg-type]
         cache_logger_on_first_use=False,
     )
     # Libraries that use stdlib logging (alembic, aiohttp) go through the same redaction.
