@@ -1,0 +1,148 @@
+"""PostgreSQL plumbing shared by the fill recorder, the ledger and the rebuild: the caller's
+transaction as a raw asyncpg connection, the FIFO advisory lock, and fast text-format COPY."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+# pg_advisory_xact_lock key taken by every writer of fifo_allocations (ledger and rebuild), so
+# allocations are never computed from a book that another writer is changing. Arbitrary constant.
+FIFO_LOCK_KEY = 0x5F1F0
+
+
+async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
+    """The asyncpg connection under `session`, inside the session's transaction.
+
+    SQLAlchemy's asyncpg adapter sends BEGIN lazily on the first statement; the raw connection is
+    only safe once that happened, so a trivial statement is sent through the session first."""
+    conn = await session.connection()
+    raw = await conn.get_raw_connection()
+    driver: asyncpg.Connection = raw.driver_connection
+    if not driver.is_in_transaction():
+        await session.execute(text("SELECT 1"))
+        if not driver.is_in_transaction():
+            raise RuntimeError("the session is not in a transaction (AUTOCOMMIT?): FIFO writes need one")
+    return driver
+
+
+async def fetch_first(session: AsyncSession, query: str, *args: Any) -> tuple[asyncpg.Connection, list[Any]]:
+    """Run `query` as a statement of the session's transaction and return (driver, rows).
+
+    When the transaction has not sent BEGIN yet, the statement goes through SQLAlchemy (which sends
+    BEGIN first) instead of costing an extra `SELECT 1` round trip; afterwards the raw driver is
+    safe to use for the rest of the transaction."""
+    conn = await session.connection()
+    raw = await conn.get_raw_connection()
+    driver: asyncpg.Connection = raw.driver_connection
+    if driver.is_in_transaction():
+        return driver, list(await driver.fetch(query, *args))
+    result = await conn.exec_driver_sql(query, args)
+    rows = list(result.all()) if result.returns_rows else []
+    if not driver.is_in_transaction():
+        raise RuntimeError("the session is not in a transaction (AUTOCOMMIT?): FIFO writes need one")
+    return driver, rows
+
+
+LOCK_SQL = "SELECT pg_advisory_xact_lock($1)"
+
+
+async def lock_fifo(driver: asyncpg.Connection) -> None:
+    """Serialize FIFO writers until the end of the current transaction."""
+    await driver.execute(LOCK_SQL, FIFO_LOCK_KEY)
+
+
+# ---- text-format COPY ---------------------------------------------------------------------------
+# asyncpg's binary NUMERIC encoder is ~10× slower than str(Decimal); text COPY keeps the exact
+# digits and scale of every Decimal (numeric_in preserves the scale of its input).
+_NEEDS_ESCAPE = re.compile(r"[\\\t\n\r]")
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+NULL = "\\N"
+
+
+def needs_escape(*values: str) -> bool:
+    return any(_NEEDS_ESCAPE.search(v) for v in values)
+
+
+def escape_copy(value: str) -> str:
+    return value.translate(_ESCAPES)
+
+
+def copy_value(value: Any) -> str:
+    """One value in PostgreSQL's text COPY format (general, slower path)."""
+    if value is None:
+        return NULL
+    if value is True:
+        return "t"
+    if value is False:
+        return "f"
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} in COPY data")
+        return value.isoformat()
+    if isinstance(value, Decimal | int):
+        return str(value)
+    return str(value).translate(_ESCAPES)
+
+
+def encode_rows(rows: Iterable[Sequence[Any]]) -> bytes:
+    """Rows of any values as text COPY data."""
+    return "".join("\t".join(map(copy_value, row)) + "\n" for row in rows).encode()
+
+
+def encode_allocation_rows(rows: Iterable[Sequence[Any]], clean_ids: bool) -> bytes:
+    """Allocation rows (ALLOCATION_COLUMNS order) as text COPY data; `clean_ids` says no id string
+    needs escaping (checked by the caller on the fills), which allows the fast path."""
+    if not clean_ids:
+        return encode_rows(rows)
+    # A lot's buy_time and a sell's sell_time are the same objects across their slices: format each
+    # once (keyed by id(), valid while `rows` keeps the objects alive — i.e. within this call).
+    stamps: dict[int, str] = {}
+    out = []
+    for (pf, sym, so, bo, st, bt, idx, size, bp, sp, bfee, sfee, basis, proceeds, net, pnl, btime, stime, term,
+         missing) in rows:
+        if btime is None:
+            buy_time = NULL
+        else:
+            buy_time = stamps.get(id(btime))  # type: ignore[assignment]
+            if buy_time is None:
+                buy_time = stamps[id(btime)] = btime.isoformat()
+        sell_time = stamps.get(id(stime))
+        if sell_time is None:
+            sell_time = stamps[id(stime)] = stime.isoformat()
+        out.append("\t".join((
+            pf, sym, so, NULL if bo is None else bo, st, NULL if bt is None else bt, str(idx), str(size), str(bp),
+            str(sp), str(bfee), str(sfee), str(basis), str(proceeds), str(net), str(pnl), buy_time, sell_time,
+            term, "t" if missing else "f",
+        )))
+    out.append("")
+    return "\n".join(out).encode()
+
+
+async def copy_text(driver: asyncpg.Connection, table: str, columns: Sequence[str], data: bytes) -> None:
+    if not data:
+        return
+    await driver.copy_to_table(table, source=_BytesSource(data), columns=list(columns), format="text")
+
+
+class _BytesSource:
+    """An async iterable of one bytes chunk (asyncpg's copy_to_table streams from it)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def __aiter__(self) -> _BytesSource:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if not self._data:
+            raise StopAsyncIteration
+        data, self._data = self._data, b""
+        return data
