@@ -146,6 +146,12 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
     cache = MarketCache()
     trailing_store = TrailingStore(sessions)
     trailing = await trailing_store.restore([p.symbol for p in positions.open_positions()])
+    for ts in trailing.values():  # what came back, exactly (the crash soak compares it with the rows)
+        log.info("trailing_stop_restored", symbol=ts.symbol, state=ts.state.value,
+                 highest_price=format(ts.highest_price, "f"),
+                 current_stop=None if ts.current_stop is None else format(ts.current_stop, "f"),
+                 update_count=ts.update_count,
+                 activated_at=None if ts.activated_at is None else ts.activated_at.isoformat())
     writer = TrailingWriter(trailing_store)
     exits = OrderExitExecutor(orders, rest, sessions, settle_order=fills.process_order, clock=clock)
     monitor = PositionMonitor(settings, cache, positions, listener, exits, notifier, clock=clock, writer=writer,

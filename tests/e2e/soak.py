@@ -75,14 +75,6 @@ async def _post(url: str, body: dict[str, Any]) -> int:
         return 0  # killed while we talked to it: TradingView would see a timeout
 
 
-async def _dashboard_trailing(alert_url: str) -> dict[str, dict[str, Any]]:
-    url = alert_url.rsplit("/webhook", 1)[0] + "/api/dashboard/positions"
-    async with aiohttp.ClientSession() as http, http.get(url, timeout=aiohttp.ClientTimeout(total=5)) as resp:
-        body = await resp.json()
-    rows = body.get("positions", body) if isinstance(body, dict) else body
-    return {r["symbol"]: r["trailing"] for r in rows if r.get("trailing")}
-
-
 def _alert(rng: random.Random, n: int, held: set[str]) -> dict[str, Any]:
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     if held and rng.random() < 0.3:
@@ -126,9 +118,10 @@ async def run_soak(db_url: str, workdir: Path, *, kills: int = 20, seed: int = 7
     daemon: DaemonProcess | None = None
     try:
         n = 0
+        before = await _trailing_rows(db_url)
         while result.kills < kills:
             daemon = await DaemonProcess(env, mode).start()
-            await _check_restored(db_url, daemon, sim, result, moving)
+            _check_restored(before, daemon, result)
             held = {r["symbol"] for r in await _db(db_url, "SELECT symbol FROM trailing_stop_state")}
             for _ in range(rng.randint(1, 3)):
                 n += 1
@@ -139,6 +132,7 @@ async def run_soak(db_url: str, workdir: Path, *, kills: int = 20, seed: int = 7
             await asyncio.sleep(rng.uniform(0.05, 2.5))
             await daemon.kill()
             result.kills += 1
+            before = await _trailing_rows(db_url)
             for symbol, live in (await _open_sells(sim)).items():
                 if live > 1:
                     result.problems.append(f"kill {result.kills}: {live} live exits for {symbol}")
@@ -146,7 +140,7 @@ async def run_soak(db_url: str, workdir: Path, *, kills: int = 20, seed: int = 7
 
         moving.clear()  # freeze prices; a final daemon settles everything
         daemon = await DaemonProcess(env, "webhook").start()
-        await _check_restored(db_url, daemon, sim, result, moving, resume=False)
+        _check_restored(before, daemon, result)
         await _settle(db_url, sim, daemon)
         await _verify(db_url, sim, result)
         assert await daemon.terminate() == 0, daemon.tail()
@@ -159,27 +153,27 @@ async def run_soak(db_url: str, workdir: Path, *, kills: int = 20, seed: int = 7
     return result
 
 
-async def _check_restored(db_url: str, daemon: DaemonProcess, sim: RunningSimulator, result: SoakResult,
-                          moving: asyncio.Event, resume: bool = True) -> None:
-    """Right after a restart (prices paused) the daemon's trailing stops equal the persisted rows."""
-    moving.clear()
-    try:
-        await asyncio.sleep(0.3)  # let in-flight ticks of the old prices drain
-        rows = {r["symbol"]: r for r in await _db(
-            db_url, "SELECT * FROM trailing_stop_state WHERE state <> 'triggered'")}
-        live = await _dashboard_trailing(daemon.alert_url)
-        rows = {s: r for s, r in rows.items() if s in live}  # positions closed meanwhile are cleaned up
-        for symbol, row in rows.items():
-            mem = live[symbol]
-            persisted = (row["state"], row["highest_price"], row["current_stop"])
-            in_memory = (mem["state"], Decimal(mem["highest_price"]),
-                         None if mem["current_stop"] is None else Decimal(mem["current_stop"]))
-            if persisted != in_memory:
-                result.problems.append(f"trailing {symbol}: persisted {persisted} != restored {in_memory}")
-            result.trailing_checks += 1
-    finally:
-        if resume:
-            moving.set()
+async def _trailing_rows(db_url: str) -> dict[str, asyncpg.Record]:
+    """The persisted trailing stops: with the daemon dead, these are exactly what a restart must restore."""
+    return {r["symbol"]: r for r in await _db(db_url, "SELECT * FROM trailing_stop_state")}
+
+
+def _check_restored(before: dict[str, asyncpg.Record], daemon: DaemonProcess, result: SoakResult) -> None:
+    """Every stop the restarted daemon logged as restored equals its row as persisted before the restart.
+    (Rows of positions that closed meanwhile are dropped at restore, so fewer may come back.)"""
+    for event in daemon.find("trailing_stop_restored"):
+        row = before.get(event["symbol"])
+        if row is None:
+            result.problems.append(f"trailing {event['symbol']}: restored without a persisted row")
+            continue
+        persisted = (row["state"], row["highest_price"], row["current_stop"], row["update_count"],
+                     None if row["activated_at"] is None else row["activated_at"].isoformat())
+        restored = (event["state"], Decimal(event["highest_price"]),
+                    None if event["current_stop"] is None else Decimal(event["current_stop"]),
+                    event["update_count"], event["activated_at"])
+        if persisted != restored:
+            result.problems.append(f"trailing {event['symbol']}: persisted {persisted} != restored {restored}")
+        result.trailing_checks += 1
 
 
 async def _settle(db_url: str, sim: RunningSimulator, daemon: DaemonProcess, timeout: float = 90.0) -> None:
