@@ -170,9 +170,13 @@ async def latency(url: str) -> dict[str, float]:
         await conn.close()
 
 
-async def fifo_rate(url: str, settings: Settings, rows: list[FillRow], per_txn: int, with_fifo: bool = True
-                    ) -> dict[str, Any]:
-    """The real-time path over all rows, `per_txn` fills per transaction; without FIFO: the recorder alone."""
+async def fifo_rate(url: str, settings: Settings, rows: list[FillRow], per_txn: int, with_fifo: bool = True,
+                    analyze_every: int = 5000) -> dict[str, Any]:
+    """The real-time path over all rows, `per_txn` fills per transaction; without FIFO: the recorder alone.
+
+    Every `analyze_every` fills the tables are ANALYZEd on a side connection, untimed — what
+    autovacuum does on a default server (this one may run with autovacuum off, and plans made from
+    the statistics of empty tables would turn every lookup into a scan of the whole table)."""
     import asyncpg
 
     conn = await asyncpg.connect(to_plain_url(url))
@@ -188,6 +192,8 @@ async def fifo_rate(url: str, settings: Settings, rows: list[FillRow], per_txn: 
             async with sessions() as s, s.begin():
                 ledger = await FifoLedger.load(s, settings)
             written = 0
+            analyze_s = 0.0
+            next_analyze = analyze_every
             started = time.perf_counter()
             cpu = time.process_time()
             for i in range(0, len(facts), per_txn):
@@ -195,13 +201,19 @@ async def fifo_rate(url: str, settings: Settings, rows: list[FillRow], per_txn: 
                     new = await insert_fills(s, facts[i:i + per_txn], IngestVia.REST)
                     if with_fifo:
                         written += len(await ledger.apply_fills(s, new))
-            elapsed = time.perf_counter() - started
+                if analyze_every and i + per_txn >= next_analyze:
+                    paused = time.perf_counter()
+                    await conn.execute("ANALYZE fills, fifo_allocations, trade_records")
+                    analyze_s += time.perf_counter() - paused
+                    next_analyze += analyze_every
+            elapsed = time.perf_counter() - started - analyze_s
             cpu = time.process_time() - cpu
         finally:
             await engine.dispose()
         stored = await conn.fetchval("SELECT count(*) FROM fifo_allocations")
         out: dict[str, Any] = {"fills_per_txn": per_txn, "seconds": round(elapsed, 2),
-                               "fills_per_s": round(len(rows) / elapsed), "client_cpu_seconds": round(cpu, 2)}
+                               "fills_per_s": round(len(rows) / elapsed), "client_cpu_seconds": round(cpu, 2),
+                               "untimed_analyze_seconds": round(analyze_s, 2)}
         if with_fifo:
             out.update(allocations_written=written, allocation_rows=stored, meets_target=len(rows) / elapsed >= 3000)
         return out
@@ -215,6 +227,8 @@ async def main() -> None:
     parser.add_argument("--per-txn", default="1,10,100", help="fills per transaction (comma-separated)")
     parser.add_argument("--symbols", type=int, default=20)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--analyze-every", type=int, default=5000,
+                        help="ANALYZE the tables every N fills, untimed, as autovacuum would (0: never)")
     parser.add_argument("--no-baseline", action="store_true",
                         help="skip the same runs with insert_fills alone (no FIFO)")
     args = parser.parse_args()
@@ -226,12 +240,14 @@ async def main() -> None:
 
         conn = await asyncpg.connect(to_plain_url(url))
         facts = await server_facts(conn)
+        facts["autovacuum"] = await conn.fetchval("SHOW autovacuum")
         await conn.close()
         lat = await latency(url)
         raw = await raw_rates(url, rows)
         sizes = [int(k) for k in args.per_txn.split(",")]
-        runs = [await fifo_rate(url, settings, rows, k) for k in sizes]
-        baseline = [] if args.no_baseline else [await fifo_rate(url, settings, rows, k, False) for k in sizes]
+        runs = [await fifo_rate(url, settings, rows, k, True, args.analyze_every) for k in sizes]
+        baseline = [] if args.no_baseline else [await fifo_rate(url, settings, rows, k, False, args.analyze_every)
+                                                for k in sizes]
     print(json.dumps({
         "bench": "fills_fifo", "fills": args.fills, "symbols": args.symbols, "target_fills_per_s": 3000,
         "server": facts, **lat, **raw, "fifo_runs": runs, "recorder_only_runs": baseline,

@@ -31,6 +31,8 @@ log = get_logger(__name__)
 
 # From this many fills, a full rebuild into an empty table rebuilds the indexes after the load.
 BULK_FILLS = 200_000
+# After this many changed rows, the rebuild refreshes the planner statistics of what it wrote.
+ANALYZE_AFTER = 10_000
 
 @dataclass(frozen=True, slots=True)
 class RebuildStats:
@@ -118,6 +120,10 @@ async def rebuild(sessions: async_sessionmaker[AsyncSession], settings: Any, sym
             phase("compare_and_replace")
         sells, buys = await order_fields.write(driver, fields, scope)
         phase("order_fields")
+        if inserted + deleted + sells + buys >= ANALYZE_AFTER:
+            # Fresh statistics for the real-time path's plans (autovacuum may be off or slow).
+            await driver.execute("ANALYZE fifo_allocations, trade_records")
+            phase("analyze")
     phase("commit")
     stats = RebuildStats(
         symbol=symbol, fills=counts.fills, allocations=counts.allocations, missing_basis=counts.missing_basis,

@@ -169,3 +169,32 @@ async def test_bulk_rebuild_recreates_every_index(db_sessions: Sessions, monkeyp
     async with db_sessions() as s:  # the (sell_trade_id, slice_index) constraint is back and enforced
         with pytest.raises(IntegrityError, match="uq_fifo_allocations_sell_slice"):
             await s.execute(text(f"INSERT INTO fifo_allocations ({cols}) SELECT {cols} FROM fifo_allocations LIMIT 1"))
+
+
+async def test_ids_that_need_escaping_survive_copy_and_arrays(db_sessions: Sessions) -> None:
+    from tests.unit.fifo.factories import fill
+
+    await wipe(db_sessions)
+    odd = ['buy, "one"', "buy\\two\t{x}", "NULL", "sell one\nline"]
+    fills = [
+        fill("t\\1", "BUY", "1", "10", "0.3", 0, order_id=odd[0]),
+        fill("t\t2", "BUY", "1", "11", "0.3", 1, order_id=odd[1]),
+        fill("t3", "BUY", "1", "12", "0.3", 2, order_id=odd[2]),
+        fill("t 4", "SELL", "2.5", "20", "0.7", 3, order_id=odd[3]),
+    ]
+    await add_orders(db_sessions, fills)
+    async with db_sessions() as s, s.begin():
+        ledger = await FifoLedger.load(s, SETTINGS)
+    await record(db_sessions, ledger, fills)
+    rows, derived = await allocation_texts(db_sessions), await derived_texts(db_sessions)
+    async with db_sessions() as s, s.begin():
+        sell = (await s.execute(text("SELECT parent_ids FROM trade_records WHERE order_id = :o"),
+                                {"o": odd[3]})).scalar_one()
+        await s.execute(text("DELETE FROM fifo_allocations"))
+        await s.execute(text("UPDATE trade_records SET pnl_usd = NULL, realized_profit = NULL, parent_id = NULL,"
+                             " parent_ids = NULL, remaining_size = NULL"))
+    assert sell == odd[:3]
+    await rebuild(db_sessions, SETTINGS, progress=False)
+    assert await allocation_texts(db_sessions) == rows
+    assert await derived_texts(db_sessions) == derived
+    assert await check(db_sessions, SETTINGS) == []
