@@ -14,6 +14,7 @@ from core.enums import IngestVia, OrderSource
 from core.logging import get_logger
 from core.money import ZERO
 from exchange.models import Fill, Order
+from exchange.paging import all_fills
 from exchange.port import ExchangePort
 from webhook.fill_recorder import FillRecorder
 from webhook.order_updates import OrderPrompt, UpdateDeduper
@@ -91,7 +92,7 @@ class FillProcessor:
         deadline = loop.time() + self._lag_s
         delay = 0.1
         while True:
-            fills = await self._list_all(order.order_id)
+            fills = await all_fills(self._exchange, order_ids=[order.order_id])
             total = sum((f.size for f in fills if f.trade_type == "FILL"), ZERO)
             if total >= order.filled_size or loop.time() >= deadline:
                 if total < order.filled_size:
@@ -100,14 +101,3 @@ class FillProcessor:
             await asyncio.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 2.0)
             order = await self._exchange.get_order(order.order_id)
-
-    async def _list_all(self, order_id: str) -> list[Fill]:
-        fills: list[Fill] = []
-        cursor: str | None = None
-        for _ in range(100):  # bounded paging
-            page = await self._exchange.list_fills(order_ids=[order_id], cursor=cursor)
-            fills.extend(page.items)
-            if not page.has_next or not page.cursor:
-                break
-            cursor = page.cursor
-        return fills

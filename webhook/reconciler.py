@@ -21,6 +21,7 @@ from core.enums import IngestVia, OrderSource, OrderStatus
 from core.logging import get_logger
 from core.metrics import RECONCILE_ROWS, RECONCILE_RUNS
 from exchange.models import Fill, Order
+from exchange.paging import all_fills, all_orders
 from exchange.port import ExchangeError, ExchangeNotFound, ExchangePort
 from shared_data import order_store
 from shared_data.db import unit_of_work
@@ -75,14 +76,7 @@ class Reconciler:
 
     async def _missing_fills(self) -> int:
         since = await self._cursor()
-        fills: list[Fill] = []
-        cursor: str | None = None
-        for _ in range(1000):
-            page = await self._exchange.list_fills(start=since - OVERLAP, cursor=cursor)
-            fills.extend(page.items)
-            if not page.has_next or not page.cursor:
-                break
-            cursor = page.cursor
+        fills = await all_fills(self._exchange, start=since - OVERLAP)
         if not fills:
             return 0
         known = await self._known_trade_ids([f.trade_id for f in fills])
@@ -118,7 +112,7 @@ class Reconciler:
                 except ExchangeNotFound:
                     log.warning("reconcile_order_unknown_to_exchange", order_id=order_id)
                     continue
-                fills = await self._fills_of(order) if order.filled_size > 0 else []
+                fills = await all_fills(self._exchange, order_ids=[order_id]) if order.filled_size > 0 else []
                 await self._recorder.record(order, fills, via=IngestVia.REST, source=OrderSource.RECONCILED)
                 async with unit_of_work(self._sessions) as session:
                     await session.execute(
@@ -133,26 +127,9 @@ class Reconciler:
         open_orders: list[Order] = []
         # Coinbase does not combine OPEN with other statuses in one query.
         for status in ("OPEN", "PENDING", "QUEUED"):
-            cursor: str | None = None
-            for _ in range(100):
-                page = await self._exchange.list_orders(statuses=[status], cursor=cursor)
-                open_orders.extend(page.items)
-                if not page.has_next or not page.cursor:
-                    break
-                cursor = page.cursor
+            open_orders.extend(await all_orders(self._exchange, status))
         async with unit_of_work(self._sessions) as session:
             return await order_store.replace_passive_orders(session, open_orders)
-
-    async def _fills_of(self, order: Order) -> list[Fill]:
-        fills: list[Fill] = []
-        cursor: str | None = None
-        for _ in range(100):
-            page = await self._exchange.list_fills(order_ids=[order.order_id], cursor=cursor)
-            fills.extend(page.items)
-            if not page.has_next or not page.cursor:
-                break
-            cursor = page.cursor
-        return fills
 
     async def _known_trade_ids(self, trade_ids: Sequence[str]) -> set[str]:
         async with self._sessions() as session:

@@ -41,6 +41,7 @@ from exchange.models import (
     Product,
     Quote,
 )
+from exchange.paging import all_fills
 from exchange.port import ExchangeBadRequest, ExchangeError, ExchangePort, ExchangeUnavailable
 
 log = get_logger(__name__)
@@ -48,7 +49,6 @@ T = TypeVar("T")
 
 MAX_CANCEL_BATCH = 100
 MAX_PAGE = 250
-MAX_FILL_PAGES = 200  # bound on fetch_all_fills' paging loop
 # The SDK logs every HTTP error (with the body) on its own stdlib logger; we log once, structured.
 logging.getLogger("coinbase.RESTClient").setLevel(logging.CRITICAL)
 
@@ -267,16 +267,7 @@ class CoinbaseRestAdapter:
     async def fetch_all_fills(self, order_ids: Sequence[str] = (), product_id: str | None = None,
                               start: datetime | None = None) -> list[Fill]:
         """Every page of list_fills (bounded), deduplicated by trade_id."""
-        seen: dict[str, Fill] = {}
-        cursor: str | None = None
-        for _ in range(MAX_FILL_PAGES):
-            page = await self.list_fills(order_ids, product_id, start, cursor)
-            for fill in page.items:
-                seen.setdefault(fill.trade_id, fill)
-            if not page.has_next:
-                break
-            cursor = page.cursor
-        return list(seen.values())
+        return await all_fills(self, order_ids=order_ids, product_id=product_id, start=start)
 
     # ---- account -------------------------------------------------------------------------------
 
