@@ -295,6 +295,8 @@ class TaxSettings(BaseModel):
     )
     missing_basis_term: str = Field(default="short", pattern="^(short|long)$", description="Term of "
                                     "rows with unknown acquisition.")
+    fifo_workers: int = Field(default=0, ge=0, le=64, description="Processes that match lots in `fifo rebuild` "
+                              "and `fifo check` over many fills (0: one per CPU; 1: none besides the command).")
 
 
 class LoggingSettings(BaseModel):

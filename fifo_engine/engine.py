@@ -208,25 +208,29 @@ class FifoBook:
         return allocations, tuple(recomputed), True, False
 
     def apply_rows(self, fills: Iterable[Sequence[Any]]) -> list[tuple[Any, ...]]:
-        """Fast path for one-pass rebuilds: fills as plain sequences (trade_id, order_id, symbol, side,
-        price, size, commission, trade_time, sequence_timestamp, portfolio_id) already in the total
-        order; returns slices as row tuples (ALLOCATION_COLUMNS order). Same arithmetic as `apply`.
-        Only on a book without history (keep_history=False)."""
+        """Fast path for one-pass rebuilds: fills as rows of `sql.FILLS_IN_ORDER` (trade_id, order_id,
+        symbol, side, price, size, commission, trade_time, sequence_timestamp, portfolio_id, checked;
+        numerics as text), already in the total order; returns slices as row tuples (ALLOCATION_COLUMNS
+        order). Same arithmetic as `apply`. Only on a book without history (keep_history=False)."""
         if self.keep_history:
             raise RuntimeError("apply_rows needs a book created with keep_history=False")
+        if self._saved is not None:
+            raise RuntimeError("apply_rows cannot be staged")
         rows: list[tuple[Any, ...]] = []
         queues = self._queues
         with localcontext(ENGINE_CONTEXT):
-            for trade_id, order_id, symbol, side, price, size, fee, trade_time, seq, portfolio_id in fills:
-                p, s, f, is_buy = validate(trade_id, order_id, symbol, side, price, size, fee, trade_time, seq)
+            for trade_id, order_id, symbol, side, price, size, fee, trade_time, seq, portfolio_id, checked in fills:
+                if checked:  # PostgreSQL's text of a NUMERIC in range: canonical, nothing to validate
+                    p, s, f, is_buy = Decimal(price), Decimal(size), Decimal(fee), side == "BUY"
+                else:  # raises the clear error of the real-time path
+                    p, s, f, is_buy = validate(trade_id, order_id, symbol, side, Decimal(price), Decimal(size),
+                                               Decimal(fee), trade_time, seq)
                 key = (trade_time, seq or NO_SEQUENCE, trade_id)
                 q = queues.get((portfolio_id, symbol))
                 if q is None:
                     q = queues[(portfolio_id, symbol)] = _Queue(portfolio_id, symbol, False)
                 elif q.last_key is not None and key <= q.last_key:
                     raise OutOfOrderFill(f"fill {trade_id} is not after the last fill of {portfolio_id}/{symbol}")
-                if self._saved is not None and (portfolio_id, symbol) not in self._saved:
-                    raise RuntimeError("apply_rows cannot be staged")
                 rows.extend(self._process(q, key, trade_id, order_id, trade_time, is_buy, p, s, f, None))
         return rows
 

@@ -10,8 +10,9 @@ SAVEPOINT (begin_nested): a rolled-back savepoint could not be told apart from a
 
 Writers are serialized by a transaction-scoped advisory lock (`pg.FIFO_LOCK_KEY`), taken first
 thing in apply_fills; the rebuild takes it too. Take it last if you hold other locks. (The same
-statement switches the rest of apply_fills to generic plans — planning its UPDATE costs more than
-running it — and the UPDATE restores the caller's plan_cache_mode.)
+statement makes the rest of apply_fills plan each statement afresh with sequential scans priced
+out — stale statistics must not turn its lookups by key into scans of whole tables — and the
+UPDATE restores the caller's settings.)
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ class FifoLedger:
         driver, locked = await fetch_first(session, sql.LOCK_FOR_APPLY, FIFO_LOCK_KEY)
         self._attach(session)
         try:
-            return await self._apply(session, driver, fills, plan_mode=locked[0][1])
+            return await self._apply(session, driver, fills, planner=(locked[0][1], locked[0][2]))
         except BaseException:
             # The transaction cannot commit what this call half wrote (a failed statement aborts it):
             # whatever the caller does next, the stage is undone when the transaction ends.
@@ -98,7 +99,7 @@ class FifoLedger:
             raise
 
     async def _apply(self, session: AsyncSession, driver: asyncpg.Connection, fills: Sequence[FillFact],
-                     plan_mode: str) -> list[Allocation]:
+                     planner: tuple[str, str]) -> list[Allocation]:
         batch_ids = {f.trade_id for f in fills}
         final: dict[str, list[Allocation]] = {}
         replaced: set[str] = set()
@@ -132,12 +133,12 @@ class FifoLedger:
             sell_orders.add(a.sell_order_id)
             if a.buy_order_id is not None:
                 buy_orders.add(a.buy_order_id)
-        await self._refresh_orders(session, driver, sell_orders, buy_orders, plan_mode)
+        await self._refresh_orders(session, driver, sell_orders, buy_orders, planner)
         return written
 
     async def _refresh_orders(self, session: AsyncSession, driver: asyncpg.Connection, sell_orders: set[str],
-                              buy_orders: set[str], plan_mode: str) -> None:
-        rows = await driver.fetch(sql.UPDATE_ORDER_FIELDS, sorted(sell_orders), sorted(buy_orders), plan_mode)
+                              buy_orders: set[str], planner: tuple[str, str]) -> None:
+        rows = await driver.fetch(sql.UPDATE_ORDER_FIELDS, sorted(sell_orders), sorted(buy_orders), *planner)
         touched = {r[0] for r in rows if r[0] is not None}
         if touched:
             # Our UPDATEs bypass the ORM: expire the derived fields of loaded TradeRecord objects.

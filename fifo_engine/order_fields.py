@@ -36,13 +36,15 @@ class OrderFields:
         self.buys: dict[str, Decimal] = {}
 
     def add_fills(self, fills: Iterable[Sequence[Any]]) -> None:
-        """Fill rows (trade_id, order_id, symbol, side, price, size, …), before their slices."""
+        """Fill rows (trade_id, order_id, symbol, side, price, size, …; size a Decimal or its text),
+        before their slices."""
         buys = self.buys
         with localcontext(_EXACT):
             for f in fills:
                 if f[3] == "BUY":
+                    size = Decimal(f[5])
                     held = buys.get(f[1])
-                    buys[f[1]] = f[5] if held is None else held + f[5]
+                    buys[f[1]] = size if held is None else held + size
 
     def add_slices(self, rows: Iterable[Sequence[Any]]) -> None:
         """Slice rows in ALLOCATION_COLUMNS order."""
@@ -99,8 +101,6 @@ def _array(items: list[str]) -> str | None:
     return "{" + ",".join(items) + "}"
 
 
-_SELL_SET = """pnl_usd = e.pnl, realized_profit = e.pnl, cost_basis_usd = e.basis, sale_proceeds_usd = e.proceeds,
-    net_sale_proceeds_usd = e.net, parent_id = e.parent_id, parent_ids = e.parent_ids, updated_at = now()"""
 _SELL_NULL = """pnl_usd = NULL, realized_profit = NULL, cost_basis_usd = NULL, sale_proceeds_usd = NULL,
     net_sale_proceeds_usd = NULL, parent_id = NULL, parent_ids = NULL, updated_at = now()"""
 _SELL_NOT_NULL = """(t.pnl_usd IS NOT NULL OR t.realized_profit IS NOT NULL OR t.cost_basis_usd IS NOT NULL
@@ -108,11 +108,16 @@ _SELL_NOT_NULL = """(t.pnl_usd IS NOT NULL OR t.realized_profit IS NOT NULL OR t
     OR t.parent_ids IS NOT NULL)"""
 
 
+def _sell(value: str, kept: str) -> str:
+    return f"CASE WHEN t.side = 'SELL' THEN {value} ELSE {kept} END"
+
+
 def _statements(scope: sql.Scope) -> list[str]:
     """NULL for in-scope orders the recomputation has no values for (first, while the planner's
     statistics of trade_records still hold), then set where different."""
-    def counted(update: str) -> str:
-        return f"WITH u AS ({update} RETURNING 1) SELECT count(*) FROM u"
+    def counted(update: str) -> str:  # (sell orders, buy orders) updated
+        return (f"WITH u AS ({update} RETURNING t.side) SELECT count(*) FILTER (WHERE side = 'SELL'), "
+                "count(*) FILTER (WHERE side = 'BUY') FROM u")
 
     return [
         counted(f"""UPDATE trade_records t SET {_SELL_NULL}
@@ -121,22 +126,54 @@ def _statements(scope: sql.Scope) -> list[str]:
         counted(f"""UPDATE trade_records t SET remaining_size = NULL, updated_at = now()
             WHERE t.side = 'BUY' AND {scope.orders} AND t.remaining_size IS NOT NULL
               AND NOT EXISTS (SELECT 1 FROM {TABLE} e WHERE e.order_id = t.order_id AND e.side = 'BUY')"""),
-        counted(f"""UPDATE trade_records t SET {_SELL_SET} FROM {TABLE} e
-            WHERE e.order_id = t.order_id AND e.side = 'SELL' AND t.side = 'SELL' AND {scope.orders}
-              AND {sql.sell_field_diff()}"""),
-        counted(f"""UPDATE trade_records t SET remaining_size = e.remaining, updated_at = now() FROM {TABLE} e
-            WHERE e.order_id = t.order_id AND e.side = 'BUY' AND t.side = 'BUY' AND {scope.orders}
-              AND {sql.buy_field_diff()}"""),
+        # Both sides in one pass over trade_records (each row is rewritten once either way).
+        counted(f"""UPDATE trade_records t SET
+                pnl_usd = {_sell("e.pnl", "t.pnl_usd")}, realized_profit = {_sell("e.pnl", "t.realized_profit")},
+                cost_basis_usd = {_sell("e.basis", "t.cost_basis_usd")},
+                sale_proceeds_usd = {_sell("e.proceeds", "t.sale_proceeds_usd")},
+                net_sale_proceeds_usd = {_sell("e.net", "t.net_sale_proceeds_usd")},
+                parent_id = {_sell("e.parent_id", "t.parent_id")}, parent_ids = {_sell("e.parent_ids", "t.parent_ids")},
+                remaining_size = CASE WHEN t.side = 'BUY' THEN e.remaining ELSE t.remaining_size END,
+                updated_at = now()
+            FROM {TABLE} e
+            WHERE e.order_id = t.order_id AND e.side = t.side AND {scope.orders}
+              AND CASE WHEN t.side = 'SELL' THEN {sql.sell_field_diff()} ELSE {sql.buy_field_diff()} END"""),
     ]
 
 
-async def write(driver: asyncpg.Connection, fields: OrderFields, scope: sql.Scope) -> tuple[int, int]:
-    """Set the derived fields of the orders in `scope` where they differ; (sells, buys) updated."""
+async def write(driver: asyncpg.Connection, data: Sequence[bytes], scope: sql.Scope,
+                from_workers: bool = False) -> tuple[int, int]:
+    """Set the derived fields of the orders in `scope` where they differ; (sells, buys) updated.
+    `data` is the COPY data of the accumulated fields (OrderFields.encode), one part per worker."""
     await driver.execute(
         f"CREATE TEMP TABLE {TABLE} (order_id text, side text, pnl numeric, basis numeric, proceeds numeric, "
         "net numeric, parent_id text, parent_ids varchar[], remaining numeric) ON COMMIT DROP")
-    await copy_text(driver, TABLE, COLUMNS, fields.encode())
-    await driver.execute(f"CREATE INDEX ON {TABLE} (order_id, side)")
+    for part in data:
+        await copy_text(driver, TABLE, COLUMNS, part)
+    if from_workers:
+        await _settle_split_orders(driver)
+    # No index: the UPDATEs below join the whole table (hash joins); statistics choose them.
     await driver.execute(f"ANALYZE {TABLE}")
-    counts = [int(await driver.fetchval(statement, *scope.params)) for statement in _statements(scope)]
-    return counts[0] + counts[2], counts[1] + counts[3]
+    sells = buys = 0
+    for statement in _statements(scope):
+        row = await driver.fetchrow(statement, *scope.params)
+        assert row is not None
+        sells, buys = sells + row[0], buys + row[1]
+    return sells, buys
+
+
+async def _settle_split_orders(driver: asyncpg.Connection) -> None:
+    """Workers split the fills by symbol; an order id found under two symbols (bad data, never from
+    the exchange) then has a row from each. Such orders get their fields from the SQL of the
+    real-time path instead, over the allocations just written — the reference both paths agree on."""
+    ids = [r[0] for r in await driver.fetch(
+        f"SELECT order_id FROM {TABLE} GROUP BY order_id, side HAVING count(*) > 1")]
+    if not ids:
+        return
+    scope = sql.Scope.order_ids(ids)
+    await driver.execute(f"DELETE FROM {TABLE} WHERE order_id = ANY($1::text[])", ids)
+    await driver.execute(f"""INSERT INTO {TABLE} (order_id, side, pnl, basis, proceeds, net, parent_id, parent_ids)
+        SELECT e.order_id, 'SELL', e.pnl, e.basis, e.proceeds, e.net, e.parent_id, e.parent_ids
+        FROM ({sql.expected_sell_fields(scope)}) e""", ids)
+    await driver.execute(f"""INSERT INTO {TABLE} (order_id, side, remaining)
+        SELECT e.order_id, 'BUY', e.remaining FROM ({sql.expected_buy_fields(scope)}) e""", ids)

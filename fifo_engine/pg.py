@@ -3,6 +3,7 @@ transaction as a raw asyncpg connection, the FIFO advisory lock, and fast text-f
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -10,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 # pg_advisory_xact_lock key taken by every writer of fifo_allocations (ledger and rebuild), so
@@ -49,6 +50,26 @@ async def fetch_first(session: AsyncSession, query: str, *args: Any) -> tuple[as
     if not driver.is_in_transaction():
         raise RuntimeError("the session is not in a transaction (AUTOCOMMIT?): FIFO writes need one")
     return driver, rows
+
+
+def session_dsn(session: AsyncSession) -> str:
+    """A libpq URL of the session's database (password included: for worker processes, never logged)."""
+    from shared_data.db import to_plain_url
+
+    bind = session.get_bind()
+    url = bind.engine.url if isinstance(bind, Connection) else bind.url
+    return to_plain_url(url.render_as_string(hide_password=False))
+
+
+def worker_count(settings: Any) -> int:
+    """Processes for a FIFO recomputation: FIFO_WORKERS, or one per CPU this process may use."""
+    configured = int(settings.fifo_workers)
+    if configured > 0:
+        return configured
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 LOCK_SQL = "SELECT pg_advisory_xact_lock($1)"

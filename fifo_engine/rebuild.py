@@ -1,11 +1,13 @@
 """`fifo rebuild`: recompute every allocation from the stored fills and make the tables match.
 
 The recomputation streams the fills in the total order through a history-less FifoBook (the same
-arithmetic as the real-time path) and COPYs the slices in text format. When the scope has no stored
-rows they go straight into fifo_allocations; otherwise into a temp table, and only rows that are not
-byte-identical (compared as text) are deleted and re-inserted — a rebuild of consistent data writes
-nothing. The FIFO-derived trade_records fields are then recomputed by the same SQL as the real-time
-path (sql.py) and written only where they differ.
+arithmetic as the real-time path) and COPYs the slices in text format; over many fills of every
+symbol the matching runs in worker processes, one group of symbols each (parallel.py,
+FIFO_WORKERS). When the scope has no stored rows they go straight into fifo_allocations; otherwise
+into a temp table, and only rows that are not byte-identical (compared as text) are deleted and
+re-inserted — a rebuild of consistent data writes nothing. The FIFO-derived trade_records fields
+are accumulated on the way (order_fields.py: the same values as the real-time path's SQL, tested
+byte for byte) and written only where they differ, in value or in scale.
 """
 
 from __future__ import annotations
@@ -20,8 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.logging import get_logger
 from fifo_engine import order_fields, sql
 from fifo_engine.model import EngineConfig
-from fifo_engine.order_fields import OrderFields
-from fifo_engine.pg import driver_connection, lock_fifo
+from fifo_engine.pg import driver_connection, lock_fifo, session_dsn, worker_count
 from fifo_engine.recompute import recompute_into
 from fifo_engine.validator import Inconsistency, check
 
@@ -47,6 +48,7 @@ class RebuildStats:
     buy_orders_updated: int
     seconds: float
     phases: dict[str, float] = field(default_factory=dict)  # wall seconds per step
+    workers: int = 1  # processes that did the matching
 
 
 async def drop_secondary_indexes(driver: asyncpg.Connection) -> list[str]:
@@ -97,13 +99,15 @@ async def rebuild(sessions: async_sessionmaker[AsyncSession], settings: Any, sym
         await lock_fifo(driver)
         stored = await driver.fetchval(
             f"SELECT count(*) FROM fifo_allocations fa WHERE {scope.allocations}", *scope.params)
-        fields = OrderFields()
+        dsn, workers = session_dsn(session), worker_count(settings)
         if stored == 0:
             bulk = symbol is None and await driver.fetchval("SELECT count(*) FROM fills") >= BULK_FILLS
             restore = await drop_secondary_indexes(driver) if bulk else []
             phase("prepare")
-            counts = await recompute_into(driver, config, scope, "fifo_allocations", progress, fields)
+            counts = await recompute_into(driver, config, scope, "fifo_allocations", progress, True, dsn, workers)
             phase("recompute_and_copy")
+            if restore:  # sorts of ~1M keys: in memory, not in temp files
+                await driver.execute("SET LOCAL maintenance_work_mem = '512MB'")
             for statement in restore:
                 await driver.execute(statement)
             phase("recreate_indexes")
@@ -111,14 +115,14 @@ async def rebuild(sessions: async_sessionmaker[AsyncSession], settings: Any, sym
         else:
             await driver.execute(sql.CREATE_NEW_TABLE)
             phase("prepare")
-            counts = await recompute_into(driver, config, scope, sql.NEW_TABLE, progress, fields)
+            counts = await recompute_into(driver, config, scope, sql.NEW_TABLE, progress, True, dsn, workers)
             phase("recompute_and_copy")
             await driver.execute(sql.INDEX_NEW_TABLE)
             await driver.execute(f"ANALYZE {sql.NEW_TABLE}")
             deleted = await driver.fetchval(sql.delete_stale(scope), *scope.params)
             inserted = await driver.fetchval(sql.INSERT_MISSING)
             phase("compare_and_replace")
-        sells, buys = await order_fields.write(driver, fields, scope)
+        sells, buys = await order_fields.write(driver, counts.order_fields, scope, counts.workers > 1)
         phase("order_fields")
         if inserted + deleted + sells + buys >= ANALYZE_AFTER:
             # Fresh statistics for the real-time path's plans (autovacuum may be off or slow).
@@ -129,6 +133,7 @@ async def rebuild(sessions: async_sessionmaker[AsyncSession], settings: Any, sym
         symbol=symbol, fills=counts.fills, allocations=counts.allocations, missing_basis=counts.missing_basis,
         inserted=inserted, deleted=deleted, unchanged=counts.allocations - inserted, sell_orders_updated=sells,
         buy_orders_updated=buys, seconds=round(time.monotonic() - started, 3), phases=phases,
+        workers=counts.workers,
     )
     log.info("fifo_rebuilt", **{k: getattr(stats, k) for k in stats.__slots__})
     return stats

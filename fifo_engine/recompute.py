@@ -1,8 +1,9 @@
 """Recompute allocations from the stored fills into a table (shared by rebuild and check).
 
 The fills are read in the total order through a server-side cursor, in chunks, so memory stays
-bounded whatever the number of fills. (Running the matching in a worker thread to overlap it with
-the server's work was measured: no gain, the GIL serialises it with asyncpg's decoding.)
+bounded whatever the number of fills. A recomputation of every symbol over many fills runs in
+worker processes instead (parallel.py): same chunker, same bytes. (A worker thread was measured
+first: no gain, the GIL serialises it with asyncpg's decoding.)
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 import asyncpg
 from tqdm import tqdm
 
-from fifo_engine import sql
+from fifo_engine import parallel, sql
 from fifo_engine.engine import FifoBook
 from fifo_engine.model import ALLOCATION_COLUMNS, EngineConfig
 from fifo_engine.order_fields import OrderFields
@@ -23,12 +24,6 @@ from fifo_engine.pg import copy_text, encode_allocation_rows, needs_escape
 
 CHUNK = 25_000
 _CURSOR = "fifo_recompute_fills"
-_FILLS = """
-SELECT f.trade_id, f.order_id, f.symbol, f.side, f.price, f.size, f.commission, f.trade_time,
-       f.sequence_timestamp, f.portfolio_id
-FROM fills f WHERE {where}
-ORDER BY f.trade_time, f.sequence_timestamp NULLS FIRST, f.trade_id COLLATE "C"
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,9 +31,11 @@ class RecomputeCounts:
     fills: int
     allocations: int
     missing_basis: int
+    order_fields: list[bytes]  # COPY data of order_fields.TABLE (empty unless asked for)
+    workers: int = 1  # processes that did the matching (1: this one)
 
 
-class _Chunker:
+class Chunker:
     """The pure part of one chunk: match, accumulate order fields, encode."""
 
     def __init__(self, config: EngineConfig, fields: OrderFields | None) -> None:
@@ -60,17 +57,25 @@ class _Chunker:
 
 
 async def recompute_into(driver: asyncpg.Connection, config: EngineConfig, scope: sql.Scope, table: str,
-                         progress: bool, fields: OrderFields | None = None) -> RecomputeCounts:
-    """Stream the fills of `scope` through a FifoBook and COPY every slice into `table`; when given,
-    `fields` accumulates the derived order fields on the way."""
+                         progress: bool, with_fields: bool = False, dsn: str | None = None,
+                         workers: int = 1) -> RecomputeCounts:
+    """Stream the fills of `scope` through a FifoBook and COPY every slice into `table`; with
+    `with_fields`, also the derived order fields (as COPY data). With `dsn` and `workers` > 1, a
+    recomputation of everything over PARALLEL_MIN_FILLS fills or more runs in worker processes."""
     total = await driver.fetchval(f"SELECT count(*) FROM fills f WHERE {scope.fills}", *scope.params)
     # Sort in memory (the total order needs COLLATE "C", which no index provides); no JIT: its
     # compile time (~1 s) is wasted on these set-based statements, whose row estimates are poor.
     await driver.execute("SET LOCAL work_mem = '256MB'")
     await driver.execute("SET LOCAL jit = off")
-    await driver.execute(f"DECLARE {_CURSOR} NO SCROLL CURSOR FOR {_FILLS.format(where=scope.fills)}",
+    if dsn is not None and workers > 1 and scope == sql.Scope.everything() and total >= parallel.PARALLEL_MIN_FILLS:
+        results = await parallel.recompute_in_workers(driver, dsn, config, table, workers, progress, with_fields)
+        return RecomputeCounts(sum(r.fills for r in results), sum(r.allocations for r in results),
+                               sum(r.missing_basis for r in results),
+                               [r.order_fields for r in results] if with_fields else [], len(results))
+    await driver.execute(f"DECLARE {_CURSOR} NO SCROLL CURSOR FOR {sql.FILLS_IN_ORDER.format(where=scope.fills)}",
                          *scope.params)
-    chunker = _Chunker(config, fields)
+    fields = OrderFields() if with_fields else None
+    chunker = Chunker(config, fields)
     fills = 0
     fetch = f"FETCH {CHUNK} FROM {_CURSOR}"
     with tqdm(total=total, unit="fill", desc="fifo recompute", disable=not progress, file=sys.stderr,
@@ -80,4 +85,5 @@ async def recompute_into(driver: asyncpg.Connection, config: EngineConfig, scope
             fills += len(records)
             bar.update(len(records))
     await driver.execute(f"CLOSE {_CURSOR}")
-    return RecomputeCounts(fills, chunker.allocations, chunker.missing)
+    return RecomputeCounts(fills, chunker.allocations, chunker.missing,
+                           [fields.encode()] if fields is not None else [])

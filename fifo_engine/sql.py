@@ -107,16 +107,23 @@ rem AS (SELECT bf.order_id, sum(bf.size) - coalesce(sum(used.used), 0) AS remain
 SELECT s.order_id, rem.remaining FROM scope s LEFT JOIN rem ON rem.order_id = s.order_id"""
 
 
+def _numeric_differs(stored: str, expected: str) -> str:
+    """Different value or different scale (2505.00 vs 2505): the stored text must not depend on the
+    history of updates (a replay can reach an equal value with another scale)."""
+    return f"({stored} IS DISTINCT FROM {expected} OR scale({stored}) IS DISTINCT FROM scale({expected}))"
+
+
 def sell_field_diff(t: str = "t") -> str:
     """A sell order row `t` whose derived fields differ from the expected row `e`."""
-    return f"""({t}.pnl_usd IS DISTINCT FROM e.pnl OR {t}.realized_profit IS DISTINCT FROM e.pnl
-    OR {t}.cost_basis_usd IS DISTINCT FROM e.basis OR {t}.sale_proceeds_usd IS DISTINCT FROM e.proceeds
-    OR {t}.net_sale_proceeds_usd IS DISTINCT FROM e.net OR {t}.parent_id IS DISTINCT FROM e.parent_id
-    OR {t}.parent_ids IS DISTINCT FROM e.parent_ids)"""
+    return "(" + " OR ".join([
+        _numeric_differs(f"{t}.pnl_usd", "e.pnl"), _numeric_differs(f"{t}.realized_profit", "e.pnl"),
+        _numeric_differs(f"{t}.cost_basis_usd", "e.basis"), _numeric_differs(f"{t}.sale_proceeds_usd", "e.proceeds"),
+        _numeric_differs(f"{t}.net_sale_proceeds_usd", "e.net"), f"{t}.parent_id IS DISTINCT FROM e.parent_id",
+        f"{t}.parent_ids IS DISTINCT FROM e.parent_ids"]) + ")"
 
 
 def buy_field_diff(t: str = "t") -> str:
-    return f"{t}.remaining_size IS DISTINCT FROM e.remaining"
+    return _numeric_differs(f"{t}.remaining_size", "e.remaining")
 
 
 def update_sell_fields(scope: Scope) -> str:
@@ -139,18 +146,23 @@ RETURNING t.order_id"""
 
 
 # The real-time path's one statement for both sides: $1 = sell order ids, $2 = buy order ids. (Both
-# UPDATEs see the allocation rows inserted by the transaction's earlier statements.) Planning this
-# statement costs more than running it for a few orders, so the ledger runs it with a generic plan
-# (LOCK_FOR_APPLY) and this statement puts the caller's plan_cache_mode ($3) back.
+# UPDATEs see the allocation rows inserted by the transaction's earlier statements.) Every access of
+# the real-time path is a lookup by key, and its plans must stay so however stale the statistics are
+# (a new database, autovacuum off or behind): the ledger plans each execution afresh (a cached generic
+# plan made while the tables were small scanned them whole ever after — 808 fills/s at 100k instead of
+# 5,000+) and prices sequential scans out. LOCK_FOR_APPLY sets both for the rest of apply_fills; this
+# statement puts the caller's values ($3, $4) back.
 UPDATE_ORDER_FIELDS = f"""
 WITH s AS ({update_sell_fields(Scope.order_ids([], 1))}),
 b AS ({update_buy_fields(Scope.order_ids([], 2))})
 SELECT order_id FROM s UNION ALL SELECT order_id FROM b
-UNION ALL SELECT NULL WHERE set_config('plan_cache_mode', $3, true) IS NULL"""
+UNION ALL SELECT NULL WHERE set_config('plan_cache_mode', $3, true) IS NULL
+                          OR set_config('enable_seqscan', $4, true) IS NULL"""
 
-# The FIFO lock, plus a generic plan for the rest of apply_fills (SET LOCAL; undone by the above).
+# The FIFO lock, plus the planner settings of the rest of apply_fills (SET LOCAL; undone by the above).
 LOCK_FOR_APPLY = """SELECT pg_advisory_xact_lock($1), current_setting('plan_cache_mode'),
-       set_config('plan_cache_mode', 'force_generic_plan', true)"""
+       current_setting('enable_seqscan'), set_config('plan_cache_mode', 'force_custom_plan', true),
+       set_config('enable_seqscan', 'off', true)"""
 
 
 def count_updated(statement: str) -> str:
@@ -158,6 +170,21 @@ def count_updated(statement: str) -> str:
 
 
 # ---- rebuild / check against a temp table of recomputed rows ------------------------------------
+# The fills of a recomputation in the total order, as FifoBook.apply_rows takes them: numerics as
+# PostgreSQL prints them (plain digits, canonical: cheaper to decode than binary NUMERIC) and a flag
+# for the checks of arithmetic.validate done here (no NaN or infinity, positive size, nothing
+# negative or too large, known side, ids); a row without it goes through those checks in Python,
+# which reject it with a clear message.
+FILLS_IN_ORDER = """
+SELECT f.trade_id, f.order_id, f.symbol, f.side, f.price::text, f.size::text, f.commission::text, f.trade_time,
+       f.sequence_timestamp, f.portfolio_id,
+       (f.trade_id <> '' AND f.order_id <> '' AND f.symbol <> '' AND f.side IN ('BUY', 'SELL')
+        AND f.size > 0 AND f.size < 1e10 AND f.price >= 0 AND f.price < 1e10
+        AND f.commission >= 0 AND f.commission < 1e10) AS checked
+FROM fills f WHERE {where}
+ORDER BY f.trade_time, f.sequence_timestamp NULLS FIRST, f.trade_id COLLATE "C"
+"""
+
 NEW_TABLE = "fifo_recomputed"
 CREATE_NEW_TABLE = (f"CREATE TEMP TABLE {NEW_TABLE} ON COMMIT DROP AS SELECT {COLUMN_LIST} "
                     "FROM fifo_allocations WITH NO DATA")

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.logging import get_logger
 from fifo_engine import sql
 from fifo_engine.model import EngineConfig
-from fifo_engine.pg import driver_connection
+from fifo_engine.pg import driver_connection, session_dsn, worker_count
 from fifo_engine.recompute import recompute_into
 
 log = get_logger(__name__)
@@ -125,7 +125,8 @@ async def check(sessions: async_sessionmaker[AsyncSession], settings: Any, symbo
         try:
             driver = await driver_connection(session)
             await driver.execute(sql.CREATE_NEW_TABLE)
-            await recompute_into(driver, config, scope, sql.NEW_TABLE, progress)
+            await recompute_into(driver, config, scope, sql.NEW_TABLE, progress, dsn=session_dsn(session),
+                                 workers=worker_count(settings))
             await driver.execute(sql.INDEX_NEW_TABLE)
             await driver.execute(f"ANALYZE {sql.NEW_TABLE}")
             for row in await driver.fetch(sql.diff_rows(scope), *scope.params):

@@ -49,8 +49,8 @@ class TradeRecord(Base):
 
     __tablename__ = "trade_records"
 
-    order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    client_order_id: Mapped[str | None] = mapped_column(String(128), unique=True)
+    order_id: Mapped[str] = mapped_column(String(64, collation="C"), primary_key=True)
+    client_order_id: Mapped[str | None] = mapped_column(String(128, collation="C"), unique=True)
     symbol: Mapped[str] = mapped_column(String(32))
     side: Mapped[str] = mapped_column(String(4))
     order_type: Mapped[str] = mapped_column(String(32))
@@ -94,6 +94,7 @@ class TradeRecord(Base):
         Index("ix_trade_records_symbol_side_status", "symbol", "side", "status"),
         Index("ix_trade_records_order_time", "order_time"),
         Index("ix_trade_records_exit_reason", "exit_reason", postgresql_where=text("exit_reason IS NOT NULL")),
+        {"postgresql_with": {"fillfactor": 50}},  # room for HOT updates (migration 0003)
     )
 
 
@@ -102,8 +103,8 @@ class Fill(Base):
 
     __tablename__ = "fills"
 
-    trade_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    order_id: Mapped[str] = mapped_column(String(64))
+    trade_id: Mapped[str] = mapped_column(String(64, collation="C"), primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(64, collation="C"))
     symbol: Mapped[str] = mapped_column(String(32))
     side: Mapped[str] = mapped_column(String(4))
     price: Mapped[Decimal]
@@ -135,10 +136,10 @@ class FifoAllocation(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     portfolio_id: Mapped[str] = mapped_column(String(64), server_default=text("'default'"))
     symbol: Mapped[str] = mapped_column(String(32))
-    sell_order_id: Mapped[str] = mapped_column(String(64))
-    buy_order_id: Mapped[str | None] = mapped_column(String(64))
-    sell_trade_id: Mapped[str] = mapped_column(String(64))
-    buy_trade_id: Mapped[str | None] = mapped_column(String(64))
+    sell_order_id: Mapped[str] = mapped_column(String(64, collation="C"))
+    buy_order_id: Mapped[str | None] = mapped_column(String(64, collation="C"))
+    sell_trade_id: Mapped[str] = mapped_column(String(64, collation="C"))
+    buy_trade_id: Mapped[str | None] = mapped_column(String(64, collation="C"))
     slice_index: Mapped[int] = mapped_column(Integer)
     allocated_size: Mapped[Decimal]
     buy_price: Mapped[Decimal]
@@ -174,8 +175,8 @@ class PassiveOrder(Base):
 
     __tablename__ = "passive_orders"
 
-    order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    client_order_id: Mapped[str | None] = mapped_column(String(128))
+    order_id: Mapped[str] = mapped_column(String(64, collation="C"), primary_key=True)
+    client_order_id: Mapped[str | None] = mapped_column(String(128, collation="C"))
     symbol: Mapped[str] = mapped_column(String(32))
     side: Mapped[str] = mapped_column(String(4))
     order_type: Mapped[str] = mapped_column(String(32))

@@ -127,3 +127,18 @@ async def test_exit_reason_is_a_closed_set(db_url: str) -> None:
             )
     finally:
         await conn.close()
+
+
+async def test_ids_compare_bytewise_and_order_pages_leave_room_for_hot_updates(db_url: str) -> None:
+    conn = await asyncpg.connect(to_plain_url(db_url))
+    try:
+        options = await conn.fetchval("SELECT reloptions FROM pg_class WHERE oid = 'trade_records'::regclass")
+        collations = await conn.fetch(
+            "SELECT table_name || '.' || column_name AS col, collation_name FROM information_schema.columns "
+            "WHERE table_schema = 'public' AND column_name IN ('trade_id', 'order_id', 'sell_trade_id', "
+            "'buy_trade_id', 'sell_order_id', 'buy_order_id', 'client_order_id') "
+            "AND table_name IN ('fills', 'trade_records', 'fifo_allocations', 'passive_orders')")
+    finally:
+        await conn.close()
+    assert options == ["fillfactor=50"]
+    assert len(collations) == 10 and {r["collation_name"] for r in collations} == {"C"}, collations

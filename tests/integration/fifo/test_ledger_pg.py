@@ -11,8 +11,11 @@ from sqlalchemy import select, text
 
 from core.enums import IngestVia
 from core.settings import load_settings
+from fifo_engine import sql
 from fifo_engine.ledger import FifoLedger
 from fifo_engine.model import ALLOCATION_COLUMNS
+from fifo_engine.pg import driver_connection
+from shared_data.db import create_engine, session_factory
 from shared_data.models import TradeRecord
 from shared_data.trade_recorder import insert_fills, load_fills
 from tests.integration.fifo.helpers import Sessions, add_orders, allocation_texts, record, wipe
@@ -223,3 +226,43 @@ async def test_a_failed_write_undoes_the_book_whatever_the_caller_does(db_sessio
             await ledger.apply_fills(s, new)
     assert not ledger.pending
     assert ledger.position("XYZ-USD").size == 1 and ledger.position("XYZ-USD").realized_pnl_usd == 0
+
+
+async def test_real_time_plans_stay_key_lookups_whatever_the_statistics(db_url: str, db_sessions: Sessions,
+                                                                         ledger: FifoLedger) -> None:
+    """Statistics taken while the tables were empty (a new database, autovacuum off) must not turn the
+    real-time path's lookups into scans of whole tables as the tables grow: the plan of the ledger's
+    own prepared statement, on its own connection, after 3,000 more fills. The caller's planner
+    settings come back after apply_fills."""
+    first = fill("first", "BUY", "1", "10", "0", 0, order_id="o-first")
+    fills = [fill(f"t{i:05d}", "BUY" if i % 3 else "SELL", "1", "10", "0.01", 1 + i / 100, order_id=f"o{i // 2}")
+             for i in range(3000)]
+    await add_orders(db_sessions, [first, *fills])  # the order rows exist, as the order manager writes them
+    async with db_sessions() as s:
+        await s.execute(text("COMMIT"))
+        await s.execute(text("VACUUM ANALYZE fills, fifo_allocations, trade_records"))  # fills: none yet
+    engine = create_engine(db_url, pool_size=1)  # one connection: the ledger's statements are cached on it
+    one = session_factory(engine)
+    try:
+        await record(one, ledger, [first])  # prepared and executed while fills and allocations are empty
+        for i in range(0, len(fills), 500):
+            await record(one, ledger, fills[i:i + 500])
+        async with one() as s, s.begin():
+            await s.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
+            new = await insert_fills(s, [fill("late", "SELL", "1", "11", "0", 40, order_id="o7")], IngestVia.REST)
+            await ledger.apply_fills(s, new)
+            assert (await s.execute(text(
+                "SELECT current_setting('plan_cache_mode'), current_setting('enable_seqscan')"))).one() == (
+                "force_generic_plan", "on")
+        async with one() as s, s.begin():
+            driver = await driver_connection(s)  # inside the transaction: the SET LOCALs below hold
+            name = await driver.fetchval("SELECT name FROM pg_prepared_statements WHERE statement = $1",
+                                         sql.UPDATE_ORDER_FIELDS)
+            assert name is not None
+            await driver.fetch(sql.LOCK_FOR_APPLY, 12345)  # the ledger's planner settings (another lock key)
+            plan = "\n".join(r[0] for r in await driver.fetch(
+                f"EXPLAIN EXECUTE {name}('{{o7,o10}}', '{{o8,o9}}', 'auto', 'on')"))
+    finally:
+        await engine.dispose()
+    assert "Seq Scan" not in plan, plan
+    assert "Index Scan" in plan or "Bitmap Index Scan" in plan, plan

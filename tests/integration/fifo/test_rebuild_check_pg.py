@@ -198,3 +198,84 @@ async def test_ids_that_need_escaping_survive_copy_and_arrays(db_sessions: Sessi
     assert await allocation_texts(db_sessions) == rows
     assert await derived_texts(db_sessions) == derived
     assert await check(db_sessions, SETTINGS) == []
+
+
+# ---- worker processes (fifo_engine/parallel.py) ---------------------------------------------------
+TWO_WORKERS = SETTINGS.model_copy(update={"fifo_workers": 2})
+ONE_PROCESS = SETTINGS.model_copy(update={"fifo_workers": 1})
+
+
+async def _clear_results(sessions: Sessions) -> None:
+    async with sessions() as s, s.begin():
+        await s.execute(text("DELETE FROM fifo_allocations"))
+        await s.execute(text("UPDATE trade_records SET pnl_usd = NULL, realized_profit = NULL, cost_basis_usd = NULL, "
+                             "sale_proceeds_usd = NULL, net_sale_proceeds_usd = NULL, parent_id = NULL, "
+                             "parent_ids = NULL, remaining_size = NULL"))
+
+
+async def test_worker_processes_write_the_same_bytes_as_one_process(db_sessions: Sessions,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from fifo_engine import parallel
+
+    await _incremental(db_sessions, seed=31, n=600)
+    rows, derived = await allocation_texts(db_sessions), await derived_texts(db_sessions)
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_FILLS", 1)  # take the worker path at this size
+
+    await _clear_results(db_sessions)  # from empty: straight into fifo_allocations
+    stats = await rebuild(db_sessions, TWO_WORKERS, progress=False)
+    assert (stats.workers, stats.fills, stats.inserted) == (2, 600, len(rows))
+    assert await allocation_texts(db_sessions) == rows
+    assert await derived_texts(db_sessions) == derived
+
+    async with db_sessions() as s, s.begin():  # damage one row: the compare path replaces exactly it
+        await s.execute(text("UPDATE fifo_allocations SET pnl_usd = pnl_usd + 1 WHERE id = (SELECT min(id) "
+                             "FROM fifo_allocations)"))
+    found = await check(db_sessions, TWO_WORKERS)
+    assert [f.kind for f in found if f.kind.startswith("allocation")] == ["allocation_differs"]
+    stats = await rebuild(db_sessions, TWO_WORKERS, progress=False)
+    assert (stats.workers, stats.inserted, stats.deleted) == (2, 1, 1)
+    assert await allocation_texts(db_sessions) == rows
+    assert await check(db_sessions, TWO_WORKERS) == []
+
+    stats = await rebuild(db_sessions, ONE_PROCESS, progress=False)  # FIFO_WORKERS=1: no processes
+    assert (stats.workers, stats.inserted, stats.deleted) == (1, 0, 0)
+
+
+async def test_an_order_id_under_two_symbols_gets_the_reference_fields(db_sessions: Sessions,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers split by symbol; bad data with one order id on two symbols must still come out right."""
+    from fifo_engine import parallel
+    from tests.unit.fifo.factories import fill
+
+    await wipe(db_sessions)
+    fills = [fill("a1", "BUY", "2", "10", "0.1", 0, symbol="AAA-USD", order_id="both"),
+             fill("b1", "BUY", "3", "20", "0.2", 1, symbol="BBB-USD", order_id="both"),
+             fill("a2", "SELL", "1", "15", "0.1", 2, symbol="AAA-USD", order_id="sell-a"),
+             fill("b2", "SELL", "1", "25", "0.1", 3, symbol="BBB-USD", order_id="sell-b")]
+    await add_orders(db_sessions, fills)
+    async with db_sessions() as s, s.begin():
+        ledger = await FifoLedger.load(s, SETTINGS)
+    await record(db_sessions, ledger, fills)
+    derived = await derived_texts(db_sessions)
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_FILLS", 1)
+    await _clear_results(db_sessions)
+    stats = await rebuild(db_sessions, TWO_WORKERS, progress=False)
+    assert stats.workers == 2
+    assert await derived_texts(db_sessions) == derived
+    assert "both (,,,,,,,3)" in derived  # bought 2 + 3 under two symbols, 1 + 1 sold
+    assert await check(db_sessions, TWO_WORKERS) == []
+
+
+async def test_a_failing_worker_aborts_the_rebuild_and_changes_nothing(db_sessions: Sessions,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from fifo_engine import parallel
+
+    await _incremental(db_sessions, seed=41, n=120)
+    async with db_sessions() as s, s.begin():  # a value the schema admits and the engine refuses
+        await s.execute(text("UPDATE fills SET price = 'NaN' WHERE trade_id = (SELECT max(trade_id) FROM fills)"))
+        await s.execute(text("DELETE FROM fifo_allocations WHERE id = (SELECT max(id) FROM fifo_allocations)"))
+    before = await table_texts(db_sessions)
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_FILLS", 1)
+    with pytest.raises(parallel.WorkerFailed, match="price is not finite"):
+        await rebuild(db_sessions, TWO_WORKERS, progress=False)
+    assert await table_texts(db_sessions) == before
