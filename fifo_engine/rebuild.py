@@ -125,7 +125,8 @@ async def rebuild(sessions: async_sessionmaker[AsyncSession], settings: Any, sym
         sells, buys = await order_fields.write(driver, counts.order_fields, scope, counts.workers > 1)
         phase("order_fields")
         if inserted + deleted + sells + buys >= ANALYZE_AFTER:
-            # Fresh statistics for the real-time path's plans (autovacuum may be off or slow).
+            # Fresh statistics for the next rebuild's and the reports' plans (autovacuum may be off
+            # or slow).
             await driver.execute("ANALYZE fifo_allocations, trade_records")
             phase("analyze")
     phase("commit")
