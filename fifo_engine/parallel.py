@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import multiprocessing
+import os
 import re
 import sys
 import threading
@@ -39,6 +40,17 @@ CHUNK = 10_000  # fills per message: small enough to keep the server busy while 
 _SNAPSHOT_ID = re.compile(r"^[0-9A-F]+-[0-9A-F]+(-[0-9]+)?$")
 _CURSOR = "fifo_worker_fills"
 _FILLS = sql.FILLS_IN_ORDER.format(where="f.symbol = ANY($1::text[])")
+
+
+def worker_count(settings: Any) -> int:
+    """Processes for a FIFO recomputation: FIFO_WORKERS, or one per CPU this process may use."""
+    configured = int(settings.fifo_workers)
+    if configured > 0:
+        return configured
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def split_symbols(counts: Sequence[tuple[str, int]], workers: int) -> list[list[str]]:

@@ -3,7 +3,6 @@ transaction as a raw asyncpg connection, the FIFO advisory lock, and fast text-f
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -64,17 +63,6 @@ def session_dsn(session: AsyncSession) -> str:
     bind = session.get_bind()
     url = bind.engine.url if isinstance(bind, Connection) else bind.url
     return to_plain_url(url.render_as_string(hide_password=False))
-
-
-def worker_count(settings: Any) -> int:
-    """Processes for a FIFO recomputation: FIFO_WORKERS, or one per CPU this process may use."""
-    configured = int(settings.fifo_workers)
-    if configured > 0:
-        return configured
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 LOCK_SQL = "SELECT pg_advisory_xact_lock($1)"

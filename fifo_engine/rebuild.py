@@ -22,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.logging import get_logger
 from fifo_engine import order_fields, sql
 from fifo_engine.model import EngineConfig
-from fifo_engine.pg import driver_connection, lock_fifo, session_dsn, worker_count
+from fifo_engine.parallel import worker_count
+from fifo_engine.pg import driver_connection, lock_fifo, session_dsn
 from fifo_engine.recompute import recompute_into
 from fifo_engine.validator import Inconsistency, check
 

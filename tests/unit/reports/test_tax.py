@@ -19,6 +19,7 @@ from tests.unit.reports.vectors import (
     TV2_SLICES,
     F,
     Slice,
+    allocation_row,
     boundary_slices,
     make_slice,
     tv1_allocations,
@@ -29,7 +30,7 @@ D = Decimal
 
 
 def rows_of(*slices: Slice) -> list[AllocationRow]:
-    return [s.row() for s in slices]
+    return [allocation_row(s) for s in slices]
 
 
 def line(r: Form8949Row) -> tuple[object, ...]:

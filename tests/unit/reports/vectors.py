@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from core.enums import HoldingTerm, Side
 from fifo_engine.engine import holding_term
+from fifo_engine.model import Allocation
 from reports.tax import AllocationRow
 
 D = Decimal
@@ -34,35 +35,15 @@ class F:
     trade_time: datetime
 
 
-@dataclass(frozen=True)
-class Slice:
-    """One fifo_allocations row (every column the table has, except id/created_at)."""
+# One fifo_allocations row: the FIFO engine's own value type (every column except id/created_at).
+Slice = Allocation
 
-    portfolio_id: str
-    symbol: str
-    sell_order_id: str
-    buy_order_id: str | None
-    sell_trade_id: str
-    buy_trade_id: str | None
-    slice_index: int
-    allocated_size: Decimal
-    buy_price: Decimal
-    sell_price: Decimal
-    buy_fees_per_unit: Decimal
-    sell_fees_per_unit: Decimal
-    cost_basis_usd: Decimal
-    proceeds_usd: Decimal
-    net_proceeds_usd: Decimal
-    pnl_usd: Decimal
-    buy_time: datetime | None
-    sell_time: datetime
-    holding_term: str
-    missing_basis: bool
 
-    def row(self) -> AllocationRow:
-        return AllocationRow(self.symbol, self.sell_order_id, self.buy_order_id, self.allocated_size,
-                             self.cost_basis_usd, self.proceeds_usd, self.net_proceeds_usd, self.pnl_usd,
-                             self.buy_time, self.sell_time, HoldingTerm(self.holding_term), self.missing_basis)
+def allocation_row(s: Slice) -> AllocationRow:
+    """The columns of a slice that the tax report reads."""
+    return AllocationRow(s.symbol, s.sell_order_id, s.buy_order_id, s.allocated_size, s.cost_basis_usd,
+                         s.proceeds_usd, s.net_proceeds_usd, s.pnl_usd, s.buy_time, s.sell_time,
+                         s.holding_term, s.missing_basis)
 
 
 def make_slice(sell: F, buy: F | None, size: Decimal, index: int = 0) -> Slice:
@@ -80,7 +61,7 @@ def make_slice(sell: F, buy: F | None, size: Decimal, index: int = 0) -> Slice:
         buy_price=buy.price if buy else D(0), sell_price=sell.price, buy_fees_per_unit=buy_fpu,
         sell_fees_per_unit=sell_fpu, cost_basis_usd=basis, proceeds_usd=size * sell.price, net_proceeds_usd=net,
         pnl_usd=net - basis, buy_time=buy.trade_time if buy else None, sell_time=sell.trade_time,
-        holding_term=HoldingTerm(term).value, missing_basis=buy is None,
+        holding_term=HoldingTerm(term), missing_basis=buy is None,
     )
 
 
@@ -119,7 +100,7 @@ def tv1_slices() -> list[Slice]:
 
 
 def tv1_allocations() -> list[AllocationRow]:
-    return [s.row() for s in tv1_slices()]
+    return [allocation_row(s) for s in tv1_slices()]
 
 
 # ---- the one-year boundary: lots bought 2023-03-15 and 2024-02-29 (New York dates) ---------------------
