@@ -28,14 +28,15 @@ from datetime import date, datetime
 from decimal import Decimal, localcontext
 from functools import lru_cache
 from operator import itemgetter
-from typing import Any
+from typing import Any, Protocol
 
 from core.enums import HoldingTerm
 from fifo_engine.arithmetic import ENGINE_CONTEXT, MONEY_PLACES, ZERO, canon, money, validate, validate_fill
 from fifo_engine.holding import anniversary, holding_term, tax_zone
 from fifo_engine.model import NO_SEQUENCE, Allocation, EngineConfig, FillFact, FillKey, PositionSnapshot, fill_key
 
-__all__ = ["MONEY_PLACES", "ApplyOutcome", "FifoBook", "OpenLot", "OutOfOrderFill", "allocate_all", "holding_term"]
+__all__ = ["MONEY_PLACES", "ApplyOutcome", "FifoBook", "LotView", "OpenLot", "OutOfOrderFill", "SliceRow",
+           "allocate_all", "holding_term"]
 
 _history_key = itemgetter(0)
 
@@ -52,8 +53,8 @@ class OutOfOrderFill(ValueError):
 
 
 class _Lot:
-    __slots__ = ("basis_remaining", "fee", "fee_per_unit", "last_short_date", "order_id", "price", "remaining",
-                 "size", "time", "trade_id")
+    __slots__ = ("basis_remaining", "fee", "fee_per_unit", "last_short_date", "memo", "order_id", "price",
+                 "remaining", "size", "time", "time_text", "trade_id")
 
     def __init__(self, trade_id: str, order_id: str, time: datetime, price: Decimal, size: Decimal, fee: Decimal,
                  last_short_date: date) -> None:
@@ -67,6 +68,8 @@ class _Lot:
         self.remaining = size
         self.basis_remaining = size * price + fee
         self.last_short_date = last_short_date
+        self.time_text = ""  # apply_rows: the database's text of `time`
+        self.memo: str | None = None  # free for the consumer of apply_rows (the lot's COPY text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +97,26 @@ class ApplyOutcome:
     recomputed_sells: tuple[str, ...]
     replayed: bool = False
     duplicate: bool = False
+
+
+class LotView(Protocol):
+    """What a SliceRow shows of a lot (read-only, but `memo`)."""
+
+    order_id: str
+    trade_id: str
+    time_text: str
+    price: Decimal
+    fee_per_unit: Decimal
+    memo: str | None
+
+
+# A rebuild's slice (FifoBook.apply_rows): (sell, lot, slice_index, allocated_size, cost_basis_usd,
+# proceeds_usd, net_proceeds_usd, pnl_usd, holding_term). `sell` = (portfolio_id, symbol, order_id,
+# trade_id, price, fee_per_unit, time_text), one tuple per sell fill shared by its slices; `lot` = the
+# buy lot, the same object for all its slices, or None for a missing-basis slice. Shared parts let the
+# consumer format them once, not once per slice; times come as the database's text of trade_time.
+SliceRow = tuple[tuple[str, str, str, str, Decimal, Decimal, str], LotView | None, int, Decimal, Decimal,
+                 Decimal, Decimal, Decimal, HoldingTerm]
 
 
 class _Queue:
@@ -207,19 +230,21 @@ class FifoBook:
         self._queues[qkey] = q
         return allocations, tuple(recomputed), True, False
 
-    def apply_rows(self, fills: Iterable[Sequence[Any]]) -> list[tuple[Any, ...]]:
+    def apply_rows(self, fills: Iterable[Sequence[Any]]) -> list[SliceRow]:
         """Fast path for one-pass rebuilds: fills as rows of `sql.FILLS_IN_ORDER` (trade_id, order_id,
-        symbol, side, price, size, commission, trade_time, sequence_timestamp, portfolio_id, checked;
-        numerics as text), already in the total order; returns slices as row tuples (ALLOCATION_COLUMNS
-        order). Same arithmetic as `apply`. Only on a book without history (keep_history=False)."""
+        symbol, side, price, size, commission, trade_time, sequence_timestamp, portfolio_id, checked,
+        trade_time's text; numerics as text), already in the total order; returns the slices as
+        SliceRows. Same arithmetic as `apply`. Only on a book without history (keep_history=False)."""
         if self.keep_history:
             raise RuntimeError("apply_rows needs a book created with keep_history=False")
         if self._saved is not None:
             raise RuntimeError("apply_rows cannot be staged")
-        rows: list[tuple[Any, ...]] = []
+        rows: list[SliceRow] = []
         queues = self._queues
+        zone, month_end = self._zone, self.config.month_end_convention
         with localcontext(ENGINE_CONTEXT):
-            for trade_id, order_id, symbol, side, price, size, fee, trade_time, seq, portfolio_id, checked in fills:
+            for trade_id, order_id, symbol, side, price, size, fee, trade_time, seq, portfolio_id, checked, text \
+                    in fills:
                 if checked:  # PostgreSQL's text of a NUMERIC in range: canonical, nothing to validate
                     p, s, f, is_buy = Decimal(price), Decimal(size), Decimal(fee), side == "BUY"
                 else:  # raises the clear error of the real-time path
@@ -231,20 +256,29 @@ class FifoBook:
                     q = queues[(portfolio_id, symbol)] = _Queue(portfolio_id, symbol, False)
                 elif q.last_key is not None and key <= q.last_key:
                     raise OutOfOrderFill(f"fill {trade_id} is not after the last fill of {portfolio_id}/{symbol}")
-                rows.extend(self._process(q, key, trade_id, order_id, trade_time, is_buy, p, s, f, None))
+                if is_buy:  # _process's buy branch, inlined: half of all fills
+                    lot = _Lot(trade_id, order_id, trade_time, p, s, f,
+                               _anniversary(trade_time.astimezone(zone).date(), month_end))
+                    lot.time_text = text
+                    q.lots.append(lot)
+                    q.last_key = key
+                else:
+                    rows.extend(self._process(q, key, trade_id, order_id, trade_time, False, p, s, f, None, text))
         return rows
 
     def _date(self, moment: datetime) -> date:
         return moment.astimezone(self._zone).date()  # aware: validated before
 
     def _process(self, q: _Queue, key: FillKey, trade_id: str, order_id: str, time: datetime, is_buy: bool,
-                 price: Decimal, size: Decimal, fee: Decimal, make: Callable[..., Any] | None) -> list[Any]:
+                 price: Decimal, size: Decimal, fee: Decimal, make: Callable[..., Any] | None,
+                 time_text: str = "") -> list[Any]:
         if is_buy:
             last_short = _anniversary(self._date(time), self.config.month_end_convention)
             q.lots.append(_Lot(trade_id, order_id, time, price, size, fee, last_short))
             q.last_key = key
             return []
-        allocations, consumed, partial, pnl = self._plan_sell(q, trade_id, order_id, time, price, size, fee, make)
+        allocations, consumed, partial, pnl = self._plan_sell(q, trade_id, order_id, time, price, size, fee, make,
+                                                             time_text)
         # Mutate only after every slice was computed, so an arithmetic error changes nothing.
         for _ in range(consumed):
             q.lots.popleft()
@@ -257,12 +291,13 @@ class FifoBook:
         return allocations
 
     def _plan_sell(self, q: _Queue, trade_id: str, order_id: str, time: datetime, price: Decimal, size: Decimal,
-                   fee: Decimal, make: Callable[..., Any] | None
+                   fee: Decimal, make: Callable[..., Any] | None, time_text: str = ""
                    ) -> tuple[list[Any], int, tuple[_Lot, Decimal, Decimal] | None, Decimal]:
         """The slices of one sell, without changing anything. `make` builds each slice from the
-        Allocation fields (None: keep the plain tuple, the rebuild's row format)."""
+        Allocation fields (None: SliceRows, the rebuild's format)."""
         sell_date = self._date(time)
         sell_fpu = canon(fee / size)
+        sell = (q.portfolio_id, q.symbol, order_id, trade_id, price, sell_fpu, time_text) if make is None else None
         proceeds_left = size * price
         net_left = proceeds_left - fee
         to_sell = size
@@ -293,16 +328,23 @@ class FifoBook:
             pnl = net - basis
             pnl_total += pnl
             term = HoldingTerm.LONG if sell_date > lot.last_short_date else HoldingTerm.SHORT
-            values: tuple[Any, ...] = (
-                q.portfolio_id, q.symbol, order_id, lot.order_id, trade_id, lot.trade_id, len(allocations), part,
-                lot.price, price, lot.fee_per_unit, sell_fpu, basis, proceeds, net, pnl, lot.time, time, term, False)
-            allocations.append(values if make is None else make(*values))
+            if make is None:
+                allocations.append((sell, lot, len(allocations), part, basis, proceeds, net, pnl, term))
+            else:
+                allocations.append(make(
+                    q.portfolio_id, q.symbol, order_id, lot.order_id, trade_id, lot.trade_id, len(allocations), part,
+                    lot.price, price, lot.fee_per_unit, sell_fpu, basis, proceeds, net, pnl, lot.time, time, term,
+                    False))
         if to_sell:
             pnl_total += net_left
-            values = (q.portfolio_id, q.symbol, order_id, None, trade_id, None, len(allocations), to_sell, ZERO,
-                      price, ZERO, sell_fpu, ZERO, proceeds_left, net_left, net_left, None, time,
-                      self.config.missing_basis_term, True)
-            allocations.append(values if make is None else make(*values))
+            term = self.config.missing_basis_term
+            if make is None:
+                allocations.append((sell, None, len(allocations), to_sell, ZERO, proceeds_left, net_left, net_left,
+                                    term))
+            else:
+                allocations.append(make(
+                    q.portfolio_id, q.symbol, order_id, None, trade_id, None, len(allocations), to_sell, ZERO, price,
+                    ZERO, sell_fpu, ZERO, proceeds_left, net_left, net_left, None, time, term, True))
         return allocations, consumed, partial, pnl_total
 
     # ---- staging --------------------------------------------------------------------------------

@@ -36,9 +36,6 @@ from shared_data.trade_recorder import fill_from_record, select_fills_sql
 
 log = get_logger(__name__)
 
-DERIVED_FIELDS = ("pnl_usd", "realized_profit", "cost_basis_usd", "sale_proceeds_usd", "net_sale_proceeds_usd",
-                  "parent_id", "parent_ids", "remaining_size", "updated_at")
-
 
 class FifoLedger:
     def __init__(self, book: FifoBook) -> None:
@@ -144,7 +141,7 @@ class FifoLedger:
             # Our UPDATEs bypass the ORM: expire the derived fields of loaded TradeRecord objects.
             for obj in list(session.identity_map.values()):
                 if isinstance(obj, TradeRecord) and obj.order_id in touched:
-                    session.expire(obj, list(DERIVED_FIELDS))
+                    session.expire(obj, list(sql.DERIVED_FIELDS))
 
     # ---- staging tied to the caller's transaction -------------------------------------------------
     def _attach(self, session: AsyncSession) -> None:

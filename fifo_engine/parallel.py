@@ -4,10 +4,12 @@ FIFO queues never cross symbols, so the symbols are split into groups of about e
 and each group is matched in its own process — the matching is pure Python and one process would
 leave the other cores idle. Every worker reads its fills through its own connection, in the
 snapshot that the caller's transaction exported after taking the FIFO lock (so all of them see
-exactly the fills the caller sees), runs the same `Chunker` as the in-process path (same
-arithmetic, same text encoding), and sends the encoded COPY data back through a pipe. The caller
-streams it into its own transaction with one COPY, while the workers go on computing: the server
-ingests rows on one core while the workers match on the others.
+exactly the fills the caller sees), one symbol after the other, runs the same `Chunker` as the
+in-process path (same arithmetic, same text encoding), and sends the encoded COPY data back
+through a pipe. The caller streams it into its own transaction with COPY, while the workers go on
+computing: the server ingests rows on one core while the workers match on the others. When a
+symbol is done, the worker also sends its orders' derived fields; the caller writes those between
+two COPYs (order_fields.FieldWriter), so that work overlaps the matching too.
 
 A worker that fails sends its traceback; one that dies closes its pipe. Either aborts the COPY, and
 with it the caller's transaction; the remaining workers are terminated.
@@ -23,23 +25,32 @@ import re
 import sys
 import threading
 import traceback
+from bisect import bisect_right
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 from tqdm import tqdm
 
 from fifo_engine import sql
-from fifo_engine.model import ALLOCATION_COLUMNS, EngineConfig
+from fifo_engine.model import EngineConfig
+from fifo_engine.pg import SLICE_COPY_COLUMNS
+
+if TYPE_CHECKING:
+    from fifo_engine.order_fields import FieldBatch, FieldWriter
 
 # Below this many fills the processes' start-up (~0.5 s) costs more than it saves.
 PARALLEL_MIN_FILLS = 100_000
 CHUNK = 10_000  # fills per message: small enough to keep the server busy while a worker computes
+FIELD_BATCH_ORDERS = 50_000  # orders whose fields are written together, between two COPYs
 _SNAPSHOT_ID = re.compile(r"^[0-9A-F]+-[0-9A-F]+(-[0-9]+)?$")
 _CURSOR = "fifo_worker_fills"
-_FILLS = sql.FILLS_IN_ORDER.format(where="f.symbol = ANY($1::text[])")
+# One symbol after the other (queues never cross symbols), each in the total order.
+_FILLS = sql.FILLS_IN_ORDER.format(where="f.symbol = ANY($1::text[])", first='f.symbol COLLATE "C", ')
+_symbol = itemgetter(2)
 
 
 def worker_count(settings: Any) -> int:
@@ -80,12 +91,12 @@ class WorkerResult:
     fills: int
     allocations: int
     missing_basis: int
-    order_fields: bytes  # COPY data of order_fields.TABLE (empty without fields)
 
 
 def run_worker(job: Job, out: Connection) -> None:
-    """Process entry point: compute, stream ("slices", fills, data) messages, end with ("done",
-    WorkerResult) or ("error", traceback)."""
+    """Process entry point: compute, stream ("slices", fills) messages, each followed by the COPY data
+    as raw bytes, and, with fields, one ("fields", FieldBatch) per symbol after its slices; end with
+    ("done", WorkerResult) or ("error", traceback)."""
     try:
         asyncio.run(_work(job, out))
     except BaseException:  # everything goes back to the parent, which decides
@@ -109,18 +120,33 @@ async def _work(job: Job, out: Connection) -> None:
         await conn.execute(f"SET TRANSACTION SNAPSHOT '{job.snapshot}'")
         await conn.execute("SELECT set_config('statement_timeout', $1, true), set_config('work_mem', '256MB', true),"
                            " set_config('jit', 'off', true)", job.statement_timeout)
+        await conn.execute(sql.READ_SETTINGS)
         await conn.execute(f"DECLARE {_CURSOR} NO SCROLL CURSOR FOR {_FILLS}", job.symbols)
-        fields = OrderFields() if job.with_fields else None
-        chunker = Chunker(job.config, fields)
+        chunker = Chunker(job.config, None)
         fills = 0
+        symbol: str | None = None
         while records := await conn.fetch(f"FETCH {CHUNK} FROM {_CURSOR}"):
-            out.send(("slices", len(records), chunker(records)))
+            start = 0
+            while start < len(records):  # runs of one symbol (the fills come sorted by symbol, "C" order)
+                first = records[start][2]
+                end = len(records) if records[-1][2] == first else bisect_right(records, first, start, key=_symbol)
+                if job.with_fields and first != symbol:
+                    if chunker.fields is not None:
+                        out.send(("fields", chunker.fields.batch()))
+                    chunker.fields = OrderFields()
+                symbol = first
+                run = records[start:end] if start or end < len(records) else records
+                data = chunker(run)
+                out.send(("slices", len(run)))
+                out.send_bytes(data)  # raw: pickling would copy megabytes once more on each side
+                start = end
             fills += len(records)
         await conn.execute("ROLLBACK")
     finally:
         await conn.close()
-    out.send(("done", WorkerResult(fills, chunker.allocations, chunker.missing,
-                                   fields.encode() if fields is not None else b"")))
+    if chunker.fields is not None:
+        out.send(("fields", chunker.fields.batch()))
+    out.send(("done", WorkerResult(fills, chunker.allocations, chunker.missing)))
 
 
 class WorkerFailed(RuntimeError):
@@ -128,9 +154,10 @@ class WorkerFailed(RuntimeError):
 
 
 async def recompute_in_workers(driver: asyncpg.Connection, dsn: str, config: EngineConfig, table: str,
-                               workers: int, progress: bool, with_fields: bool) -> list[WorkerResult]:
+                               workers: int, progress: bool, fields: FieldWriter | None) -> list[WorkerResult]:
     """Every fill (all symbols) through `workers` processes; their slices COPYed into `table` in the
-    caller's transaction (`driver`). Returns one result per worker."""
+    caller's transaction (`driver`), the derived order fields given to `fields` as they come.
+    Returns one result per worker."""
     snapshot = await driver.fetchval("SELECT pg_export_snapshot()")
     timeout = await driver.fetchval("SELECT current_setting('statement_timeout')")
     # Counted after the export: a symbol whose first fill commits later is then at worst an empty group.
@@ -145,18 +172,23 @@ async def recompute_in_workers(driver: asyncpg.Connection, dsn: str, config: Eng
         for index, symbols in enumerate(groups):
             receive, send = context.Pipe(duplex=False)
             process = context.Process(target=run_worker, name=f"fifo-worker-{index}", daemon=True,
-                                      args=(Job(dsn, snapshot, symbols, config, with_fields, timeout), send))
+                                      args=(Job(dsn, snapshot, symbols, config, fields is not None, timeout), send))
             process.start()
             send.close()  # the worker holds the only write end: its exit is EOF here
             processes.append(process)
             threading.Thread(target=_pump, args=(index, receive, loop, inbox, stop), daemon=True,
                              name=f"fifo-worker-pump-{index}").start()
+        if fields is not None:
+            await fields.start()  # while the workers start
         results: dict[int, WorkerResult] = {}
+        pending: list[FieldBatch] = []
         total = sum(n for _, n in counts)
         with tqdm(total=total, unit="fill", desc=f"fifo recompute ×{len(groups)}", disable=not progress,
                   file=sys.stderr, mininterval=0.5) as bar:
 
             async def slices() -> AsyncIterator[bytes]:
+                """Slice data until every worker is done, or until enough order fields are waiting
+                (the COPY then ends, the fields are written, and a new COPY goes on)."""
                 while len(results) < len(groups):
                     index, message = await inbox.get()
                     kind = message[0]
@@ -164,6 +196,10 @@ async def recompute_in_workers(driver: asyncpg.Connection, dsn: str, config: Eng
                         bar.update(message[1])
                         if message[2]:
                             yield message[2]
+                    elif kind == "fields":
+                        pending.append(message[1])
+                        if sum(b.orders for b in pending) >= FIELD_BATCH_ORDERS:
+                            return
                     elif kind == "done":
                         results[index] = message[1]
                     elif kind == "error":
@@ -172,7 +208,13 @@ async def recompute_in_workers(driver: asyncpg.Connection, dsn: str, config: Eng
                         raise WorkerFailed(f"FIFO worker {index} exited without a result "
                                            f"(exit code {processes[index].exitcode})")
 
-            await driver.copy_to_table(table, source=slices(), columns=list(ALLOCATION_COLUMNS), format="text")
+            while True:
+                await driver.copy_to_table(table, source=slices(), columns=list(SLICE_COPY_COLUMNS), format="text")
+                if pending and fields is not None:
+                    await fields.write(pending)
+                    pending.clear()
+                if len(results) == len(groups):
+                    break
         return [results[i] for i in range(len(groups))]
     finally:
         stop.set()
@@ -191,6 +233,8 @@ def _pump(index: int, receive: Connection, loop: asyncio.AbstractEventLoop,
         while not stop.is_set():
             try:
                 message = receive.recv()
+                if message[0] == "slices":  # its data follows as raw bytes
+                    message = (*message, receive.recv_bytes())
             except (EOFError, OSError):
                 message = ("eof",)
             future = asyncio.run_coroutine_threadsafe(inbox.put((index, message)), loop)

@@ -7,7 +7,8 @@ FIFO_WORKERS). When the scope has no stored rows they go straight into fifo_allo
 into a temp table, and only rows that are not byte-identical (compared as text) are deleted and
 re-inserted — a rebuild of consistent data writes nothing. The FIFO-derived trade_records fields
 are accumulated on the way (order_fields.py: the same values as the real-time path's SQL, tested
-byte for byte) and written only where they differ, in value or in scale.
+byte for byte) and written, by key and only where they differ in value or in scale, while the
+slices are still being copied.
 """
 
 from __future__ import annotations
@@ -48,7 +49,9 @@ class RebuildStats:
     sell_orders_updated: int
     buy_orders_updated: int
     seconds: float
-    phases: dict[str, float] = field(default_factory=dict)  # wall seconds per step
+    # Wall seconds per step; "order_fields_streamed" is the part of "recompute_and_copy" spent
+    # writing order fields, "order_fields" what was left after it.
+    phases: dict[str, float] = field(default_factory=dict)
     workers: int = 1  # processes that did the matching
 
 
@@ -101,11 +104,12 @@ async def rebuild(sessions: async_sessionmaker[AsyncSession], settings: Any, sym
         stored = await driver.fetchval(
             f"SELECT count(*) FROM fifo_allocations fa WHERE {scope.allocations}", *scope.params)
         dsn, workers = session_dsn(session), worker_count(settings)
+        fields = order_fields.FieldWriter(driver, scope)
         if stored == 0:
             bulk = symbol is None and await driver.fetchval("SELECT count(*) FROM fills") >= BULK_FILLS
             restore = await drop_secondary_indexes(driver) if bulk else []
             phase("prepare")
-            counts = await recompute_into(driver, config, scope, "fifo_allocations", progress, True, dsn, workers)
+            counts = await recompute_into(driver, config, scope, "fifo_allocations", progress, fields, dsn, workers)
             phase("recompute_and_copy")
             if restore:  # sorts of ~1M keys: in memory, not in temp files
                 await driver.execute("SET LOCAL maintenance_work_mem = '512MB'")
@@ -116,19 +120,20 @@ async def rebuild(sessions: async_sessionmaker[AsyncSession], settings: Any, sym
         else:
             await driver.execute(sql.CREATE_NEW_TABLE)
             phase("prepare")
-            counts = await recompute_into(driver, config, scope, sql.NEW_TABLE, progress, True, dsn, workers)
+            counts = await recompute_into(driver, config, scope, sql.NEW_TABLE, progress, fields, dsn, workers)
             phase("recompute_and_copy")
             await driver.execute(sql.INDEX_NEW_TABLE)
             await driver.execute(f"ANALYZE {sql.NEW_TABLE}")
             deleted = await driver.fetchval(sql.delete_stale(scope), *scope.params)
             inserted = await driver.fetchval(sql.INSERT_MISSING)
             phase("compare_and_replace")
-        sells, buys = await order_fields.write(driver, counts.order_fields, scope, counts.workers > 1)
+        sells, buys = await fields.finish()
         phase("order_fields")
+        phases["order_fields_streamed"] = round(fields.seconds, 3)
         if inserted + deleted + sells + buys >= ANALYZE_AFTER:
             # Fresh statistics for the next rebuild's and the reports' plans (autovacuum may be off
-            # or slow).
-            await driver.execute("ANALYZE fifo_allocations, trade_records")
+            # or slow); of trade_records, only the columns written here changed.
+            await driver.execute(f"ANALYZE fifo_allocations, trade_records ({', '.join(sql.DERIVED_FIELDS)})")
             phase("analyze")
     phase("commit")
     stats = RebuildStats(

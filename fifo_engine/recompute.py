@@ -11,16 +11,19 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 from tqdm import tqdm
 
 from fifo_engine import parallel, sql
 from fifo_engine.engine import FifoBook
-from fifo_engine.model import ALLOCATION_COLUMNS, EngineConfig
+from fifo_engine.model import EngineConfig
 from fifo_engine.order_fields import OrderFields
-from fifo_engine.pg import copy_text, encode_allocation_rows, needs_escape
+from fifo_engine.pg import SLICE_COPY_COLUMNS, copy_text, encode_slices, needs_escape
+
+if TYPE_CHECKING:
+    from fifo_engine.order_fields import FieldWriter
 
 CHUNK = 25_000
 _CURSOR = "fifo_recompute_fills"
@@ -31,7 +34,6 @@ class RecomputeCounts:
     fills: int
     allocations: int
     missing_basis: int
-    order_fields: list[bytes]  # COPY data of order_fields.TABLE (empty unless asked for)
     workers: int = 1  # processes that did the matching (1: this one)
 
 
@@ -52,38 +54,40 @@ class Chunker:
         if self.fields is not None:
             self.fields.add_slices(rows)
         self.allocations += len(rows)
-        self.missing += sum(1 for r in rows if r[19])
-        return encode_allocation_rows(rows, clean)
+        self.missing += sum(1 for r in rows if r[1] is None)
+        return encode_slices(rows, clean)
 
 
 async def recompute_into(driver: asyncpg.Connection, config: EngineConfig, scope: sql.Scope, table: str,
-                         progress: bool, with_fields: bool = False, dsn: str | None = None,
+                         progress: bool, fields: FieldWriter | None = None, dsn: str | None = None,
                          workers: int = 1) -> RecomputeCounts:
     """Stream the fills of `scope` through a FifoBook and COPY every slice into `table`; with
-    `with_fields`, also the derived order fields (as COPY data). With `dsn` and `workers` > 1, a
+    `fields`, also write the derived order fields through it. With `dsn` and `workers` > 1, a
     recomputation of everything over PARALLEL_MIN_FILLS fills or more runs in worker processes."""
     total = await driver.fetchval(f"SELECT count(*) FROM fills f WHERE {scope.fills}", *scope.params)
     # Sort in memory (the total order needs COLLATE "C", which no index provides); no JIT: its
     # compile time (~1 s) is wasted on these set-based statements, whose row estimates are poor.
     await driver.execute("SET LOCAL work_mem = '256MB'")
     await driver.execute("SET LOCAL jit = off")
+    await driver.execute(sql.READ_SETTINGS)
     if dsn is not None and workers > 1 and scope == sql.Scope.everything() and total >= parallel.PARALLEL_MIN_FILLS:
-        results = await parallel.recompute_in_workers(driver, dsn, config, table, workers, progress, with_fields)
+        results = await parallel.recompute_in_workers(driver, dsn, config, table, workers, progress, fields)
         return RecomputeCounts(sum(r.fills for r in results), sum(r.allocations for r in results),
-                               sum(r.missing_basis for r in results),
-                               [r.order_fields for r in results] if with_fields else [], len(results))
-    await driver.execute(f"DECLARE {_CURSOR} NO SCROLL CURSOR FOR {sql.FILLS_IN_ORDER.format(where=scope.fills)}",
-                         *scope.params)
-    fields = OrderFields() if with_fields else None
-    chunker = Chunker(config, fields)
+                               sum(r.missing_basis for r in results), len(results))
+    if fields is not None:
+        await fields.start()
+    fills_in_order = sql.FILLS_IN_ORDER.format(where=scope.fills, first="")
+    await driver.execute(f"DECLARE {_CURSOR} NO SCROLL CURSOR FOR {fills_in_order}", *scope.params)
+    chunker = Chunker(config, OrderFields() if fields is not None else None)
     fills = 0
     fetch = f"FETCH {CHUNK} FROM {_CURSOR}"
     with tqdm(total=total, unit="fill", desc="fifo recompute", disable=not progress, file=sys.stderr,
               mininterval=0.5) as bar:
         while records := await driver.fetch(fetch):
-            await copy_text(driver, table, ALLOCATION_COLUMNS, chunker(records))
+            await copy_text(driver, table, SLICE_COPY_COLUMNS, chunker(records))
             fills += len(records)
             bar.update(len(records))
     await driver.execute(f"CLOSE {_CURSOR}")
-    return RecomputeCounts(fills, chunker.allocations, chunker.missing,
-                           [fields.encode()] if fields is not None else [])
+    if fields is not None and chunker.fields is not None:
+        await fields.write([chunker.fields.batch()])
+    return RecomputeCounts(fills, chunker.allocations, chunker.missing)

@@ -43,6 +43,11 @@ DELETE FROM fifo_allocations WHERE sell_trade_id = ANY($1::text[]) RETURNING sel
 """
 
 
+# The trade_records columns the FIFO path writes.
+DERIVED_FIELDS = ("pnl_usd", "realized_profit", "cost_basis_usd", "sale_proceeds_usd", "net_sale_proceeds_usd",
+                  "parent_id", "parent_ids", "remaining_size", "updated_at")
+
+
 @dataclass(frozen=True, slots=True)
 class Scope:
     """Which rows a statement covers: SQL conditions on trade_records (t), fifo_allocations (fa) and
@@ -174,16 +179,21 @@ def count_updated(statement: str) -> str:
 # PostgreSQL prints them (plain digits, canonical: cheaper to decode than binary NUMERIC) and a flag
 # for the checks of arithmetic.validate done here (no NaN or infinity, positive size, nothing
 # negative or too large, known side, ids); a row without it goes through those checks in Python,
-# which reject it with a clear message.
+# which reject it with a clear message. The text of trade_time goes into the COPY data as it is (the
+# server formats it ~8× cheaper than datetime.isoformat; READ_SETTINGS make it ISO and UTC). `first`:
+# an ORDER BY prefix (workers read symbol by symbol).
 FILLS_IN_ORDER = """
 SELECT f.trade_id, f.order_id, f.symbol, f.side, f.price::text, f.size::text, f.commission::text, f.trade_time,
        f.sequence_timestamp, f.portfolio_id,
        (f.trade_id <> '' AND f.order_id <> '' AND f.symbol <> '' AND f.side IN ('BUY', 'SELL')
         AND f.size > 0 AND f.size < 1e10 AND f.price >= 0 AND f.price < 1e10
-        AND f.commission >= 0 AND f.commission < 1e10) AS checked
+        AND f.commission >= 0 AND f.commission < 1e10) AS checked,
+       f.trade_time::text
 FROM fills f WHERE {where}
-ORDER BY f.trade_time, f.sequence_timestamp NULLS FIRST, f.trade_id COLLATE "C"
+ORDER BY {first}f.trade_time, f.sequence_timestamp NULLS FIRST, f.trade_id COLLATE "C"
 """
+
+READ_SETTINGS = "SELECT set_config('DateStyle', 'ISO', true), set_config('TimeZone', 'UTC', true)"
 
 NEW_TABLE = "fifo_recomputed"
 CREATE_NEW_TABLE = (f"CREATE TEMP TABLE {NEW_TABLE} ON COMMIT DROP AS SELECT {COLUMN_LIST} "

@@ -266,6 +266,36 @@ async def test_an_order_id_under_two_symbols_gets_the_reference_fields(db_sessio
     assert await check(db_sessions, TWO_WORKERS) == []
 
 
+async def test_an_order_id_under_two_symbols_of_one_worker_gets_the_reference_fields(
+        db_sessions: Sessions, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker sends each symbol's orders when the symbol is done: the same order id then comes
+    twice from one worker (AAA and BBB share a worker; CCC, the largest, has the other)."""
+    from fifo_engine import parallel
+    from tests.unit.fifo.factories import fill
+
+    await wipe(db_sessions)
+    fills = [fill("a1", "BUY", "2", "10", "0.1", 0, symbol="AAA-USD", order_id="both"),
+             fill("b1", "BUY", "3", "20", "0.2", 1, symbol="BBB-USD", order_id="both"),
+             fill("a2", "SELL", "1", "15", "0.1", 2, symbol="AAA-USD", order_id="sell-x"),
+             fill("b2", "SELL", "1", "25", "0.1", 3, symbol="BBB-USD", order_id="sell-x"),
+             *(fill(f"c{i}", "BUY" if i % 2 == 0 else "SELL", "1", "5", "0", 4 + i, symbol="CCC-USD",
+                    order_id=f"c-{i}") for i in range(6))]
+    assert parallel.split_symbols([("AAA-USD", 2), ("BBB-USD", 2), ("CCC-USD", 6)], 2) == [
+        ["CCC-USD"], ["AAA-USD", "BBB-USD"]]
+    await add_orders(db_sessions, fills)
+    async with db_sessions() as s, s.begin():
+        ledger = await FifoLedger.load(s, SETTINGS)
+    await record(db_sessions, ledger, fills)
+    derived = await derived_texts(db_sessions)
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_FILLS", 1)
+    await _clear_results(db_sessions)
+    stats = await rebuild(db_sessions, TWO_WORKERS, progress=False)
+    assert stats.workers == 2
+    assert await derived_texts(db_sessions) == derived
+    assert "both (,,,,,,,3)" in derived
+    assert await check(db_sessions, TWO_WORKERS) == []
+
+
 async def test_a_failing_worker_aborts_the_rebuild_and_changes_nothing(db_sessions: Sessions,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     from fifo_engine import parallel
