@@ -153,11 +153,14 @@ def _without_fills(side: str, scope: sql.Scope) -> str:
         SELECT 1 FROM fills f WHERE f.order_id = t.order_id AND f.side = '{side}' AND {scope.fills})"""
 
 
-def _clear_statements(scope: sql.Scope) -> tuple[str, str]:
+def _clear_statements(scope: sql.Scope, split: bool) -> tuple[str, str]:
+    """With `split`, the next parameter lists the split orders, which are left to FieldWriter.finish."""
+    keep = f" AND NOT t.order_id = ANY(${len(scope.params) + 1}::text[])" if split else ""
     return (
-        _count(f"UPDATE trade_records t SET {_SELL_NULL} WHERE {_without_fills('SELL', scope)} AND {_SELL_NOT_NULL}"),
+        _count(f"UPDATE trade_records t SET {_SELL_NULL} WHERE {_without_fills('SELL', scope)} AND {_SELL_NOT_NULL}"
+               + keep),
         _count("UPDATE trade_records t SET remaining_size = NULL, updated_at = now() "
-               f"WHERE {_without_fills('BUY', scope)} AND t.remaining_size IS NOT NULL"),
+               f"WHERE {_without_fills('BUY', scope)} AND t.remaining_size IS NOT NULL" + keep),
     )
 
 
@@ -194,34 +197,48 @@ _PLANNER_OFF = ("SELECT " + ", ".join(f"current_setting('{n}')" for n in _BY_KEY
 _PLANNER_BACK = "SELECT " + ", ".join(f"set_config('{n}', ${i}, true)" for i, n in enumerate(_BY_KEY, start=1))
 
 
+def _split_orders(scope: sql.Scope) -> str:
+    """Order ids whose fields the recomputation cannot give whole (bad data, never from the exchange):
+    fills in more than one FIFO queue (portfolio, symbol) — the queues are matched apart, by
+    different workers or in an order that is not the SQL's parent order — or, for a scope narrower
+    than everything, fills outside the scope."""
+    spread = " OR ".join(f'min(f.{c} COLLATE "C") <> max(f.{c} COLLATE "C")' for c in ("portfolio_id", "symbol"))
+    if scope == sql.Scope.everything():
+        return f"SELECT f.order_id FROM fills f GROUP BY f.order_id HAVING {spread}"
+    return f"""SELECT f.order_id FROM fills f
+        WHERE f.order_id IN (SELECT f.order_id FROM fills f WHERE {scope.fills}
+                             UNION ALL SELECT t.order_id FROM trade_records t WHERE {scope.orders})
+        GROUP BY f.order_id HAVING {spread} OR bool_or(NOT ({scope.fills}))"""
+
+
 class FieldWriter:
     """Writes recomputed order fields into trade_records, in the caller's transaction, where they
     differ in value or scale; counts what it changed.
 
-    Batches may come from several workers, which split the fills by symbol: an order id found under
-    two symbols (bad data, never from the exchange) then arrives more than once with partial sums.
-    Such orders are set again at the end from the real-time path's SQL over the allocations just
-    written — the reference both paths agree on. Their partial sums were written first, so they are
-    counted as updated even when their stored fields were right (the price of not scanning all fills
-    for such ids before the first batch)."""
+    Orders whose fills the recomputation sees only in parts (`_split_orders`) are left out of the
+    batches and set at the end from the real-time path's SQL over the allocations just written — the
+    reference both paths agree on — so they too are written only where they differ."""
 
     def __init__(self, driver: asyncpg.Connection, scope: sql.Scope) -> None:
         self._driver = driver
         self._scope = scope
         self._set = _set_statement(scope)
         self._seen: tuple[set[str], set[str]] = (set(), set())
-        self._split: tuple[set[str], set[str]] = (set(), set())
+        self._split: set[str] = set()
         self.sells = self.buys = 0  # orders updated
         self.seconds = 0.0  # spent writing (inside the caller's recomputation)
 
     async def start(self) -> None:
-        """Before the first batch (worker processes start meanwhile): NULL the fields of in-scope
-        orders the recomputation will have no values for, and create the batch table."""
+        """Before the first batch (worker processes start meanwhile): find the split orders, NULL the
+        fields of in-scope orders the recomputation will have no values for, create the batch table."""
         started = time.monotonic()
-        sells, buys = _clear_statements(self._scope)
-        self.sells += await self._driver.fetchval(sells, *self._scope.params)
-        self.buys += await self._driver.fetchval(buys, *self._scope.params)
-        await self._driver.execute(
+        driver, params = self._driver, self._scope.params
+        self._split.update(r[0] for r in await driver.fetch(_split_orders(self._scope), *params))
+        sells, buys = _clear_statements(self._scope, bool(self._split))
+        clear_params = (*params, list(self._split)) if self._split else params
+        self.sells += await driver.fetchval(sells, *clear_params)
+        self.buys += await driver.fetchval(buys, *clear_params)
+        await driver.execute(
             f"CREATE TEMP TABLE {TABLE} (order_id text, side text, pnl numeric, basis numeric, proceeds numeric,"
             " net numeric, parent_id text, parent_ids varchar[], remaining numeric, seen text COLLATE \"C\")"
             " ON COMMIT DROP")
@@ -230,14 +247,16 @@ class FieldWriter:
     async def write(self, batches: Sequence[FieldBatch]) -> None:
         started = time.monotonic()
         for batch in batches:
-            for seen, split, ids in zip(self._seen, self._split, (batch.sell_ids, batch.buy_ids), strict=True):
-                if not seen.isdisjoint(ids):
-                    split.update(seen.intersection(ids))
+            for seen, ids in zip(self._seen, (batch.sell_ids, batch.buy_ids), strict=True):
+                if not seen.isdisjoint(ids):  # a split order the query missed: settle it too (guard)
+                    self._split.update(seen.intersection(ids))
                 seen.update(ids)
         driver, params = self._driver, self._scope.params
         await driver.execute(f"TRUNCATE {TABLE}")
         for batch in batches:
             await copy_text(driver, TABLE, COLUMNS, batch.data)
+        if self._split:
+            await driver.execute(f"DELETE FROM {TABLE} WHERE order_id = ANY($1::text[])", list(self._split))
         caller = await driver.fetchrow(_PLANNER_OFF)
         assert caller is not None
         row = await driver.fetchrow(self._set, *params)
@@ -247,14 +266,11 @@ class FieldWriter:
         self.seconds += time.monotonic() - started
 
     async def finish(self) -> tuple[int, int]:
-        """Settle order ids that arrived more than once; (sell orders, buy orders) updated."""
-        sells, buys = self._split
-        if sells:
-            ids = sorted(sells)
+        """Set the split orders; (sell orders, buy orders) updated in all."""
+        if self._split:
+            ids = sorted(self._split)
             self.sells += await self._driver.fetchval(
                 sql.count_updated(sql.update_sell_fields(sql.Scope.order_ids(ids))), ids)
-        if buys:
-            ids = sorted(buys)
             self.buys += await self._driver.fetchval(
                 sql.count_updated(sql.update_buy_fields(sql.Scope.order_ids(ids))), ids)
         return self.sells, self.buys

@@ -25,11 +25,9 @@ import re
 import sys
 import threading
 import traceback
-from bisect import bisect_right
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
@@ -50,7 +48,6 @@ _SNAPSHOT_ID = re.compile(r"^[0-9A-F]+-[0-9A-F]+(-[0-9]+)?$")
 _CURSOR = "fifo_worker_fills"
 # One symbol after the other (queues never cross symbols), each in the total order.
 _FILLS = sql.FILLS_IN_ORDER.format(where="f.symbol = ANY($1::text[])", first='f.symbol COLLATE "C", ')
-_symbol = itemgetter(2)
 
 
 def worker_count(settings: Any) -> int:
@@ -127,9 +124,14 @@ async def _work(job: Job, out: Connection) -> None:
         symbol: str | None = None
         while records := await conn.fetch(f"FETCH {CHUNK} FROM {_CURSOR}"):
             start = 0
-            while start < len(records):  # runs of one symbol (the fills come sorted by symbol, "C" order)
+            while start < len(records):  # runs of one symbol (the fills come grouped by symbol)
                 first = records[start][2]
-                end = len(records) if records[-1][2] == first else bisect_right(records, first, start, key=_symbol)
+                if records[-1][2] == first:
+                    end = len(records)
+                else:  # by equality: Python's str order is the "C" order only in some encodings
+                    end = start + 1
+                    while records[end][2] == first:
+                        end += 1
                 if job.with_fields and first != symbol:
                     if chunker.fields is not None:
                         out.send(("fields", chunker.fields.batch()))

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from core.settings import load_settings
 from fifo_engine import cli
 from fifo_engine.ledger import FifoLedger
-from fifo_engine.model import ALLOCATION_COLUMNS
+from fifo_engine.model import ALLOCATION_COLUMNS, FillFact
 from fifo_engine.rebuild import check, rebuild
 from tests.integration.fifo.helpers import (
     Sessions,
@@ -294,6 +294,72 @@ async def test_an_order_id_under_two_symbols_of_one_worker_gets_the_reference_fi
     assert await derived_texts(db_sessions) == derived
     assert "both (,,,,,,,3)" in derived
     assert await check(db_sessions, TWO_WORKERS) == []
+
+
+def _sell_order_over_two_symbols() -> list[FillFact]:
+    """Bad data: sell order "sell-x" has fills under two symbols. Its parents in the real-time path's
+    order (buy fill time) are B then A, while AAA's sell is matched first."""
+    from tests.unit.fifo.factories import fill
+
+    return [fill("b1", "BUY", "3", "20", "0.2", 0, symbol="BBB-USD", order_id="B"),
+            fill("a1", "BUY", "2", "10", "0.1", 1, symbol="AAA-USD", order_id="A"),
+            fill("a2", "SELL", "1", "15", "0.1", 2, symbol="AAA-USD", order_id="sell-x"),
+            fill("b2", "SELL", "1", "25", "0.1", 3, symbol="BBB-USD", order_id="sell-x")]
+
+
+async def _record_all(sessions: Sessions, fills: list[FillFact]) -> None:
+    await wipe(sessions)
+    await add_orders(sessions, fills)  # sell-x's trade_records row is under BBB-USD, its last fill
+    async with sessions() as s, s.begin():
+        ledger = await FifoLedger.load(s, SETTINGS)
+    await record(sessions, ledger, fills)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_an_order_over_two_symbols_gets_the_reference_parents(db_sessions: Sessions,
+                                                                     monkeypatch: pytest.MonkeyPatch,
+                                                                     workers: int) -> None:
+    from fifo_engine import parallel
+
+    await _record_all(db_sessions, _sell_order_over_two_symbols())
+    derived = await derived_texts(db_sessions)
+    assert next(d for d in derived if d.startswith("sell-x ")).endswith(',B,"{B,A}",)')  # parents in buy order
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_FILLS", 1)
+    await _clear_results(db_sessions)
+    stats = await rebuild(db_sessions, SETTINGS.model_copy(update={"fifo_workers": workers}), progress=False)
+    assert stats.workers == workers
+    assert await derived_texts(db_sessions) == derived
+    assert await check(db_sessions, SETTINGS) == []
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_a_rebuild_of_consistent_data_with_an_order_over_two_symbols_writes_nothing(
+        db_sessions: Sessions, monkeypatch: pytest.MonkeyPatch, workers: int) -> None:
+    from fifo_engine import parallel
+
+    await _record_all(db_sessions, _sell_order_over_two_symbols())
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_FILLS", 1)
+    versions = "SELECT order_id, updated_at::text, xmin::text FROM trade_records ORDER BY order_id"
+    async with db_sessions() as s:
+        before = (await s.execute(text(versions))).all()
+    stats = await rebuild(db_sessions, SETTINGS.model_copy(update={"fifo_workers": workers}), progress=False)
+    assert (stats.inserted, stats.deleted, stats.sell_orders_updated, stats.buy_orders_updated) == (0, 0, 0, 0)
+    async with db_sessions() as s:
+        assert (await s.execute(text(versions))).all() == before
+
+
+async def test_a_rebuild_of_one_symbol_gives_an_order_over_two_symbols_its_whole_fields(
+        db_sessions: Sessions) -> None:
+    await _record_all(db_sessions, _sell_order_over_two_symbols())
+    derived = await derived_texts(db_sessions)
+    async with db_sessions() as s, s.begin():  # BBB's part is lost; AAA's stays
+        await s.execute(text("DELETE FROM fifo_allocations WHERE symbol = 'BBB-USD'"))
+        await s.execute(text("UPDATE trade_records SET pnl_usd = NULL, parent_ids = NULL WHERE order_id = 'sell-x'"))
+    stats = await rebuild(db_sessions, SETTINGS, symbol="BBB-USD", progress=False)
+    assert stats.inserted == 1
+    assert await derived_texts(db_sessions) == derived
+    stats = await rebuild(db_sessions, SETTINGS, symbol="BBB-USD", progress=False)
+    assert (stats.inserted, stats.deleted, stats.sell_orders_updated, stats.buy_orders_updated) == (0, 0, 0, 0)
 
 
 async def test_a_failing_worker_aborts_the_rebuild_and_changes_nothing(db_sessions: Sessions,
