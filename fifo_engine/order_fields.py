@@ -34,15 +34,10 @@ _NULLS = "\t".join(["\\N"] * 6)  # pnl … parent_ids of a buy row
 
 class FieldBatch(NamedTuple):
     """Recomputed fields of some orders: rows of TABLE as text COPY data (numerics as `str(Decimal)`,
-    which numeric_in reads back with the same value and scale), and the order ids. Workers send these."""
+    which numeric_in reads back with the same value and scale), and how many orders. Workers send these."""
 
     data: bytes
-    sell_ids: list[str]
-    buy_ids: list[str]
-
-    @property
-    def orders(self) -> int:
-        return len(self.sell_ids) + len(self.buy_ids)
+    orders: int
 
 
 class OrderFields:
@@ -88,7 +83,7 @@ class OrderFields:
                     buys[buy_order] -= size
 
     def batch(self) -> FieldBatch:
-        return FieldBatch(self._encode(), list(self.sells), list(self.buys))
+        return FieldBatch(self._encode(), len(self.sells) + len(self.buys))
 
     def _encode(self) -> bytes:
         buys = "".join(self.buys)  # every parent is a buy order of these fills
@@ -223,8 +218,7 @@ class FieldWriter:
         self._driver = driver
         self._scope = scope
         self._set = _set_statement(scope)
-        self._seen: tuple[set[str], set[str]] = (set(), set())
-        self._split: set[str] = set()
+        self._split: list[str] = []  # order ids set by finish(), found by start()
         self.sells = self.buys = 0  # orders updated
         self.seconds = 0.0  # spent writing (inside the caller's recomputation)
 
@@ -233,9 +227,9 @@ class FieldWriter:
         fields of in-scope orders the recomputation will have no values for, create the batch table."""
         started = time.monotonic()
         driver, params = self._driver, self._scope.params
-        self._split.update(r[0] for r in await driver.fetch(_split_orders(self._scope), *params))
+        self._split = [r[0] for r in await driver.fetch(_split_orders(self._scope), *params)]
         sells, buys = _clear_statements(self._scope, bool(self._split))
-        clear_params = (*params, list(self._split)) if self._split else params
+        clear_params = (*params, self._split) if self._split else params
         self.sells += await driver.fetchval(sells, *clear_params)
         self.buys += await driver.fetchval(buys, *clear_params)
         await driver.execute(
@@ -246,17 +240,12 @@ class FieldWriter:
 
     async def write(self, batches: Sequence[FieldBatch]) -> None:
         started = time.monotonic()
-        for batch in batches:
-            for seen, ids in zip(self._seen, (batch.sell_ids, batch.buy_ids), strict=True):
-                if not seen.isdisjoint(ids):  # a split order the query missed: settle it too (guard)
-                    self._split.update(seen.intersection(ids))
-                seen.update(ids)
         driver, params = self._driver, self._scope.params
         await driver.execute(f"TRUNCATE {TABLE}")
         for batch in batches:
             await copy_text(driver, TABLE, COLUMNS, batch.data)
         if self._split:
-            await driver.execute(f"DELETE FROM {TABLE} WHERE order_id = ANY($1::text[])", list(self._split))
+            await driver.execute(f"DELETE FROM {TABLE} WHERE order_id = ANY($1::text[])", self._split)
         caller = await driver.fetchrow(_PLANNER_OFF)
         assert caller is not None
         row = await driver.fetchrow(self._set, *params)
@@ -267,8 +256,7 @@ class FieldWriter:
 
     async def finish(self) -> tuple[int, int]:
         """Set the split orders; (sell orders, buy orders) updated in all."""
-        if self._split:
-            ids = sorted(self._split)
+        if ids := self._split:
             self.sells += await self._driver.fetchval(
                 sql.count_updated(sql.update_sell_fields(sql.Scope.order_ids(ids))), ids)
             self.buys += await self._driver.fetchval(

@@ -241,21 +241,25 @@ async def test_worker_processes_write_the_same_bytes_as_one_process(db_sessions:
     assert (stats.workers, stats.inserted, stats.deleted) == (1, 0, 0)
 
 
+async def _record_all(sessions: Sessions, fills: list[FillFact]) -> None:
+    await wipe(sessions)
+    await add_orders(sessions, fills)  # an order's row takes the symbol of its last fill
+    async with sessions() as s, s.begin():
+        ledger = await FifoLedger.load(s, SETTINGS)
+    await record(sessions, ledger, fills)
+
+
 async def test_an_order_id_under_two_symbols_gets_the_reference_fields(db_sessions: Sessions,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """Workers split by symbol; bad data with one order id on two symbols must still come out right."""
     from fifo_engine import parallel
     from tests.unit.fifo.factories import fill
 
-    await wipe(db_sessions)
     fills = [fill("a1", "BUY", "2", "10", "0.1", 0, symbol="AAA-USD", order_id="both"),
              fill("b1", "BUY", "3", "20", "0.2", 1, symbol="BBB-USD", order_id="both"),
              fill("a2", "SELL", "1", "15", "0.1", 2, symbol="AAA-USD", order_id="sell-a"),
              fill("b2", "SELL", "1", "25", "0.1", 3, symbol="BBB-USD", order_id="sell-b")]
-    await add_orders(db_sessions, fills)
-    async with db_sessions() as s, s.begin():
-        ledger = await FifoLedger.load(s, SETTINGS)
-    await record(db_sessions, ledger, fills)
+    await _record_all(db_sessions, fills)
     derived = await derived_texts(db_sessions)
     monkeypatch.setattr(parallel, "PARALLEL_MIN_FILLS", 1)
     await _clear_results(db_sessions)
@@ -273,7 +277,6 @@ async def test_an_order_id_under_two_symbols_of_one_worker_gets_the_reference_fi
     from fifo_engine import parallel
     from tests.unit.fifo.factories import fill
 
-    await wipe(db_sessions)
     fills = [fill("a1", "BUY", "2", "10", "0.1", 0, symbol="AAA-USD", order_id="both"),
              fill("b1", "BUY", "3", "20", "0.2", 1, symbol="BBB-USD", order_id="both"),
              fill("a2", "SELL", "1", "15", "0.1", 2, symbol="AAA-USD", order_id="sell-x"),
@@ -282,10 +285,7 @@ async def test_an_order_id_under_two_symbols_of_one_worker_gets_the_reference_fi
                     order_id=f"c-{i}") for i in range(6))]
     assert parallel.split_symbols([("AAA-USD", 2), ("BBB-USD", 2), ("CCC-USD", 6)], 2) == [
         ["CCC-USD"], ["AAA-USD", "BBB-USD"]]
-    await add_orders(db_sessions, fills)
-    async with db_sessions() as s, s.begin():
-        ledger = await FifoLedger.load(s, SETTINGS)
-    await record(db_sessions, ledger, fills)
+    await _record_all(db_sessions, fills)
     derived = await derived_texts(db_sessions)
     monkeypatch.setattr(parallel, "PARALLEL_MIN_FILLS", 1)
     await _clear_results(db_sessions)
@@ -305,14 +305,6 @@ def _sell_order_over_two_symbols() -> list[FillFact]:
             fill("a1", "BUY", "2", "10", "0.1", 1, symbol="AAA-USD", order_id="A"),
             fill("a2", "SELL", "1", "15", "0.1", 2, symbol="AAA-USD", order_id="sell-x"),
             fill("b2", "SELL", "1", "25", "0.1", 3, symbol="BBB-USD", order_id="sell-x")]
-
-
-async def _record_all(sessions: Sessions, fills: list[FillFact]) -> None:
-    await wipe(sessions)
-    await add_orders(sessions, fills)  # sell-x's trade_records row is under BBB-USD, its last fill
-    async with sessions() as s, s.begin():
-        ledger = await FifoLedger.load(s, SETTINGS)
-    await record(sessions, ledger, fills)
 
 
 @pytest.mark.parametrize("workers", [1, 2])
