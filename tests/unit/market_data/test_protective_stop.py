@@ -1,4 +1,4 @@
-"""Protective stop: the pure rate-limit decision, in-place edits, and the cancel-and-replace fallback without orphans."""
+"""Protective stop: the pure rate-limit decision, in-place edits, the cancel-and-replace fallback, no orphans."""
 
 from __future__ import annotations
 
