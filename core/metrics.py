@@ -62,6 +62,16 @@ PROTECTIVE_EDIT_REFUSALS = Counter("bt_protective_stop_edit_refusals_total",
                                    "Edits the exchange refused (fell back to cancel-and-replace), by reason",
                                    ["reason"], registry=REGISTRY)
 
+# Degraded mode (issue #21)
+DEGRADED_ACTIVE = Gauge("bt_degraded_mode", "1 while the daemon is in degraded mode", registry=REGISTRY)
+DEGRADED_TRANSITIONS = Counter("bt_degraded_mode_transitions_total", "Degraded mode entered/left", ["event"],
+                               registry=REGISTRY)
+DEGRADED_CALL_FAILURES = Counter("bt_exchange_call_failures_total",
+                                 "Exchange calls that failed after retries (errors, timeouts), by call family",
+                                 ["family"], registry=REGISTRY)
+ORDER_PREVIEWS = Counter("bt_order_previews_total", "Market-order previews, by decision (send, block, exempt)",
+                         ["decision"], registry=REGISTRY)
+
 # Alerts and risk
 ALERTS = Counter("bt_alerts_total", "Alert outcomes", ["outcome"], registry=REGISTRY)
 BREAKER_TRIPPED = Gauge("bt_breaker_tripped", "1 while the breaker is tripped", ["breaker"], registry=REGISTRY)
