@@ -129,12 +129,34 @@ async def test_preview_limit_and_sell(client: RESTClient, sim: RunningSimulator)
      "PREVIEW_INVALID_STOP_PRICE"),
     ("ETH-USD", "BUY", {"limit_limit_gtd": {"base_size": "0.1", "limit_price": "100",
                                             "end_time": "2001-01-01T00:00:00Z"}}, "PREVIEW_INVALID_END_TIME"),
+    ("ETH-USD", "HOLD", {"market_market_ioc": {"quote_size": "10"}}, "INVALID_SIDE"),
+    ("ETH-USD", "BUY", {"limit_limit_gtc": {"base_size": "50000", "limit_price": "10"}},
+     "PREVIEW_INVALID_BASE_SIZE_TOO_LARGE"),
+    ("ETH-USD", "BUY", {"market_market_ioc": {"quote_size": "30000000"}}, "PREVIEW_INVALID_QUOTE_SIZE_TOO_LARGE"),
+    ("ETH-USD", "SELL", {"trigger_bracket_gtc": {"base_size": "0.1", "limit_price": "100",
+                                                 "stop_trigger_price": "200"}}, "INVALID_BRACKET_PRICES"),
+    ("ETH-USD", "SELL", {"trigger_bracket_gtc": {"base_size": "0.1", "limit_price": "200",
+                                                 "stop_trigger_price": "100"}}, "INVALID_BRACKET_LIMIT_PRICE"),
+    ("ETH-USD", "SELL", {"trigger_bracket_gtc": {"base_size": "0.1", "limit_price": "999999",
+                                                 "stop_trigger_price": "99999"}}, "INVALID_BRACKET_STOP_TRIGGER_PRICE"),
 ])
 async def test_preview_failure_reasons(client: RESTClient, product: str, side: str, config: dict[str, Any],
                                        reason: str) -> None:
     preview = await call(client.preview_order, product, side, config)
     assert isinstance(preview, PreviewOrderResponse) and body_keys(preview) == PREVIEW_KEYS
     assert preview.errs == [reason]
+
+
+async def test_preview_on_a_disabled_product(client: RESTClient, sim: RunningSimulator) -> None:
+    sim.set_product_flags("SOL-USD", trading_disabled=True)
+    try:
+        preview = await call(client.preview_market_order_buy, "SOL-USD", quote_size="10")
+        assert preview.errs == ["ORDER_ENTRY_DISABLED"]
+        sim.set_product_flags("SOL-USD", trading_disabled=False, status="offline")
+        assert (await call(client.preview_market_order_buy, "SOL-USD", quote_size="10")).errs == [
+            "UNTRADABLE_PRODUCT"]
+    finally:
+        sim.set_product_flags("SOL-USD", trading_disabled=False, status="online")
 
 
 # ---- edits ----------------------------------------------------------------------------------------
@@ -200,6 +222,8 @@ async def test_stop_limit_moves_its_stop_five_times(client: RESTClient, sim: Run
     # The edited stop fires at its new price.
     sim.set_price("ETH-USD", D(q(stop)) - 1)
     assert (await order(client, oid))["status"] == "FILLED"
+    resp = await call(client.edit_order, oid, size="1", price=q(stop), stop_price=q(stop * D("1.01")))
+    assert edit_errors(resp) == [("ONLY_OPEN_ORDERS_CAN_BE_EDITED", "UNKNOWN_PREVIEW_FAILURE_REASON")]
 
 
 async def test_bracket_edit_moves_take_profit_and_stop_trigger(client: RESTClient, sim: RunningSimulator) -> None:
@@ -254,6 +278,14 @@ async def test_edit_failure_reasons(client: RESTClient, sim: RunningSimulator) -
     sid = stop.success_response["order_id"]
     resp = await call(client.edit_order, sid, size="0.1", price=q(px * D("1.1")), stop_price=q(px * D("1.1")))
     assert edit_errors(resp) == [("COMMANDER_REJECTED_EDIT_ORDER", "PREVIEW_INVALID_STOP_PRICE")]
+    resp = await call(client.edit_order, sid, size="0.1", price=q(px * D("0.8")), stop_price="-1")
+    assert edit_errors(resp) == [("INVALID_EDITED_PRICE", "UNKNOWN_PREVIEW_FAILURE_REASON")]
+    # GTD orders are not editable (GTC only).
+    gtd = await call(client.limit_order_gtd_buy, cid(), "ETH-USD", base_size="0.1", limit_price=q(px * D("0.8")),
+                     end_time="2099-01-01T00:00:00Z")
+    resp = await call(client.edit_order, gtd.success_response["order_id"], size="0.2", price=q(px * D("0.8")))
+    assert edit_errors(resp) == [("ONLY_LIMIT_ORDER_EDITS_SUPPORTED", "UNKNOWN_PREVIEW_FAILURE_REASON")]
+    await call(client.cancel_orders, [gtd.success_response["order_id"]])
     # Not editable: market orders, cancelled orders.
     market = await call(client.market_order_buy, cid(), "ETH-USD", quote_size="10")
     resp = await call(client.edit_order, market.success_response["order_id"], size="1", price="10")
