@@ -85,6 +85,10 @@ async def test_fault_storm_degrades_refuses_entry_exits_and_recovers(db_url: str
         health = await get(d, "/health")
         assert health["details"]["degraded_mode"]["active"] is True
         assert "bt_degraded_mode 1.0" in await get(d, "/metrics")
+        dashboard = await get(d, "/api/dashboard/health")
+        shown = [b for b in dashboard["breakers"] if b["name"] == "degraded_mode"]
+        assert shown and shown[0]["tripped"] is True and "orders" in shown[0]["reason"]
+        assert dashboard["entries_halted"] is True
 
         # No new entries while degraded (refused before any exchange call).
         assert (await d.post_alert(buy_alert(BLOCKED, id="dm-blocked")))[0] == 200

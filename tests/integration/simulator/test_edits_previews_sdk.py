@@ -100,6 +100,16 @@ async def test_preview_market_buy_matches_the_fill(client: RESTClient, sim: Runn
         D(preview.quote_size) / D(preview.base_size)).quantize(D("1e-8"))
 
 
+async def test_preview_market_sell_matches_the_fill(client: RESTClient, sim: RunningSimulator) -> None:
+    preview = await call(client.preview_market_order_sell, "ETH-USD", base_size="3")
+    assert preview.errs == [] and D(preview.slippage) >= 0
+    placed = await call(client.market_order_sell, cid(), "ETH-USD", base_size="3")
+    filled = await order(client, placed.success_response["order_id"])
+    assert filled["status"] == "FILLED" and D(filled["filled_size"]) == D(preview.base_size) == D("3")
+    assert D(filled["total_fees"]) == D(preview.commission_total)
+    assert D(filled["total_value_after_fees"]) == D(preview.order_total)
+
+
 async def test_preview_limit_and_sell(client: RESTClient, sim: RunningSimulator) -> None:
     px = price_of(sim, "SOL-USD")
     resting = await call(client.preview_limit_order_gtc_buy, "SOL-USD", base_size="2", limit_price=q(px * D("0.9")))
