@@ -55,12 +55,17 @@ class DaemonHealth:
             snapshot = await self._risk.state()
             breakers = {b.value: s.tripped for b, s in snapshot.breakers.items()}
             halted = snapshot.entries_blocked
+        degraded: dict[str, Any] = {}
+        if self._degraded is not None:
+            degraded = self._degraded.status()
+            if db_ok:  # the persisted history (enter/leave events), newest first
+                degraded["history"] = await self._degraded.history(5)
         return HealthReport(
             database_ok=db_ok, websocket_connected=market.connected and user.connected, websocket_age_s=age,
             matrix_age_s=matrix.get("matrix_age_s"), breakers=breakers, halted=halted,
             details={"market_feed": market.connected, "user_feed": user.connected, "matrix": matrix,
                      "sentinel_sweeps": getattr(self._monitor, "sweeps", None),
-                     **({"degraded_mode": self._degraded.status()} if self._degraded is not None else {})},
+                     **({"degraded_mode": degraded} if degraded else {})},
         )
 
     async def risk_state(self) -> RiskSnapshot | None:
