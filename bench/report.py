@@ -84,6 +84,14 @@ BENCHES = [
                "get_server_time.p50_ms", "get_server_time p50 (loopback floor)"),
         Figure("REST round trip get_order p99", "get_order.p99_ms", None, False, "ms"),
     ]),
+    Bench("stop_moves", "stop_moves.py", [], ["--moves", "50"], 300, [
+        Figure("Protective-stop move p50, in-place edit (decision → ack)", "edit.latency_p50_ms", None, False, "ms",
+               "cancel_replace.latency_p50_ms", "cancel-and-replace p50"),
+        Figure("Protective-stop move p99, in-place edit", "edit.latency_p99_ms", None, False, "ms",
+               "cancel_replace.latency_p99_ms", "cancel-and-replace p99"),
+        Figure("Unprotected window per move, edit (max)", "edit.unprotected_max_ms", 0, False, "ms",
+               "cancel_replace.unprotected_p50_ms", "cancel-and-replace p50"),
+    ]),
     Bench("fills_fifo", "fills_fifo.py", [], ["--fills", "20000"], 1200, [
         Figure("Fills recorded with real-time FIFO ({fills:,} fills)", _best_fifo_rate, 3000, True, "fills/s",
                "raw_copy_binary_fills_per_s", "raw binary COPY of the same rows"),

@@ -48,6 +48,29 @@ TRAILING_ERRORS = Counter("bt_trailing_errors_total", "Trailing-stop persistence
 TRAILING_ACTIVE = Gauge("bt_trailing_stops_active", "Trailing stops in the active state", registry=REGISTRY)
 PROTECTIVE_UNPROTECTED_SECONDS = Histogram("bt_protective_stop_unprotected_seconds",
                                            "Cancel-to-replace window of protective stops", registry=REGISTRY)
+# Protective-stop moves by method (issue #21): edit (in place, window 0) or cancel_replace (fallback)
+_WINDOW_BUCKETS = (0.0, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5)
+PROTECTIVE_MOVES = Counter("bt_protective_stop_moves_total", "Protective-stop moves, by method", ["method"],
+                           registry=REGISTRY)
+PROTECTIVE_MOVE_UNPROTECTED_SECONDS = Histogram(
+    "bt_protective_stop_move_unprotected_seconds", "Unprotected window of each protective-stop move, by method",
+    ["method"], registry=REGISTRY, buckets=_WINDOW_BUCKETS)
+PROTECTIVE_MOVE_LATENCY_SECONDS = Histogram(
+    "bt_protective_stop_move_latency_seconds", "Move decision to exchange acknowledgement, by method",
+    ["method"], registry=REGISTRY, buckets=_WINDOW_BUCKETS[1:])
+PROTECTIVE_EDIT_REFUSALS = Counter("bt_protective_stop_edit_refusals_total",
+                                   "Edits the exchange refused (fell back to cancel-and-replace), by reason",
+                                   ["reason"], registry=REGISTRY)
+
+# Degraded mode (issue #21)
+DEGRADED_ACTIVE = Gauge("bt_degraded_mode", "1 while the daemon is in degraded mode", registry=REGISTRY)
+DEGRADED_TRANSITIONS = Counter("bt_degraded_mode_transitions_total", "Degraded mode entered/left", ["event"],
+                               registry=REGISTRY)
+DEGRADED_CALL_FAILURES = Counter("bt_exchange_call_failures_total",
+                                 "Exchange calls that failed after retries (errors, timeouts), by call family",
+                                 ["family"], registry=REGISTRY)
+ORDER_PREVIEWS = Counter("bt_order_previews_total", "Market-order previews, by decision (send, block, exempt)",
+                         ["decision"], registry=REGISTRY)
 
 # Alerts and risk
 ALERTS = Counter("bt_alerts_total", "Alert outcomes", ["outcome"], registry=REGISTRY)

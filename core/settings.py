@@ -304,7 +304,32 @@ class LoggingSettings(BaseModel):
     log_format: LogFormat = Field(default=LogFormat.AUTO, description="auto, json or console.")
 
 
+# ---- issue #21: order previews and degraded mode (own group, appended for easy merges) ----
+class ExchangeResilienceSettings(BaseModel):
+    preview_above_usd: Decimal = Field(
+        default=Decimal("1000"), ge=0, description="Market orders above this USD value are previewed before sending."
+    )
+    max_slippage_pct: Decimal = Field(
+        default=Decimal("1.0"), gt=0,
+        description="A previewed market order whose slippage exceeds this is not sent (hard stops: sent anyway).",
+    )
+    degraded_error_threshold: int = Field(
+        default=5, ge=1, description="Exchange errors/timeouts of one call family within the window → degraded mode."
+    )
+    degraded_window_s: float = Field(default=60.0, gt=0, description="Window for the degraded-mode error count.")
+    degraded_recovery_successes: int = Field(
+        default=10, ge=1, description="Consecutive successful exchange calls that end degraded mode."
+    )
+    degraded_notify_every_s: float = Field(
+        default=300.0, gt=0, description="While degraded, repeat the notification this often."
+    )
+    degraded_reconcile_factor: float = Field(
+        default=4.0, ge=1, description="While degraded, reconciliation runs this many times less often."
+    )
+
+
 class Settings(
+    ExchangeResilienceSettings,
     LoggingSettings,
     TaxSettings,
     SighookSettings,
@@ -368,6 +393,7 @@ SETTING_GROUPS: list[tuple[str, type[BaseModel]]] = [
     ("Sighook", SighookSettings),
     ("Tax", TaxSettings),
     ("Logging", LoggingSettings),
+    ("Order previews and degraded mode", ExchangeResilienceSettings),
 ]
 
 

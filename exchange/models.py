@@ -204,3 +204,51 @@ class Page[T]:
     items: list[T] = field(default_factory=list)
     cursor: str | None = None
     has_next: bool = False
+
+
+# ---- edits and previews (issue #21) ----------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class EditRequest:
+    """An in-place edit of a resting GTC limit / stop-limit / bracket order.
+
+    Coinbase needs both `size` and `price` on every edit (a missing size reads as 0); `stop_price`
+    moves a stop-limit's trigger (a bracket's stop_trigger_price) in the same call. The order keeps
+    its id and never leaves the book.
+    """
+
+    order_id: str
+    size: Decimal
+    price: Decimal
+    stop_price: Decimal | None = None
+    is_bracket: bool = False  # send stop_trigger_price instead of stop_price
+
+
+@dataclass(frozen=True, slots=True)
+class EditResult:
+    """success=False is a refusal by the exchange (the order is unchanged); `reason` says why."""
+
+    success: bool
+    order_id: str
+    reason: str | None = None  # edit_failure_reason (or preview_failure_reason when that is the only one)
+    preview_reason: str | None = None
+    already_applied: bool = False  # a retry found the order already at the requested values
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewResult:
+    """POST /orders/preview: what the order would cost now. `errors` empty means it would be accepted."""
+
+    errors: tuple[str, ...]
+    order_total: Decimal
+    commission_total: Decimal
+    base_size: Decimal
+    quote_size: Decimal
+    best_bid: Decimal | None
+    best_ask: Decimal | None
+    slippage_pct: Decimal  # percent of the best price the average fill moves away from it
+    preview_id: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors

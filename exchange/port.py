@@ -16,6 +16,8 @@ from exchange.models import (
     Balance,
     CancelResult,
     Candle,
+    EditRequest,
+    EditResult,
     FeeTier,
     Fill,
     KeyPermissions,
@@ -23,6 +25,7 @@ from exchange.models import (
     OrderRequest,
     OrderResult,
     Page,
+    PreviewResult,
     Product,
     Quote,
 )
@@ -71,6 +74,17 @@ class ExchangePort(Protocol):
     async def create_order(self, request: OrderRequest) -> OrderResult: ...
 
     async def cancel_orders(self, order_ids: Sequence[str]) -> list[CancelResult]: ...
+
+    async def edit_order(self, request: EditRequest) -> EditResult:
+        """Change a resting GTC limit / stop-limit / bracket order in place (same order id, never off
+        the book). A refusal is a value (success=False, reason); callers that must change the order
+        anyway fall back to cancel-and-replace. ExchangeUnavailable: outcome unknown — re-sending the
+        same edit is safe (an already applied edit answers success with already_applied=True)."""
+        ...
+
+    async def preview_order(self, request: OrderRequest) -> PreviewResult:
+        """What `create_order(request)` would cost against the current book (nothing is placed)."""
+        ...
 
     async def get_order(self, order_id: str) -> Order: ...
 

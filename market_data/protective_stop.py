@@ -1,11 +1,15 @@
 """Optional exchange-side stop-limit order that mirrors a position's trailing stop.
 
-If the daemon dies, the exchange still holds a stop. Moving it is a cancel-and-replace, so moves are
-rate limited (`decide_move`, pure): at least `protective_stop_min_interval_s` between moves and at
-least `protective_stop_min_improvement_pct` improvement, unless the move is at least
-`protective_stop_bypass_pct`. The window between a successful cancel and the replacement's
-acceptance is measured (PROTECTIVE_UNPROTECTED_SECONDS). No orphans: a failed cancel never leads to a
-second order, and `sweep_orphans` cancels any of our stop orders the manager does not track.
+If the daemon dies, the exchange still holds a stop. Moves are in-place edits (`edit_order`: same
+order id, the order never leaves the book, unprotected window 0); only when the exchange refuses
+an edit (reason recorded) does a move fall back to cancel-and-replace, whose window between the
+cancel and the replacement's acceptance is measured. Every move lands in `MoveLog`
+(market_data/stop_moves.py: Prometheus histograms by method, /health/trailing_stop). Moves are rate
+limited (`decide_move`, pure): at least `protective_stop_min_interval_s` between moves and at least
+`protective_stop_min_improvement_pct` improvement, unless the move is at least
+`protective_stop_bypass_pct` — in degraded mode only such bypass moves are made. No orphans: a
+failed cancel never leads to a second order, and `sweep_orphans` cancels any of our stop orders the
+manager does not track.
 """
 
 from __future__ import annotations
@@ -16,15 +20,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Literal
 
 from core.clock import Clock, SystemClock
 from core.enums import OrderStatus, Side
 from core.logging import get_logger
-from core.metrics import PROTECTIVE_UNPROTECTED_SECONDS, TRAILING_ERRORS
+from core.metrics import TRAILING_ERRORS
 from core.money import fmt, pct_change, quantize_down
 from core.settings import TradingSettings
-from exchange.models import OrderKind, OrderRequest, Product
+from exchange.models import EditRequest, OrderKind, OrderRequest, Product
 from exchange.port import ExchangeError, ExchangePort
+from market_data.stop_moves import MoveLog, MoveMethod, MoveRecord
 from market_data.trailing_stop import HUNDRED
 
 log = get_logger(__name__)
@@ -57,8 +63,11 @@ class MoveDecision:
 
 
 def decide_move(placed_stop: Decimal | None, new_stop: Decimal, last_moved_at: datetime | None, now: datetime,
-                params: ProtectiveParams, *, size_changed: bool = False) -> MoveDecision:
-    """Whether to cancel-and-replace the exchange stop at `placed_stop` with one at `new_stop`."""
+                params: ProtectiveParams, *, size_changed: bool = False, degraded: bool = False) -> MoveDecision:
+    """Whether to move the exchange stop at `placed_stop` to `new_stop`.
+
+    Degraded mode (exchange failing) makes only moves that improve by the bypass threshold: fewer calls.
+    """
     if placed_stop is None:
         return MoveDecision(True, "no protective stop yet")
     if size_changed:
@@ -68,6 +77,8 @@ def decide_move(placed_stop: Decimal | None, new_stop: Decimal, last_moved_at: d
     improvement = pct_change(new_stop, placed_stop)
     if improvement >= params.bypass_pct:
         return MoveDecision(True, f"improvement {improvement:.3f}% ≥ bypass {params.bypass_pct}%")
+    if degraded:
+        return MoveDecision(False, f"degraded: improvement {improvement:.3f}% < bypass {params.bypass_pct}%")
     if last_moved_at is not None and (now - last_moved_at).total_seconds() < params.min_interval_s:
         return MoveDecision(False, f"moved less than {params.min_interval_s}s ago")
     if improvement < params.min_improvement_pct:
@@ -91,13 +102,25 @@ def client_order_id(symbol: str, stop_price: Decimal, size: Decimal) -> str:
     return f"{CLIENT_ID_PREFIX}{symbol}-{digest}"
 
 
+def limit_price_for(stop: Decimal, product: Product) -> Decimal:
+    """The stop-limit's limit: LIMIT_OFFSET_PCT below its stop, on the product's price increment."""
+    return quantize_down(stop * (HUNDRED - LIMIT_OFFSET_PCT) / HUNDRED, product.price_increment)
+
+
 ChangeListener = Callable[[str, ProtectiveOrder | None], None]
+EditOutcome = Literal["edited", "refused", "unknown"]
 
 
 class ProtectiveStopManager:
     def __init__(self, exchange: ExchangePort, settings: TradingSettings, clock: Clock | None = None,
-                 on_change: ChangeListener | None = None) -> None:
+                 on_change: ChangeListener | None = None, degraded: Callable[[], bool] | None = None,
+                 use_edits: bool = True) -> None:
+        """`degraded` tells whether the daemon is in degraded mode (only bypass moves then);
+        `use_edits=False` forces cancel-and-replace (the benchmark's reference)."""
         self._exchange = exchange
+        self._degraded = degraded or (lambda: False)
+        self._use_edits = use_edits
+        self.moves = MoveLog()
         self._params = ProtectiveParams.from_settings(settings)
         self._clock = clock or SystemClock()
         self._on_change = on_change
@@ -126,7 +149,7 @@ class ProtectiveStopManager:
         if current is None:
             return decide_move(None, stop_price, None, now, self._params)
         return decide_move(current.stop_price, stop_price, current.placed_at, now, self._params,
-                           size_changed=size != current.size)
+                           size_changed=size != current.size, degraded=self._degraded())
 
     async def sync(self, symbol: str, size: Decimal, stop_price: Decimal) -> ProtectiveOrder | None:
         """Make the exchange stop match (`size`, `stop_price`) if the rate limit allows."""
@@ -141,12 +164,24 @@ class ProtectiveStopManager:
             if not decision.move:
                 return self._orders.get(symbol)
             current = self._orders.get(symbol)
+            decided_at = self._clock.monotonic()
+            refusal: str | None = None
+            if current is not None and self._use_edits:
+                outcome, refusal = await self._edit(symbol, current, qsize, qstop, product)
+                if outcome == "edited":
+                    moved = self._orders[symbol]
+                    self._record(symbol, "edit", moved, 0.0, decided_at, None)
+                    log.info("protective_stop_moved", symbol=symbol, stop=fmt(qstop), method="edit",
+                             unprotected_s=0.0, why=decision.why)
+                    return moved
+                if outcome == "unknown":
+                    return current  # the edit may have landed: never cancel-replace on top of it; retried next sync
             cancelled_at: float | None = None
             if current is not None:
-                outcome = await self._cancel(symbol, current)
-                if outcome == "kept":
+                cancel = await self._cancel(symbol, current)
+                if cancel == "kept":
                     return current  # unsure whether it still rests: never place a second one
-                if outcome == "filled":
+                if cancel == "filled":
                     return None
                 cancelled_at = self._clock.monotonic()
             placed = await self._place(symbol, qsize, qstop, product)
@@ -158,10 +193,38 @@ class ProtectiveStopManager:
                 log.warning("protective_stop_unprotected", symbol=symbol, stop=fmt(qstop))
             else:
                 window = self._clock.monotonic() - cancelled_at
-                PROTECTIVE_UNPROTECTED_SECONDS.observe(window)
-                log.info("protective_stop_moved", symbol=symbol, stop=fmt(qstop), unprotected_s=round(window, 4),
-                         why=decision.why)
+                self._record(symbol, "cancel_replace", placed, window, decided_at, refusal)
+                log.info("protective_stop_moved", symbol=symbol, stop=fmt(qstop), method="cancel_replace",
+                         unprotected_s=round(window, 4), refusal=refusal, why=decision.why)
             return placed
+
+    async def _edit(self, symbol: str, current: ProtectiveOrder, size: Decimal, stop: Decimal,
+                    product: Product) -> tuple[EditOutcome, str | None]:
+        """Move the resting stop in place. 'refused' (with the reason) lets the caller cancel-replace."""
+        limit = limit_price_for(stop, product)
+        request = EditRequest(order_id=current.order_id, size=size, price=limit, stop_price=stop)
+        try:
+            async with asyncio.timeout(EXCHANGE_CALL_TIMEOUT_S):
+                result = await self._exchange.edit_order(request)
+        except (ExchangeError, TimeoutError) as exc:
+            TRAILING_ERRORS.inc()
+            log.warning("protective_stop_edit_failed", symbol=symbol, order_id=current.order_id, error=repr(exc))
+            return "unknown", None
+        if not result.success:
+            log.warning("protective_stop_edit_refused", symbol=symbol, order_id=current.order_id,
+                        reason=result.reason, preview_reason=result.preview_reason)
+            return "refused", result.reason or "UNKNOWN_EDIT_ORDER_FAILURE_REASON"
+        moved = ProtectiveOrder(order_id=current.order_id, client_order_id=current.client_order_id, stop_price=stop,
+                                limit_price=limit, size=size, placed_at=self._clock.now())
+        self._orders[symbol] = moved
+        self._changed(symbol, moved)
+        return "edited", None
+
+    def _record(self, symbol: str, method: MoveMethod, order: ProtectiveOrder, window: float, decided_at: float,
+                refusal: str | None) -> None:
+        self.moves.add(MoveRecord(symbol=symbol, method=method, order_id=order.order_id, stop_price=order.stop_price,
+                                  unprotected_s=window, latency_s=self._clock.monotonic() - decided_at,
+                                  at=self._clock.now(), refusal=refusal))
 
     async def remove(self, symbol: str, why: str) -> bool:
         """Cancel the tracked stop of `symbol`. True when nothing of ours rests on the book any more."""
@@ -223,7 +286,7 @@ class ProtectiveStopManager:
         return outcome
 
     async def _place(self, symbol: str, size: Decimal, stop: Decimal, product: Product) -> ProtectiveOrder | None:
-        limit = quantize_down(stop * (HUNDRED - LIMIT_OFFSET_PCT) / HUNDRED, product.price_increment)
+        limit = limit_price_for(stop, product)
         coid = client_order_id(symbol, stop, size)
         request = OrderRequest(client_order_id=coid, product_id=symbol, side=Side.SELL, kind=OrderKind.STOP_LIMIT_GTC,
                                base_size=size, limit_price=limit, stop_price=stop,

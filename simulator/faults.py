@@ -29,6 +29,7 @@ FAULT_KINDS: dict[str, str] = {
     "create_stuck_pending": "accept create but keep the order PENDING; params for_s (R14)",
     "create_fail": "accept create, then FAIL it with HOLD_FAILURE (R14)",
     "create_odd_payload": "successful create without the legacy top-level order_id/failure_reason (R17)",
+    "edit_reject": "refuse /orders/edit with params edit_failure_reason, preview_failure_reason (success:false)",
     "cancel_delay": "cancels linger in CANCEL_QUEUED for params delay_s (fills may still land) (R11)",
     # WebSocket
     "ws_close": "server closes the connection; params code=1000|1001|1011…, reason (W1/W2)",

@@ -25,11 +25,16 @@ from exchange.coinbase import build_feed
 from exchange.coinbase.ws_feed import WsFeed
 from exchange.coinbase.ws_protocol import Ticker, UserOrderUpdate, UserSnapshotBatch
 from exchange.models import Product
+from exchange.monitored import MonitoredExchange
 from fifo_engine.ledger import FifoLedger
 from market_data.market_cache import MarketCache
 from market_data.position_monitor import PositionMonitor
+from market_data.protective_stop import ProtectiveStopManager
 from market_data.trailing_store import TrailingStore, TrailingWriter
 from reports.dashboard.routes import dashboard_routes
+from risk.degraded.gate import DegradedEntryGate
+from risk.degraded.mode import DegradedMode
+from risk.degraded.store import DegradedStore
 from risk.manager import RiskManager
 from shared_data.db import create_engine, session_factory
 from shared_data.shared_state import SharedStateListener
@@ -127,8 +132,11 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
     """Build every component and register the loops; returns them by name (tests use this too)."""
     clock = SystemClock()
     sessions = session_factory(engine)
-    rest = exchange.rest
     notifier = Notifier(settings.notify_url_list(), settings.notify_min_interval_s, clock)
+    # Degraded mode hears every exchange call the daemon makes (issue #21).
+    degraded = DegradedMode(settings, DegradedStore(sessions), notifier, clock)
+    await degraded.load()
+    rest: Any = MonitoredExchange(exchange.rest, degraded)
     async with sessions() as session:
         ledger = await FifoLedger.load(session, settings)
     catalog = {p.product_id: p for p in await rest.get_products()}
@@ -154,14 +162,17 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
                  activated_at=None if ts.activated_at is None else ts.activated_at.isoformat())
     writer = TrailingWriter(trailing_store)
     exits = OrderExitExecutor(orders, rest, sessions, settle_order=fills.process_order, clock=clock)
+    protective = ProtectiveStopManager(rest, settings, clock, degraded=lambda: degraded.active) \
+        if settings.protective_stop_enabled else None
     monitor = PositionMonitor(settings, cache, positions, listener, exits, notifier, clock=clock, writer=writer,
-                              trailing=trailing)
+                              trailing=trailing, protective=protective)
     recorder.on_order_recorded(positions.exit_watcher(monitor, risk, sessions))
     await listener.start()
 
     products = _market_products(settings, list(catalog.values()))
     symbols = SymbolMap.from_products(products)
-    alert_exec = AlertOrderExecutor(orders, risk, settings, account_value=positions.account_value(cache, rest),
+    alert_exec = AlertOrderExecutor(orders, DegradedEntryGate(risk, degraded), settings,
+                                    account_value=positions.account_value(cache, rest),
                                     position_size=positions.size_of,
                                     quote_age_s=lambda s: cache.age(s, clock.monotonic()), notifier=notifier)
     worker = AlertWorker(sessions, alert_exec, clock)
@@ -189,7 +200,8 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
                              on_reconcile=None, on_outage=on_outage)
     user_feed = build_feed(exchange.config, "user", ["user", "heartbeats"], products, on_user_event, stop,
                            on_reconcile=wake_reconciler, on_outage=on_outage)
-    health = DaemonHealth(engine, market_feed, user_feed, listener, risk, monitor, writer)
+    health = DaemonHealth(engine, market_feed, user_feed, listener, risk, monitor, writer, degraded=degraded,
+                          protective=protective)
     deps = HttpDeps(settings=settings, sessions=sessions, health=health, admin=RiskAdmin(risk), symbols=symbols,
                     clock=clock, wake=worker.wake)
     app = build_app(deps)
@@ -208,7 +220,9 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
     supervisor.add("market_feed", lambda s: _feed_run(market_feed))
     supervisor.add("user_feed", lambda s: _feed_run(user_feed))
     supervisor.add("fill_processor", fills.run)
-    supervisor.add("reconciler", lambda s: reconciler.run(s, reconcile_wake, settings.reconcile_interval_s))
+    supervisor.add("reconciler", lambda s: reconciler.run(
+        s, reconcile_wake, lambda: degraded.reconcile_interval_s(settings.reconcile_interval_s)))
+    supervisor.add("degraded_mode", degraded.run)
     supervisor.add("sentinel", monitor.run)
     supervisor.add("trailing_writer", writer.run)
     supervisor.add("alert_worker", worker.run)
@@ -217,7 +231,7 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
         "orders": orders, "reconciler": reconciler, "risk": risk, "cache": cache, "monitor": monitor,
         "worker": worker, "market_feed": market_feed, "user_feed": user_feed, "runner": runner,
         "supervisor": supervisor, "alert_url": alert_url, "port": port, "symbols": symbols, "notifier": notifier,
-        "settings": settings,
+        "settings": settings, "degraded": degraded, "protective": protective,
     }
 
 

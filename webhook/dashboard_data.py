@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -64,4 +65,11 @@ class LiveDashboardData:
             FeedStatus("buy_sell_matrix", report.matrix_age_s is not None
                        and report.matrix_age_s <= self._settings.matrix_max_age_s, report.matrix_age_s),
         ]
-        return HealthSnapshot(breakers=breakers, feeds=feeds, entries_halted=report.halted)
+        degraded = report.details.get("degraded_mode") or {}
+        if degraded:  # shown as a breaker: it stops entries like one (issue #21)
+            since = degraded.get("since")
+            breakers.append(BreakerStatus(name="degraded_mode", tripped=bool(degraded.get("active")),
+                                          reason=degraded.get("cause"),
+                                          tripped_at=datetime.fromisoformat(since) if since else None))
+        return HealthSnapshot(breakers=breakers, feeds=feeds,
+                              entries_halted=report.halted or bool(degraded.get("active")))

@@ -27,6 +27,7 @@ from exchange.port import ExchangeError, ExchangePort, ExchangeUnavailable
 from shared_data import order_store
 from shared_data.db import unit_of_work
 from webhook.order_intent import IntentKind, OrderIntent, client_order_id
+from webhook.preview_gate import PreviewGate
 from webhook.pricing import OrderRejected, SizedOrder, post_only_price, size_order
 
 log = get_logger(__name__)
@@ -56,6 +57,7 @@ class OrderManager:
         self._clock = clock or SystemClock()
         self._products: dict[str, tuple[float, Product]] = {}
         self._taker_fee: Decimal | None = None
+        self._previews = PreviewGate(exchange, sessions, settings)  # market orders above PREVIEW_ABOVE_USD
         # Serialises placement per (symbol, side) so the same-side check and the insert are atomic here.
         self._locks: dict[tuple[str, Side], asyncio.Lock] = {}
 
@@ -138,7 +140,27 @@ class OrderManager:
             quote_size=sized.quote_size, limit_price=sized.limit_price,
             post_only=intent.kind is IntentKind.POST_ONLY,
         )
+        blocked = await self._preview_blocks(request, sized, intent)
+        if blocked is not None:
+            return blocked
         return await self.send_recorded(request)
+
+    async def _preview_blocks(self, request: OrderRequest, sized: SizedOrder,
+                              intent: OrderIntent) -> PlaceResult | None:
+        """Preview a large market order; a refused one is marked rejected and not sent (hard stops are sent)."""
+        notional = sized.quote_size
+        if notional is None:
+            price = (await self.product(request.product_id)).price or Decimal(0)
+            notional = (sized.base_size or Decimal(0)) * price
+        verdict = await self._previews.check(request, notional, intent.exit_reason)
+        if verdict is None or verdict.send:
+            return None
+        async with unit_of_work(self._sessions) as session:
+            await order_store.mark_rejected(session, request.client_order_id, f"PREVIEW_BLOCKED: {verdict.reason}")
+        ORDER_REJECTIONS.labels(error="PREVIEW_BLOCKED").inc()
+        log.warning("order_not_sent_after_preview", client_order_id=request.client_order_id,
+                    symbol=request.product_id, reason=verdict.reason)
+        return PlaceResult(False, request.client_order_id, error="PREVIEW_BLOCKED", detail=verdict.reason)
 
     async def send_recorded(self, request: OrderRequest) -> PlaceResult:
         """Send an order whose row is already recorded, and record the answer."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -49,7 +49,8 @@ class Reconciler:
         self.last_run_at: datetime | None = None
         self._run_lock = asyncio.Lock()
 
-    async def run(self, stop: asyncio.Event, wake: asyncio.Event, interval_s: float) -> None:
+    async def run(self, stop: asyncio.Event, wake: asyncio.Event, interval_s: float | Callable[[], float]) -> None:
+        """`interval_s` may be a function: degraded mode slows reconciliation while the exchange is failing."""
         trigger = "start"
         while not stop.is_set():
             try:
@@ -57,7 +58,7 @@ class Reconciler:
             except ExchangeError as exc:
                 log.warning("reconcile_failed", trigger=trigger, error=str(exc))
             wake.clear()
-            trigger = await _wait_any(stop, wake, interval_s)
+            trigger = await _wait_any(stop, wake, interval_s() if callable(interval_s) else interval_s)
 
     async def run_once(self, trigger: str = "manual") -> dict[str, int]:
         async with self._run_lock:

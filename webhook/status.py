@@ -25,13 +25,15 @@ def _metric(metric: Any) -> float:
 
 class DaemonHealth:
     def __init__(self, engine: AsyncEngine, market_feed: WsFeed, user_feed: WsFeed, listener: SharedStateListener,
-                 risk: RiskManager, monitor: Any, writer: Any) -> None:
+                 risk: RiskManager, monitor: Any, writer: Any, *, degraded: Any = None, protective: Any = None) -> None:
         self._engine = engine
         self._feeds = (market_feed, user_feed)
         self._listener = listener
         self._risk = risk
         self._monitor = monitor
         self._writer = writer
+        self._degraded = degraded  # risk.degraded.mode.DegradedMode
+        self._protective = protective  # market_data.protective_stop.ProtectiveStopManager (when enabled)
 
     async def _db_ok(self) -> bool:
         try:
@@ -53,11 +55,17 @@ class DaemonHealth:
             snapshot = await self._risk.state()
             breakers = {b.value: s.tripped for b, s in snapshot.breakers.items()}
             halted = snapshot.entries_blocked
+        degraded: dict[str, Any] = {}
+        if self._degraded is not None:
+            degraded = self._degraded.status()
+            if db_ok:  # the persisted history (enter/leave events), newest first
+                degraded["history"] = await self._degraded.history(5)
         return HealthReport(
             database_ok=db_ok, websocket_connected=market.connected and user.connected, websocket_age_s=age,
             matrix_age_s=matrix.get("matrix_age_s"), breakers=breakers, halted=halted,
             details={"market_feed": market.connected, "user_feed": user.connected, "matrix": matrix,
-                     "sentinel_sweeps": getattr(self._monitor, "sweeps", None)},
+                     "sentinel_sweeps": getattr(self._monitor, "sweeps", None),
+                     **({"degraded_mode": degraded} if degraded else {})},
         )
 
     async def risk_state(self) -> RiskSnapshot | None:
@@ -67,8 +75,14 @@ class DaemonHealth:
             return None
 
     async def trailing_stop(self) -> TrailingStopHealth:
+        details: dict[str, Any] = {}
+        if self._protective is not None:
+            details["protective_stop"] = self._protective.moves.summary()
         return TrailingStopHealth(active=int(_metric(TRAILING_ACTIVE)), activations=int(_metric(TRAILING_ACTIVATIONS)),
-                                  errors=int(_metric(TRAILING_ERRORS)))
+                                  errors=int(_metric(TRAILING_ERRORS)), details=details)
+
+    async def degraded_history(self) -> list[dict[str, Any]]:
+        return await self._degraded.history() if self._degraded is not None else []
 
 
 class RiskAdmin:

@@ -31,6 +31,8 @@ from exchange.models import (
     Balance,
     CancelResult,
     Candle,
+    EditRequest,
+    EditResult,
     FeeTier,
     Fill,
     KeyPermissions,
@@ -38,6 +40,7 @@ from exchange.models import (
     OrderRequest,
     OrderResult,
     Page,
+    PreviewResult,
     Product,
     Quote,
 )
@@ -231,6 +234,32 @@ class CoinbaseRestAdapter:
                 "cancel_orders", _sdk("cancel_orders", order_ids=chunk),
                 parse=lambda d: [m.cancel_result_from(r) for r in d.get("results") or []]))
         return results
+
+    async def edit_order(self, request: EditRequest) -> EditResult:
+        """In-place edit (see ExchangePort.edit_order). Retries re-send the same target values, so an
+        edit that landed before a timeout answers EDIT_REQUEST_EQUAL_TO_ORIGINAL_REQUEST → success."""
+        if request.size <= 0 or request.price <= 0:
+            raise ExchangeBadRequest("edit_order needs a positive size and price (Coinbase reads a missing size as 0)")
+        body = m.edit_body(request)
+        result: EditResult = await self._call(
+            "edit_order", lambda c: c.edit_order(**body), parse=lambda d: m.edit_result_from(d, request.order_id))
+        if result.success:
+            log.info("order_edited", order_id=request.order_id, size=body["size"], price=body["price"],
+                     stop_price=body.get("stop_price") or body.get("stop_trigger_price"),
+                     already_applied=result.already_applied)
+        else:
+            log.warning("order_edit_refused", order_id=request.order_id, reason=result.reason,
+                        preview_reason=result.preview_reason)
+        return result
+
+    async def preview_order(self, request: OrderRequest) -> PreviewResult:
+        try:
+            config = m.order_configuration_for(request)
+        except ValueError as exc:
+            raise ExchangeBadRequest(str(exc)) from exc
+        return await self._call("preview_order", lambda c: c.preview_order(
+            product_id=request.product_id, side=request.side.value, order_configuration=config),
+            parse=m.preview_result_from)
 
     async def get_order(self, order_id: str) -> Order:
         return await self._call("get_order", lambda c: c.get_order(order_id),

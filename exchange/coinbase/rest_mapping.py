@@ -18,6 +18,8 @@ from exchange.models import (
     Balance,
     CancelResult,
     Candle,
+    EditRequest,
+    EditResult,
     FeeTier,
     Fill,
     KeyPermissions,
@@ -25,6 +27,7 @@ from exchange.models import (
     OrderKind,
     OrderRequest,
     OrderResult,
+    PreviewResult,
     Product,
     Quote,
     granularity_seconds,
@@ -291,3 +294,45 @@ def server_time_from(d: Mapping[str, Any]) -> datetime:
     if parsed is None:
         raise ValueError(f"server time response without iso/epochSeconds: {d!r}")
     return parsed
+
+
+# ---- edits and previews ----------------------------------------------------------------------------
+
+ALREADY_APPLIED = "EDIT_REQUEST_EQUAL_TO_ORIGINAL_REQUEST"
+_NO_EDIT_REASON = frozenset({"", "UNKNOWN_EDIT_ORDER_FAILURE_REASON", "UNKNOWN_PREVIEW_FAILURE_REASON"})
+
+
+def edit_body(req: EditRequest) -> dict[str, str]:
+    """Keyword arguments of the SDK's edit_order / preview_edit_order (both size and price, always)."""
+    body = {"order_id": req.order_id, "size": fmt(req.size), "price": fmt(req.price)}
+    if req.stop_price is not None:
+        body["stop_trigger_price" if req.is_bracket else "stop_price"] = fmt(req.stop_price)
+    return body
+
+
+def edit_result_from(resp: Mapping[str, Any], order_id: str) -> EditResult:
+    """Edit response → EditResult. A retry answered EDIT_REQUEST_EQUAL_TO_ORIGINAL_REQUEST succeeded before."""
+    if opt_bool(resp.get("success")) is True:
+        ok = resp.get("success_response") or {}
+        return EditResult(True, opt_str(ok.get("order_id")) or order_id)
+    errors = resp.get("errors") or []
+    first: Mapping[str, Any] = errors[0] if errors and isinstance(errors[0], Mapping) else {}
+    legacy = resp.get("error_response") or {}
+    edit = opt_str(first.get("edit_failure_reason")) or opt_str(legacy.get("edit_order_failure_reason")) or ""
+    preview = opt_str(first.get("preview_failure_reason")) or ""
+    if edit == ALREADY_APPLIED:
+        return EditResult(True, order_id, already_applied=True)
+    reason = edit if edit not in _NO_EDIT_REASON else (preview if preview not in _NO_EDIT_REASON else None)
+    return EditResult(False, order_id, reason or "UNKNOWN_EDIT_ORDER_FAILURE_REASON",
+                      preview if preview not in _NO_EDIT_REASON else None)
+
+
+def preview_result_from(resp: Mapping[str, Any]) -> PreviewResult:
+    errs = tuple(str(e if not isinstance(e, Mapping) else e.get("reason") or e) for e in resp.get("errs") or [])
+    slippage = opt_dec(resp.get("slippage")) or ZERO
+    return PreviewResult(
+        errors=errs, order_total=dec(resp.get("order_total"), ZERO),
+        commission_total=dec(resp.get("commission_total"), ZERO), base_size=dec(resp.get("base_size"), ZERO),
+        quote_size=dec(resp.get("quote_size"), ZERO), best_bid=opt_dec(resp.get("best_bid")),
+        best_ask=opt_dec(resp.get("best_ask")), slippage_pct=slippage * 100,
+        preview_id=str(resp.get("preview_id") or ""))

@@ -385,3 +385,19 @@ class MatchingEngine:
         self.fills.append(fill)
         self.events.append(FillEvent(fill))
         return fill
+
+    # ---- hooks for simulator.engine.edits / previews (kept public and small on purpose) ------------
+    def validate_spec(self, spec: OrderSpec, side: str, market: Market, now: datetime) -> Rejection | None:
+        """Steps 3–6 of create's validation for an already parsed spec (edits and previews reuse it)."""
+        return self._validate(spec, side, market, now)
+
+    def order_changed(self, order: SimOrder) -> None:
+        """Record a change made outside this class (an edit): user-channel update, version bump."""
+        self._changed(order)
+
+    def take_now(self, order: SimOrder, market: Market, now: datetime) -> None:
+        """Let an edited, now marketable limit cross the book as taker (one merged update)."""
+        before = order.number_of_fills
+        self._take(order, market, now, limit=order.working_price)
+        if order.number_of_fills != before:
+            self._changed(order)

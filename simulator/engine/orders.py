@@ -137,6 +137,16 @@ def _check_required(spec: OrderSpec) -> OrderSpec | Rejection:
     return spec
 
 
+@dataclass(frozen=True, slots=True)
+class EditRecord:
+    """One accepted edit (GET order `edit_history` item)."""
+
+    price: Decimal
+    size: Decimal
+    replace_accept_timestamp: datetime
+    stop_price: Decimal | None = None
+
+
 @dataclass(slots=True)
 class SimOrder:
     order_id: str
@@ -164,6 +174,7 @@ class SimOrder:
     reject_message: str = ""
     attached: dict[str, Any] | None = field(default=None)
     version: int = 0  # bumps on every change (dedupe key for user-channel replays)
+    edit_history: tuple[EditRecord, ...] = ()  # appended by simulator.engine.edits
 
     @property
     def is_buy(self) -> bool:

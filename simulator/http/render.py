@@ -12,7 +12,7 @@ from simulator.engine.accounts import Wallet
 from simulator.engine.book import Level
 from simulator.engine.candles import Bucket
 from simulator.engine.market import Market
-from simulator.engine.orders import CONFIG_KINDS, SimFill, SimOrder
+from simulator.engine.orders import CONFIG_KINDS, EditRecord, SimFill, SimOrder
 
 FIAT = frozenset({"USD", "EUR", "GBP", "CAD", "SGD"})
 ACCOUNT_CREATED = "2021-05-31T09:59:59Z"
@@ -78,7 +78,7 @@ def order_json(order: SimOrder, user_id: str, portfolio_id: str) -> dict[str, An
         "outstanding_hold_amount": fmt(order.hold_remaining),
         "is_liquidation": False,
         "last_fill_time": ts(order.last_fill_time),
-        "edit_history": [],
+        "edit_history": [edit_json(e) for e in order.edit_history],
         "leverage": "",
         "margin_type": "UNKNOWN_MARGIN_TYPE",
         "retail_portfolio_id": portfolio_id,
@@ -86,6 +86,11 @@ def order_json(order: SimOrder, user_id: str, portfolio_id: str) -> dict[str, An
         "attached_order_id": "",
         "attached_order_configuration": None,
     }
+
+
+def edit_json(edit: EditRecord) -> dict[str, Any]:
+    return {"price": fmt(edit.price), "size": fmt(edit.size),
+            "replace_accept_timestamp": ts(edit.replace_accept_timestamp)}
 
 
 def fill_json(fill: SimFill, user_id: str) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from simulator.context import SimContext
-from simulator.http import routes_account, routes_admin, routes_market, routes_orders
+from simulator.http import routes_account, routes_admin, routes_edits, routes_market, routes_orders, routes_portfolios
 from simulator.http.common import CTX
 from simulator.http.middleware import RateWindow, error_middleware, make_rest_middleware
 from simulator.ws.server import WsEndpoint
@@ -21,6 +21,8 @@ def build_rest_app(ctx: SimContext, ws: WsEndpoint) -> web.Application:
     routes_market.add_routes(app)
     routes_account.add_routes(app)
     routes_orders.add_routes(app)
+    routes_edits.add_routes(app)
+    routes_portfolios.add_routes(app)
     routes_admin.add_routes(app)
     app.router.add_get("/ws", ws.market)  # wss:// on the REST port as well
     app.router.add_get("/ws/user", ws.user)

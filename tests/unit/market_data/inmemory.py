@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from core.enums import OrderStatus, Side
-from exchange.models import CancelResult, Order, OrderRequest, OrderResult, Page, Product
+from exchange.models import CancelResult, EditRequest, EditResult, Order, OrderRequest, OrderResult, Page, Product
 from exchange.port import ExchangeUnavailable
 from market_data.exit_policy import ExitDecision
 from market_data.ports import ExitSubmission, OpenPosition, SignalView
@@ -103,7 +103,10 @@ class StopBook:
     cancel_raises: bool = False
     create_raises: bool = False
     create_rejects: bool = False
+    edit_refuses: str | None = None  # edit_failure_reason of the next edits
+    edit_raises: bool = False
     log: list[str] = field(default_factory=list)
+    edits: dict[str, int] = field(default_factory=dict)  # order id → edits applied
 
     async def get_product(self, product_id: str) -> Product:
         return product(product_id)
@@ -133,6 +136,21 @@ class StopBook:
                 order.status = OrderStatus.CANCELLED
                 results.append(CancelResult(oid, True))
         return results
+
+    async def edit_order(self, request: EditRequest) -> EditResult:
+        self.log.append(f"edit {request.order_id}")
+        if self.edit_raises:
+            raise ExchangeUnavailable("timeout")
+        order = self.orders.get(request.order_id)
+        if self.edit_refuses is not None:
+            return EditResult(False, request.order_id, self.edit_refuses)
+        if order is None or order.status is not OrderStatus.OPEN:
+            return EditResult(False, request.order_id, "ORDER_NOT_FOUND" if order is None
+                              else "ONLY_OPEN_ORDERS_CAN_BE_EDITED")
+        order.request = replace(order.request, base_size=request.size, limit_price=request.price,
+                                stop_price=request.stop_price or order.request.stop_price)
+        self.edits[request.order_id] = self.edits.get(request.order_id, 0) + 1
+        return EditResult(True, request.order_id)
 
     async def list_orders(self, product_id: str | None = None, statuses: Sequence[str] = (),
                           cursor: str | None = None, limit: int = 250) -> Page[Order]:

@@ -257,8 +257,9 @@ async def test_protective_stop_follows_the_trailing_stop_and_leaves_no_orphan() 
     assert book.open_orders() == [placed]
     rig.tick("SOL-USD", "106")  # stop 104: +2.46 % ≥ 1 % → bypass, moved at once
     await rig.settle()
-    [moved] = book.open_orders()
-    assert moved.request.stop_price == D("104") and placed.status.value == "CANCELLED"
+    [moved] = book.open_orders()  # moved in place: same order, edited
+    assert moved.request.stop_price == D("104") and moved.order_id == placed.order_id
+    assert book.edits == {placed.order_id: 1}
     rig.positions.close("SOL-USD")
     rig.monitor.sweep()
     await rig.settle()

@@ -1,4 +1,4 @@
-"""Protective stop: the pure rate-limit decision, and cancel-and-replace without orphans."""
+"""Protective stop: the pure rate-limit decision, in-place edits, the cancel-and-replace fallback, no orphans."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from tests.unit.market_data.inmemory import StopBook
 
 D = Decimal
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+REFUSED = "COMMANDER_REJECTED_EDIT_ORDER"
 P = ProtectiveParams(min_interval_s=60.0, min_improvement_pct=D("0.1"), bypass_pct=D("1.0"))
 
 
@@ -61,7 +62,7 @@ def make(book: StopBook) -> tuple[ProtectiveStopManager, ManualClock, list[Prote
 
 
 async def test_places_then_rate_limits_then_replaces() -> None:
-    book = StopBook()
+    book = StopBook(edit_refuses=REFUSED)  # the cancel-and-replace fallback
     manager, clock, changes = make(book)
     first = await manager.sync("SOL-USD", D("2.0004"), D("101.505"))
     assert first is not None and first.stop_price == D("101.50") and first.size == D("2.000")
@@ -79,13 +80,13 @@ async def test_places_then_rate_limits_then_replaces() -> None:
     second = await manager.sync("SOL-USD", D("2"), D("101.8"))
     assert second is not None and second.order_id != first.order_id
     assert [o.order_id for o in book.open_orders()] == [second.order_id]  # the old one is gone
-    assert book.log[-2:] == [f"cancel {first.order_id}", f"create {second.client_order_id}"]
+    assert book.log[-3:] == [f"edit {first.order_id}", f"cancel {first.order_id}", f"create {second.client_order_id}"]
     assert _unprotected_count() == observed_before + 1
     assert changes[-1] == second
 
 
 async def test_a_failed_cancel_never_leads_to_a_second_stop() -> None:
-    book = StopBook()
+    book = StopBook(edit_refuses=REFUSED)  # the cancel-and-replace fallback
     manager, clock, _ = make(book)
     first = await manager.sync("SOL-USD", D("2"), D("100"))
     clock.advance(120)
@@ -97,7 +98,7 @@ async def test_a_failed_cancel_never_leads_to_a_second_stop() -> None:
 
 
 async def test_a_filled_stop_is_not_replaced() -> None:
-    book = StopBook()
+    book = StopBook(edit_refuses=REFUSED)  # the cancel-and-replace fallback
     manager, clock, changes = make(book)
     await manager.sync("SOL-USD", D("2"), D("100"))
     book.cancel_failure = "ORDER_IS_FULLY_FILLED"
@@ -108,7 +109,7 @@ async def test_a_filled_stop_is_not_replaced() -> None:
 
 
 async def test_rejected_replacement_leaves_nothing_tracked_and_retries_next_time() -> None:
-    book = StopBook()
+    book = StopBook(edit_refuses=REFUSED)  # the cancel-and-replace fallback
     manager, clock, _ = make(book)
     await manager.sync("SOL-USD", D("2"), D("100"))
     clock.advance(120)
@@ -153,3 +154,51 @@ def _unprotected_count() -> float:
             if sample.name.endswith("_count"):
                 return sample.value
     return 0.0
+
+
+def test_degraded_mode_moves_only_by_the_bypass_threshold() -> None:
+    late = T0 - timedelta(seconds=3600)
+    assert decide_move(D("100"), D("100.5"), late, T0, P).move
+    refused = decide_move(D("100"), D("100.5"), late, T0, P, degraded=True)
+    assert not refused.move and "degraded" in refused.why
+    assert decide_move(D("100"), D("101"), late, T0, P, degraded=True).move
+
+
+async def test_moves_are_in_place_edits_with_zero_window() -> None:
+    book = StopBook()
+    manager, clock, changes = make(book)
+    first = await manager.sync("SOL-USD", D("2"), D("100"))
+    assert first is not None
+    for i in range(1, 6):
+        clock.advance(120)
+        moved = await manager.sync("SOL-USD", D("2"), D(100 + i))
+        assert moved is not None and moved.order_id == first.order_id and moved.stop_price == D(100 + i)
+    assert book.edits == {first.order_id: 5}
+    assert [line.split()[0] for line in book.log] == ["create"] + ["edit"] * 5
+    assert [o.order_id for o in book.open_orders()] == [first.order_id]
+    assert book.orders[first.order_id].request.stop_price == D("105") and changes[-1] == manager.order("SOL-USD")
+    summary = manager.moves.summary()
+    assert summary["moves"] == {"edit": 5, "cancel_replace": 0}
+    assert summary["unprotected_max_s"]["edit"] == 0.0
+
+
+async def test_a_refused_edit_falls_back_with_its_reason_and_window() -> None:
+    book = StopBook(edit_refuses="ORDER_IS_ALREADY_BEING_REPLACED")
+    manager, clock, _ = make(book)
+    first = await manager.sync("SOL-USD", D("2"), D("100"))
+    clock.advance(120)
+    second = await manager.sync("SOL-USD", D("2"), D("103"))
+    assert first is not None and second is not None and second.order_id != first.order_id
+    record = manager.moves.records[-1]
+    assert record.method == "cancel_replace" and record.refusal == "ORDER_IS_ALREADY_BEING_REPLACED"
+    assert manager.moves.summary()["edit_refusals"] == {"ORDER_IS_ALREADY_BEING_REPLACED": 1}
+
+
+async def test_an_edit_of_unknown_outcome_never_cancel_replaces() -> None:
+    book = StopBook()
+    manager, clock, _ = make(book)
+    first = await manager.sync("SOL-USD", D("2"), D("100"))
+    clock.advance(120)
+    book.edit_raises = True
+    assert await manager.sync("SOL-USD", D("2"), D("103")) == first
+    assert not any(line.startswith("cancel") for line in book.log) and len(book.open_orders()) == 1
