@@ -304,7 +304,22 @@ class LoggingSettings(BaseModel):
     log_format: LogFormat = Field(default=LogFormat.AUTO, description="auto, json or console.")
 
 
+# ---- Local state of a first run (issue 18) ----
+class LocalStateSettings(BaseModel):
+    webhook_secret_file: Path = Field(
+        default=PROJECT_ROOT / "var" / "webhook-secret",
+        description="Paper mode without WEBHOOK_SECRETS: the alert secret is created here (mode 0600) "
+        "on the first run and reused; `cat` it to send alerts yourself.",
+    )
+    admin_token_file: Path = Field(
+        default=PROJECT_ROOT / "var" / "admin-token",
+        description="Paper mode with WEBHOOK_HOST beyond loopback (docker compose) and no ADMIN_TOKEN: a token "
+        "is created here; the dashboard's password (any user name) for browsers that are not on loopback.",
+    )
+
+
 class Settings(
+    LocalStateSettings,
     LoggingSettings,
     TaxSettings,
     SighookSettings,
@@ -368,6 +383,7 @@ SETTING_GROUPS: list[tuple[str, type[BaseModel]]] = [
     ("Sighook", SighookSettings),
     ("Tax", TaxSettings),
     ("Logging", LoggingSettings),
+    ("Local state", LocalStateSettings),
 ]
 
 
