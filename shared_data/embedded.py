@@ -138,7 +138,7 @@ class _locked:
         self._fh: IO[bytes] | None = None
 
     def __enter__(self) -> None:
-        self._fh = open(self.path, "ab")  # noqa: SIM115
+        self._fh = open(self.path, "ab")
         fcntl.flock(self._fh, fcntl.LOCK_EX)
 
     def __exit__(self, *_exc: object) -> None:

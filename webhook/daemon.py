@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+
 from core.alert_secret import with_paper_admin_token, with_paper_secret
 from core.clock import SystemClock
 from core.logging import get_logger, redactor

@@ -54,20 +54,20 @@ async def open_exchange(settings: Settings) -> ExchangeRuntime:
     if settings.is_paper and not settings.rest_base_url:
         from simulator.app import start_simulator
         from simulator.config import SimulatorConfig
-
         from simulator.standalone import ensure_default_key
 
         sim_config = SimulatorConfig.from_settings(settings)
         # The same key file a standalone simulator writes, so the README's SDK snippet works under ./run.sh.
         key_file = await asyncio.to_thread(ensure_default_key, sim_config.state_dir)
         sim = await start_simulator(sim_config)
-        key_name, key_pem = await _simulator_key(key_file)
-        redactor.add(key_pem)
+        sim_key_name, sim_key_pem = await _simulator_key(key_file)
+        redactor.add(sim_key_pem)
         config = CoinbaseConfig.from_settings(
             settings, rest_host=sim.rest_host, ws_market_url=sim.ws_market_url, ws_user_url=sim.ws_user_url,
-            ca_file=sim.ca_file, api_key=key_name, api_secret=key_pem,
+            ca_file=sim.ca_file, api_key=sim_key_name, api_secret=sim_key_pem,
         )
-        log.info("exchange_selected", kind="in_process_simulator", rest_host=sim.rest_host, key=mask_key(key_name),
+        log.info("exchange_selected", kind="in_process_simulator", rest_host=sim.rest_host,
+                 key=mask_key(sim_key_name),
                  key_file=str(key_file), ca_file=str(sim.ca_file))
         return ExchangeRuntime(config, build_rest_adapter(config), sim)
     key_name, key_pem = None, None

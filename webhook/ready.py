@@ -44,7 +44,7 @@ def psql_binary() -> str:
     if shutil.which("psql"):
         return "psql"
     try:
-        from pgserver._commands import POSTGRES_BIN_PATH  # type: ignore[attr-defined]
+        from pgserver._commands import POSTGRES_BIN_PATH
     except ImportError:
         return "psql"
     bundled = Path(POSTGRES_BIN_PATH) / "psql"
