@@ -70,8 +70,9 @@ class EmbeddedPostgres:
                     log.warning("embedded_postgres_adopted", pgdata=str(self.pgdata), server_pid=running_pid,
                                 note="the previous owner ended without stopping it (crash or kill -9); "
                                 "this process now owns it and stops it on exit")
-                # pgserver's own pid list cannot be trusted after a crash; we do not use it to stop.
-                (self.pgdata / ".handle_pids.json").write_text("[]")
+                pid_list = self.pgdata / ".handle_pids.json"
+                if pid_list.exists():  # pgserver's own pid list cannot be trusted after a crash; reset it
+                    pid_list.write_text("[]")
             self.started_server = running_pid is None
             # cleanup_mode=None: pgserver never stops the server itself; stop() below decides.
             self._server = pgserver.get_server(self.pgdata, cleanup_mode=None)
