@@ -199,7 +199,8 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
                     clock=clock, wake=worker.wake)
     app = build_app(deps)
     # The dashboard shows positions and P&L: operators only (loopback or ADMIN_TOKEN), like /metrics.
-    dashboard = dashboard_routes(LiveDashboardData(settings, sessions, positions, cache, monitor, health))
+    dashboard = dashboard_routes(LiveDashboardData(settings, sessions, positions, cache, monitor, health,
+                                                   exchange=rest, catalog=catalog))
     app.router.add_routes(OperatorGuard(settings).protect(dashboard))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
