@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Packages that contribute CLI verbs (fifo rebuild/check, report …, halt/resume, simulator keygen, bench).
 PLUGIN_CLIS: list[str] = [
-    name for name in ("fifo_engine.cli", "reports.cli", "risk.cli", "simulator.cli", "bench.cli")
+    name for name in ("fifo_engine.cli", "reports.cli", "risk.cli", "simulator.cli", "bench.cli", "core.healthcheck")
     if _module_exists(name)
 ]
 
@@ -102,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             sys.stdout.write(config_lines(redacted_config(settings)))
         return 0
+    from core.paper_endpoints import with_paper_endpoints
+
+    settings = with_paper_endpoints(settings)  # PAPER_SIMULATOR_HOST (docker compose); no-op otherwise
     runner = getattr(args, "handler", None) or _COMMANDS[args.command]
     try:
         return asyncio.run(runner(settings, args))

@@ -316,6 +316,12 @@ class LocalStateSettings(BaseModel):
         description="Paper mode with WEBHOOK_HOST beyond loopback (docker compose) and no ADMIN_TOKEN: a token "
         "is created here; the dashboard's password (any user name) for browsers that are not on loopback.",
     )
+    paper_simulator_host: str = Field(
+        default="",
+        description="Paper mode only: a standalone simulator's host (docker compose: 'simulator'). When set and "
+        "REST_BASE_URL is empty, REST/WebSocket URLs and the CA follow from it, SIM_*_PORT and SIM_STATE_DIR; "
+        "ignored in live mode, so one compose file serves both.",
+    )
 
 
 class Settings(
