@@ -228,6 +228,16 @@ async def _run_sighook(settings: Settings, url: str, stop: asyncio.Event) -> Non
     from sighook.daemon import run_sighook
 
     settings, _path, _created = with_paper_secret(settings)  # the same file the webhook process uses
+    if settings.is_paper and settings.rest_base_url and not settings.coinbase_api_key:
+        # A standalone simulator (docker compose): its key file, as the webhook process uses it.
+        from pydantic import SecretStr
+
+        from core.logging import redactor
+        from webhook.exchange_runtime import SIM_KEY_FILE, simulator_key
+
+        name, pem = await simulator_key(settings.sim_state_dir / SIM_KEY_FILE)
+        redactor.add(pem)
+        settings = settings.model_copy(update={"coinbase_api_key": name, "coinbase_api_secret": SecretStr(pem)})
     await run_sighook(settings, url, stop)
 
 
