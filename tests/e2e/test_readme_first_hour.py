@@ -224,6 +224,12 @@ def test_first_hour_as_the_readme_tells_it(clone: Path) -> None:
         return any(o["side"] == "SELL" and o["status"] == "FILLED" for o in orders)
 
     _eventually(sold, "the closing sell")
+    dom, _ = asyncio.run(run_chromium("--dump-dom", f"{base}/"))
+    exits = section(dom, "exits")
+    # One exit: its row and the overall row, each with the fees paid (buy + sell fee, to the cent).
+    assert exits.count("<tr") == 2 and len(re.findall(r'<td class="num">\$\d+\.\d\d</td>', exits)) >= 2, exits
+    asyncio.run(run_chromium(f"--screenshot={ARTIFACTS / 'first-hour-after-close.png'}", "--window-size=1400,1900",
+                             f"{base}/"))
     perf = _sh(steps["performance"], clone, env)
     assert perf.returncode == 0 and "Performance by exit reason" in perf.stdout, perf.stdout + perf.stderr
     assert perf.stderr.strip() == "", perf.stderr  # logs below WARNING stay off unless -v
