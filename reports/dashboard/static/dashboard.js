@@ -225,6 +225,7 @@
   const OUTCOME_CLASS = { ordered: "pos", refused: "neg", failed: "neg", received: "" };
 
   function alertAmount(a) {
+    if (a.action === "close") return "whole position";
     if (a.quote_amount !== null && a.quote_amount !== undefined) return fmtUsd(a.quote_amount);
     if (a.size !== null && a.size !== undefined) return fmtSize(a.size, a.symbol);
     return "default";
