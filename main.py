@@ -17,6 +17,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from core.alert_secret import AlertSecretError
 from core.settings import Settings, SettingsError, env_example, load_settings
 
 
@@ -110,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(runner(settings, args))
     except KeyboardInterrupt:
         return 130
+    except AlertSecretError as exc:
+        print(f"bottrader: {exc}", file=sys.stderr)
+        return 2
     except Exception as exc:
         if _is_database_unreachable(exc):
             print(f"bottrader: cannot use the database: {exc}", file=sys.stderr)
@@ -224,21 +228,10 @@ async def _run_webhook(settings: Settings, url: str, stop: asyncio.Event) -> Non
 
 
 async def _run_sighook(settings: Settings, url: str, stop: asyncio.Event) -> None:
-    from core.alert_secret import with_paper_secret
     from sighook.daemon import run_sighook
+    from sighook.paper_credentials import with_paper_credentials
 
-    settings, _path, _created = with_paper_secret(settings)  # the same file the webhook process uses
-    if settings.is_paper and settings.rest_base_url and not settings.coinbase_api_key:
-        # A standalone simulator (docker compose): its key file, as the webhook process uses it.
-        from pydantic import SecretStr
-
-        from core.logging import redactor
-        from webhook.exchange_runtime import SIM_KEY_FILE, simulator_key
-
-        name, pem = await simulator_key(settings.sim_state_dir / SIM_KEY_FILE)
-        redactor.add(pem)
-        settings = settings.model_copy(update={"coinbase_api_key": name, "coinbase_api_secret": SecretStr(pem)})
-    await run_sighook(settings, url, stop)
+    await run_sighook(await with_paper_credentials(settings), url, stop)
 
 
 async def _run_both(settings: Settings, url: str, stop: asyncio.Event) -> None:
