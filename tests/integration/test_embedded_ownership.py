@@ -57,6 +57,9 @@ def pgdata() -> Iterator[Path]:
     try:
         yield base / "pgdata"
     finally:
+        for proc in psutil.process_iter(["pid", "cmdline"]):  # holders this test started, if it failed early
+            if str(base) in " ".join(proc.info["cmdline"] or []) and proc.info["pid"] != os.getpid():
+                proc.kill()
         for pid in _postmasters(base / "pgdata"):  # only the server of this test's own folder
             os.kill(pid, signal.SIGKILL)
         shutil.rmtree(base, ignore_errors=True)
