@@ -74,8 +74,12 @@ class EmbeddedPostgres:
                 if pid_list.exists():  # pgserver's own pid list cannot be trusted after a crash; reset it
                     pid_list.write_text("[]")
             self.started_server = running_pid is None
-            # cleanup_mode=None: pgserver never stops the server itself; stop() below decides.
-            self._server = pgserver.get_server(self.pgdata, cleanup_mode=None)
+            try:
+                # cleanup_mode=None: pgserver never stops the server itself; stop() below decides.
+                self._server = pgserver.get_server(self.pgdata, cleanup_mode=None)
+            except BaseException:
+                users.close()  # not a user after all
+                raise
             fcntl.flock(users, fcntl.LOCK_SH)  # from exclusive (alone) or fresh: now one user among others
             self._users = users
         uri: str = self._server.get_uri()

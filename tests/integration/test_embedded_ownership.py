@@ -4,6 +4,7 @@ out stops it. Real pgserver processes; the crash is a real SIGKILL."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -59,7 +60,8 @@ def pgdata() -> Iterator[Path]:
     finally:
         for proc in psutil.process_iter(["pid", "cmdline"]):  # holders this test started, if it failed early
             if str(base) in " ".join(proc.info["cmdline"] or []) and proc.info["pid"] != os.getpid():
-                proc.kill()
+                with contextlib.suppress(psutil.Error):
+                    proc.kill()
         for pid in _postmasters(base / "pgdata"):  # only the server of this test's own folder
             os.kill(pid, signal.SIGKILL)
         shutil.rmtree(base, ignore_errors=True)
