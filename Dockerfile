@@ -21,8 +21,12 @@ COPY migrations ./migrations
 COPY main.py alembic.ini ./
 RUN pip install .
 
-# Non-root user; state (simulator certs, embedded data) lives in /app/var, a volume in compose.
-RUN useradd --create-home --uid 10001 bottrader && mkdir -p /app/var && chown -R bottrader /app/var
+# Non-root user; state (simulator CA and keys, generated alert secret and dashboard token) lives in
+# /app/var, the `state` volume in compose. The folders exist in the image and belong to the user, so a
+# new named volume is created with that owner and the simulator can write its CA and keys.
+RUN useradd --create-home --uid 10001 bottrader \
+    && mkdir -p /app/var/simulator \
+    && chown -R bottrader:bottrader /app/var
 USER bottrader
 
 # No secrets are baked in: keys, webhook secrets and DATABASE_URL come from the environment at run time.

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from core.alert_secret import AlertSecretError
 from core.settings import Settings, SettingsError, env_example, load_settings
 
 
@@ -44,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
         "Paper trading against the bundled simulator is the default; see README.md.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="admin and report verbs: also show INFO logs on stderr (default: warnings only); "
+                        "accepted anywhere on the command line")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for mode, text in MODE_HELP.items():
         p = sub.add_parser(mode, help=text, description=text)
@@ -54,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="upgrade the database schema to head (Alembic)")
     cfg = sub.add_parser("config", help="show the effective configuration (secrets redacted) or the example")
     cfg.add_argument("what", choices=["show", "example"])
+    cfg.add_argument("--json", action="store_true", help="config show: JSON instead of NAME=value lines")
     for module_name in PLUGIN_CLIS:
         # Each package adds its own verbs: register(sub) sets `handler` (async (settings, args) -> int).
         importlib.import_module(module_name).register(sub)
@@ -62,13 +67,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Packages that contribute CLI verbs (fifo rebuild/check, report …, halt/resume, simulator keygen, bench).
 PLUGIN_CLIS: list[str] = [
-    name for name in ("fifo_engine.cli", "reports.cli", "risk.cli", "simulator.cli", "bench.cli")
+    name for name in ("fifo_engine.cli", "reports.cli", "risk.cli", "simulator.cli", "bench.cli", "core.healthcheck")
     if _module_exists(name)
 ]
 
 
+# Commands that run until stopped; every other verb is a one-shot whose result is on stdout.
+DAEMON_COMMANDS = {"webhook", "sighook", "both", "simulator"}
+VERBOSE_FLAGS = ("-v", "--verbose")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Liberal: `-v` works before or after the verb (`fifo check -v`), not only where argparse wants it.
+    verbose = any(a in VERBOSE_FLAGS for a in argv)
+    args = build_parser().parse_args([a for a in argv if a not in VERBOSE_FLAGS])
     if args.command == "config" and args.what == "example":
         sys.stdout.write(env_example())
         return 0
@@ -80,22 +93,54 @@ def main(argv: list[str] | None = None) -> int:
 
     from core.logging import configure_logging
 
-    configure_logging(settings.log_level, settings.log_format, secrets=_secret_values(settings))
+    configure_logging(_log_level(settings.log_level, args.command, verbose), settings.log_format,
+                      secrets=_secret_values(settings))
     if args.command == "config":
         import json
 
-        print(json.dumps(redacted_config(settings), indent=2, default=str))
+        if args.json:
+            print(json.dumps(redacted_config(settings), indent=2, default=str))
+        else:
+            sys.stdout.write(config_lines(redacted_config(settings)))
         return 0
+    from core.paper_endpoints import with_paper_endpoints
+
+    settings = with_paper_endpoints(settings)  # PAPER_SIMULATOR_HOST (docker compose); no-op otherwise
     runner = getattr(args, "handler", None) or _COMMANDS[args.command]
     try:
         return asyncio.run(runner(settings, args))
     except KeyboardInterrupt:
         return 130
+    except AlertSecretError as exc:
+        print(f"bottrader: {exc}", file=sys.stderr)
+        return 2
     except Exception as exc:
         if _is_database_unreachable(exc):
             print(f"bottrader: cannot use the database: {exc}", file=sys.stderr)
             return 4
         raise
+
+
+def _log_level(configured: str, command: str, verbose: bool) -> str:
+    """Daemons log at LOG_LEVEL; one-shot verbs keep stderr to warnings unless -v (their result is on stdout)."""
+    if command in DAEMON_COMMANDS or verbose:
+        return configured
+    order = ["DEBUG", "INFO", "WARNING", "ERROR"]
+    return configured if order.index(configured) >= order.index("WARNING") else "WARNING"
+
+
+def config_lines(config: dict[str, Any]) -> str:
+    """`config show`: one `NAME=value` line per setting, like `.env` (secrets already redacted)."""
+    out = []
+    for name, value in config.items():
+        if isinstance(value, list):
+            value = ",".join(str(v) for v in value)
+        elif value is None:
+            value = ""
+        elif isinstance(value, bool):
+            value = "true" if value else "false"
+        out.append(f"{name.upper()}={value}")
+    return "\n".join(out) + "\n"
 
 
 def _is_database_unreachable(exc: BaseException) -> bool:
@@ -136,8 +181,9 @@ async def _cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
     async with database_url(settings) as url:
         await migrate.upgrade(url)
         await migrate.set_view_timezone(url, settings.tax_timezone)
-        get_logger("main").info("migrated", revision=await migrate.current_revision(url),
-                                tax_timezone=settings.tax_timezone)
+        revision = await migrate.current_revision(url)
+        get_logger("main").info("migrated", revision=revision, tax_timezone=settings.tax_timezone)
+    print(f"database at schema revision {revision} (head)")
     return 0
 
 
@@ -148,7 +194,8 @@ async def _cmd_mode(settings: Settings, args: argparse.Namespace) -> int:
     log = get_logger("main")
     install_exception_handler()
     stop = install_stop_signals()
-    log.info("starting", mode=args.command, config=redacted_config(settings))
+    log.info("starting", mode=args.command, trading_mode=settings.trading_mode.value)
+    log.debug("config", config=redacted_config(settings))  # the whole of it: `config show`
     if args.command == "simulator":
         from simulator.standalone import run_simulator
 
@@ -182,8 +229,9 @@ async def _run_webhook(settings: Settings, url: str, stop: asyncio.Event) -> Non
 
 async def _run_sighook(settings: Settings, url: str, stop: asyncio.Event) -> None:
     from sighook.daemon import run_sighook
+    from sighook.paper_credentials import with_paper_credentials
 
-    await run_sighook(settings, url, stop)
+    await run_sighook(await with_paper_credentials(settings), url, stop)
 
 
 async def _run_both(settings: Settings, url: str, stop: asyncio.Event) -> None:

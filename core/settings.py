@@ -328,8 +328,29 @@ class ExchangeResilienceSettings(BaseModel):
     )
 
 
+# ---- Local state of a first run (issue 18) ----
+class LocalStateSettings(BaseModel):
+    webhook_secret_file: Path = Field(
+        default=PROJECT_ROOT / "var" / "webhook-secret",
+        description="Paper mode without WEBHOOK_SECRETS: the alert secret is created here (mode 0600) "
+        "on the first run and reused; `cat` it to send alerts yourself.",
+    )
+    admin_token_file: Path = Field(
+        default=PROJECT_ROOT / "var" / "admin-token",
+        description="Paper mode with WEBHOOK_HOST beyond loopback (docker compose) and no ADMIN_TOKEN: a token "
+        "is created here; the dashboard's password (any user name) for browsers that are not on loopback.",
+    )
+    paper_simulator_host: str = Field(
+        default="",
+        description="Paper mode only: a standalone simulator's host (docker compose: 'simulator'). When set and "
+        "REST_BASE_URL is empty, REST/WebSocket URLs and the CA follow from it, SIM_*_PORT and SIM_STATE_DIR; "
+        "ignored in live mode, so one compose file serves both.",
+    )
+
+
 class Settings(
     ExchangeResilienceSettings,
+    LocalStateSettings,
     LoggingSettings,
     TaxSettings,
     SighookSettings,
@@ -394,6 +415,7 @@ SETTING_GROUPS: list[tuple[str, type[BaseModel]]] = [
     ("Tax", TaxSettings),
     ("Logging", LoggingSettings),
     ("Order previews and degraded mode", ExchangeResilienceSettings),
+    ("Local state", LocalStateSettings),
 ]
 
 

@@ -23,9 +23,10 @@ def register(sub: Any) -> None:
     rebuild = actions.add_parser(
         "rebuild", help="recompute allocations and derived order fields from the stored fills",
         description="Recompute fifo_allocations and the FIFO-derived trade_records fields from the fills "
-        "(only rows that differ are rewritten). Prints the statistics as JSON.")
+        "(only rows that differ are rewritten). Prints what changed (--json: the statistics as JSON).")
     rebuild.add_argument("--symbol", help="only this product (e.g. BTC-USD)")
     rebuild.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    rebuild.add_argument("--json", action="store_true", help="print the statistics as JSON")
     rebuild.set_defaults(handler=_rebuild)
     check = actions.add_parser(
         "check", help="report every FIFO inconsistency; changes nothing (exit 1 when any)",
@@ -70,7 +71,14 @@ async def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
     except _SchemaError as exc:
         print(f"bottrader: {exc}", file=sys.stderr)
         return 3
-    print(json.dumps(asdict(stats)))
+    if getattr(args, "json", False):
+        print(json.dumps(asdict(stats)))
+    else:
+        scope = stats.symbol or "all symbols"
+        print(f"fifo rebuild ({scope}): {stats.fills} fills → {stats.allocations} allocations "
+              f"({stats.inserted} written, {stats.deleted} removed, {stats.unchanged} unchanged; "
+              f"{stats.missing_basis} without basis); orders updated: {stats.sell_orders_updated} sells, "
+              f"{stats.buy_orders_updated} buys; {stats.seconds:.1f} s")
     return 0
 
 
@@ -92,6 +100,10 @@ async def _check(settings: Settings, args: argparse.Namespace) -> int:
         if len(found) > args.limit:
             print(f"… {len(found) - args.limit} more")
         by_kind = Counter(item.kind for item in found)
-        summary = ", ".join(f"{kind}={n}" for kind, n in sorted(by_kind.items())) or "none"
-        print(f"fifo check: {len(found)} inconsistencies ({summary})", file=sys.stderr)
+        summary = ", ".join(f"{kind}={n}" for kind, n in sorted(by_kind.items()))
+        # The verdict is the command's result: stdout, for people (--json prints only the items).
+        if found:
+            print(f"fifo check: {len(found)} inconsistencies ({summary}); `fifo rebuild` recomputes them")
+        else:
+            print("fifo check: consistent (0 inconsistencies)")
     return 1 if found else 0

@@ -9,14 +9,14 @@ beside them. SIGTERM: stop accepting alerts, let in-flight orders finish (bounde
 from __future__ import annotations
 
 import asyncio
-import secrets
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from pydantic import SecretStr
 
+from core.alert_secret import with_paper_admin_token, with_paper_secret
 from core.clock import SystemClock
 from core.logging import get_logger, redactor
 from core.money import quantize_down
@@ -53,6 +53,7 @@ from webhook.notifications import Notifier
 from webhook.order_manager import OrderManager
 from webhook.order_updates import OrderPrompt
 from webhook.positions import PositionBook
+from webhook.ready_announce import announce_ready
 from webhook.reconciler import Reconciler
 from webhook.status import DaemonHealth, RiskAdmin
 from webhook.supervisor import Supervisor
@@ -79,18 +80,21 @@ async def run_both(settings: Settings, db_url: str, stop: asyncio.Event) -> None
     await _run(settings, db_url, stop, with_sighook=True)
 
 
-def _with_alert_secret(settings: Settings) -> Settings:
-    """Paper runs without WEBHOOK_SECRETS get a fresh random one (only this process knows it)."""
-    if settings.webhook_secret_list():
-        return settings
-    secret = secrets.token_urlsafe(32)
-    redactor.add(secret)
-    log.info("webhook_secret_generated", note="paper mode without WEBHOOK_SECRETS; set it to post alerts yourself")
-    return settings.model_copy(update={"webhook_secrets": SecretStr(secret)})
+def _with_alert_secret(settings: Settings) -> tuple[Settings, Path | None]:
+    """Paper runs without WEBHOOK_SECRETS use the secret in WEBHOOK_SECRET_FILE (created on first use)."""
+    settings, path, created = with_paper_secret(settings)
+    if path is not None:
+        redactor.add(*settings.webhook_secret_list())
+        log.info("webhook_secret_file", path=str(path), created=created)
+    settings, token_path = with_paper_admin_token(settings)
+    if token_path is not None:
+        redactor.add(settings.admin_token.get_secret_value())
+        log.info("admin_token_file", path=str(token_path))
+    return settings, path
 
 
 async def _run(settings: Settings, db_url: str, stop: asyncio.Event, *, with_sighook: bool) -> None:
-    settings = _with_alert_secret(settings)
+    settings, secret_file = _with_alert_secret(settings)
     engine = create_engine(db_url, pool_size=settings.db_pool_size,
                            statement_timeout_ms=settings.db_statement_timeout_ms,
                            connect_timeout_s=settings.db_connect_timeout_s)
@@ -107,6 +111,7 @@ async def _run(settings: Settings, db_url: str, stop: asyncio.Event, *, with_sig
             sighook_settings = settings.model_copy(update={"sighook_webhook_url": parts["alert_url"]})
             supervisor.add("sighook", lambda s: run_sighook(sighook_settings, db_url, s, exchange=exchange.rest))
         log.info("webhook_ready", alert_url=parts["alert_url"], positions=len(parts["positions"].open_positions()))
+        announce_ready(settings, db_url, exchange, parts, "both" if with_sighook else "webhook", secret_file)
         run_task = asyncio.create_task(supervisor.run())
         fifo_check = asyncio.create_task(_startup_fifo_check(parts["sessions"], settings, parts["notifier"]))
         await stop.wait()
@@ -206,7 +211,8 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
                     clock=clock, wake=worker.wake)
     app = build_app(deps)
     # The dashboard shows positions and P&L: operators only (loopback or ADMIN_TOKEN), like /metrics.
-    dashboard = dashboard_routes(LiveDashboardData(settings, sessions, positions, cache, monitor, health))
+    dashboard = dashboard_routes(LiveDashboardData(settings, sessions, positions, cache, monitor, health,
+                                                   exchange=rest, catalog=catalog))
     app.router.add_routes(OperatorGuard(settings).protect(dashboard))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -231,7 +237,7 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
         "orders": orders, "reconciler": reconciler, "risk": risk, "cache": cache, "monitor": monitor,
         "worker": worker, "market_feed": market_feed, "user_feed": user_feed, "runner": runner,
         "supervisor": supervisor, "alert_url": alert_url, "port": port, "symbols": symbols, "notifier": notifier,
-        "settings": settings, "degraded": degraded, "protective": protective,
+        "settings": settings, "degraded": degraded, "protective": protective, "products": products,
     }
 
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import SystemClock
 from core.settings import Settings
+from exchange.models import Product
+from exchange.port import ExchangePort
 from market_data.market_cache import MarketCache
 from market_data.ports import base_asset
+from reports.dashboard.account import CashBalance, Increments
 from reports.dashboard.data import BreakerStatus, FeedStatus, HealthSnapshot, PositionSnapshot, TrailingSnapshot
 from webhook.positions import PositionBook
 from webhook.status import DaemonHealth
@@ -18,7 +21,8 @@ from webhook.status import DaemonHealth
 
 class LiveDashboardData:
     def __init__(self, settings: Settings, sessions: async_sessionmaker[AsyncSession], positions: PositionBook,
-                 cache: MarketCache, monitor: object, health: DaemonHealth) -> None:
+                 cache: MarketCache, monitor: object, health: DaemonHealth, *,
+                 exchange: ExchangePort | None = None, catalog: Mapping[str, Product] | None = None) -> None:
         self._settings = settings
         self._sessions = sessions
         self._positions = positions
@@ -27,6 +31,17 @@ class LiveDashboardData:
         self._health = health
         self._clock = SystemClock()
         self._hodl = {a.upper() for a in settings.hodl_assets}
+        self._exchange = exchange
+        self._increments = {s: Increments(p.base_increment, p.quote_increment) for s, p in (catalog or {}).items()}
+
+    async def cash(self) -> Sequence[CashBalance]:
+        if self._exchange is None:
+            return []
+        balances = await self._exchange.get_balances()
+        return [CashBalance(c, b.available, b.hold) for c, b in balances.items()]
+
+    def increments(self) -> Mapping[str, Increments]:
+        return self._increments
 
     @property
     def settings(self) -> Settings:

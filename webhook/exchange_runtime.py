@@ -22,7 +22,7 @@ SIM_KEY_FILE = "default-key.json"  # written by a standalone simulator into its 
 KEY_FILE_WAIT_S = 60.0
 
 
-async def _simulator_key(path: Path) -> tuple[str, str]:
+async def simulator_key(path: Path) -> tuple[str, str]:
     """Paper mode against a standalone simulator (docker compose): use the key it wrote for us."""
     deadline = asyncio.get_running_loop().time() + KEY_FILE_WAIT_S
     while not await asyncio.to_thread(path.exists):
@@ -54,19 +54,25 @@ async def open_exchange(settings: Settings) -> ExchangeRuntime:
     if settings.is_paper and not settings.rest_base_url:
         from simulator.app import start_simulator
         from simulator.config import SimulatorConfig
+        from simulator.standalone import ensure_default_key
 
-        sim = await start_simulator(SimulatorConfig.from_settings(settings))
-        key = sim.create_api_key()
-        redactor.add(key.private_pem)
+        sim_config = SimulatorConfig.from_settings(settings)
+        # The same key file a standalone simulator writes, so the README's SDK snippet works under ./run.sh.
+        key_file = await asyncio.to_thread(ensure_default_key, sim_config.state_dir)
+        sim = await start_simulator(sim_config)
+        sim_key_name, sim_key_pem = await simulator_key(key_file)
+        redactor.add(sim_key_pem)
         config = CoinbaseConfig.from_settings(
             settings, rest_host=sim.rest_host, ws_market_url=sim.ws_market_url, ws_user_url=sim.ws_user_url,
-            ca_file=sim.ca_file, api_key=key.name, api_secret=key.private_pem,
+            ca_file=sim.ca_file, api_key=sim_key_name, api_secret=sim_key_pem,
         )
-        log.info("exchange_selected", kind="in_process_simulator", rest_host=sim.rest_host, key=mask_key(key.name))
+        log.info("exchange_selected", kind="in_process_simulator", rest_host=sim.rest_host,
+                 key=mask_key(sim_key_name),
+                 key_file=str(key_file), ca_file=str(sim.ca_file))
         return ExchangeRuntime(config, build_rest_adapter(config), sim)
     key_name, key_pem = None, None
     if settings.is_paper and not settings.coinbase_api_key:
-        key_name, key_pem = await _simulator_key(settings.sim_state_dir / SIM_KEY_FILE)
+        key_name, key_pem = await simulator_key(settings.sim_state_dir / SIM_KEY_FILE)
         redactor.add(key_pem)
     config = CoinbaseConfig.from_settings(settings, api_key=key_name, api_secret=key_pem)
     rest = build_rest_adapter(config)

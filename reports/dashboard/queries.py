@@ -27,6 +27,7 @@ class OrderRow:
     exit_reason: str | None
     source: str
     pnl_usd: Decimal | None
+    quote_size: Decimal | None = None  # quote-sized (USD) buys: what was asked for
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ async def recent_orders(session: AsyncSession, limit: int) -> list[OrderRow]:
     stmt = select(t).order_by(t.order_time.desc(), t.order_id).limit(limit)
     return [
         OrderRow(r.order_id, r.order_time, r.symbol, r.side, r.order_type, r.status, r.size, r.filled_size,
-                 r.average_filled_price, r.total_fees_usd, r.exit_reason, r.source, r.pnl_usd)
+                 r.average_filled_price, r.total_fees_usd, r.exit_reason, r.source, r.pnl_usd, r.quote_size)
         for r in await session.scalars(stmt)
     ]
 

@@ -19,6 +19,8 @@ from core.clock import Clock, SystemClock, format_rfc3339
 from core.logging import get_logger
 from core.money import ZERO, fmt
 from reports.dashboard import queries
+from reports.dashboard.account import AccountSource, account_summary
+from reports.dashboard.alerts import recent_alerts
 from reports.dashboard.data import DashboardData
 from reports.dashboard.positions import PositionRow, position_row
 from reports.performance import ExitThresholds, build_performance_report
@@ -128,6 +130,23 @@ class DashboardHandlers:
             await session.execute(text("SET TRANSACTION READ ONLY"))
             return await fn(session)
 
+    async def account(self) -> dict[str, Any] | None:
+        """Equity and cash (None when the data source has no account, e.g. a read-only viewer)."""
+        if not isinstance(self.data, AccountSource):
+            return None
+        return account_summary(await self.data.cash(), await self.data.positions())
+
+    def products(self) -> dict[str, dict[str, Decimal]]:
+        """Each product's size and price increments: the page rounds what it shows to them."""
+        if not isinstance(self.data, AccountSource):
+            return {}
+        return {symbol: {"base_increment": inc.base_increment, "quote_increment": inc.quote_increment}
+                for symbol, inc in self.data.increments().items()}
+
+    async def alerts(self) -> list[dict[str, Any]]:
+        rows = await self._read(lambda s: recent_alerts(s, self.recent_limit))
+        return [asdict(r) for r in rows]
+
     async def orders(self) -> list[dict[str, Any]]:
         rows = await self._read(lambda s: queries.recent_orders(s, self.recent_limit))
         return [asdict(r) for r in rows]
@@ -175,9 +194,11 @@ class DashboardHandlers:
         sections: dict[str, Callable[[], Awaitable[Any]]] = {
             "positions": self.positions, "health": self.health, "orders": self.orders, "fills": self.fills,
             "exits": self.exits, "pnl_daily": self.pnl_daily,
+            "account": self.account, "alerts": self.alerts,
         }
         payload: dict[str, Any] = {
             "generated_at": self.clock.now(), "poll_interval_s": self.poll_interval_s, "errors": {},
+            "products": self.products(),
         }
         for name, fn in sections.items():
             # One failing source (DB hiccup, feed object) must not blank the whole page.
@@ -216,4 +237,6 @@ def dashboard_routes(
         web.get("/api/dashboard/fills", h.section(h.fills)),
         web.get("/api/dashboard/exits", h.section(h.exits)),
         web.get("/api/dashboard/pnl-daily", h.section(h.pnl_daily)),
+        web.get("/api/dashboard/account", h.section(h.account)),
+        web.get("/api/dashboard/alerts", h.section(h.alerts)),
     ]

@@ -24,9 +24,14 @@ def build_rest_app(ctx: SimContext, ws: WsEndpoint) -> web.Application:
     routes_edits.add_routes(app)
     routes_portfolios.add_routes(app)
     routes_admin.add_routes(app)
+    app.router.add_get("/health", _health)  # open: container healthchecks (docker compose) probe it
     app.router.add_get("/ws", ws.market)  # wss:// on the REST port as well
     app.router.add_get("/ws/user", ws.user)
     return app
+
+
+async def _health(_request: web.Request) -> web.Response:
+    return web.json_response({"live": True, "ready": True})
 
 
 def build_ws_app(ctx: SimContext, ws: WsEndpoint) -> web.Application:

@@ -44,7 +44,7 @@ def test_both_starts_logs_redacted_config_and_stops_cleanly(tmp_path: Path, db_u
         _wait_for(proc, "starting", lines)
         start = json.loads(lines[-1])
         assert start["mode"] == "both"
-        assert start["config"]["trading_mode"] == "paper"
+        assert start["trading_mode"] == "paper" and "config" not in start  # the whole config: `config show`
         _wait_for(proc, "webhook_ready", lines)
         proc.send_signal(signal.SIGINT)
         _out, err = proc.communicate(timeout=60)

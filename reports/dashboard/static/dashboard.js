@@ -53,9 +53,31 @@
     return fmtNumber(value, digits);
   }
 
-  function fmtSize(value) {
+  // Product increments from the summary: sizes and prices are shown to them (exact values stay in the API).
+  let PRODUCTS = {};
+
+  function decimalsOf(increment) {
+    if (!increment) return null;
+    const text = String(increment);
+    const dot = text.indexOf(".");
+    return dot < 0 ? 0 : text.length - dot - 1;
+  }
+
+  // Round down to the base increment: never show more than is held.
+  function fmtSize(value, symbol) {
     if (value === null || value === undefined) return "–";
-    return String(value);
+    const digits = decimalsOf((PRODUCTS[symbol] || {}).base_increment);
+    if (digits === null) return String(Number(value));
+    const text = String(value);
+    const dot = text.indexOf(".");
+    const cut = dot < 0 ? text : digits === 0 ? text.slice(0, dot) : text.slice(0, dot + 1 + digits);
+    const n = Number(cut);
+    return n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  }
+
+  function fmtProductPrice(value, symbol) {
+    const digits = decimalsOf((PRODUCTS[symbol] || {}).quote_increment);
+    return digits === null ? fmtPrice(value) : fmtNumber(value, digits);
   }
 
   function fmtUsd(value) {
@@ -99,18 +121,19 @@
       const levels = el("div", { cls: "levels" }, (p.exits || []).map(function (lv) {
         const chip = el("span", { cls: "level " + (LEVEL_CLASS[lv.name] || "") });
         chip.appendChild(el("b", { text: LEVEL_LABELS[lv.name] || lv.name }));
-        chip.appendChild(document.createTextNode(fmtPrice(lv.price) + " · " + fmtPct(lv.distance_pct)));
+        chip.appendChild(document.createTextNode(fmtProductPrice(lv.price, p.symbol) + " · " + fmtPct(lv.distance_pct)));
         return chip;
       }));
       if (p.hodl) levels.appendChild(el("span", { cls: "level", text: "HODL: never sold by the sentinel" }));
       const lastTitle = p.quote_age_s === null ? "no quote" : "quote age " + Number(p.quote_age_s).toFixed(1) + " s";
-      const last = td(fmtPrice(p.last_price) + (p.stale ? " (stale)" : ""), "num" + (p.stale ? " neg" : ""),
+      const last = td(fmtProductPrice(p.last_price, p.symbol) + (p.stale ? " (stale)" : ""), "num" + (p.stale ? " neg" : ""),
         lastTitle);
       const pnl = td(fmtUsd(p.unrealized_pnl_usd) + " (" + fmtPct(p.unrealized_pct) + ")",
         "num " + signClass(p.unrealized_pnl_usd));
       const exitsCell = el("td", {}, [levels]);
       return el("tr", { data: { symbol: p.symbol } }, [
-        td(p.symbol, "symbol"), td(fmtSize(p.size), "num"), td(fmtPrice(p.entry_price), "num"), last, pnl,
+        td(p.symbol, "symbol"), td(fmtSize(p.size, p.symbol), "num"), td(fmtProductPrice(p.entry_price, p.symbol), "num"),
+        last, pnl,
         td(trailing), exitsCell,
       ]);
     }));
@@ -131,6 +154,11 @@
     return parts.join(", ");
   }
 
+  function realizedText(r) {
+    if (!r || r.avg_move_pct === null) return "–";
+    return fmtPct(r.avg_move_pct) + " · " + fmtPct(r.min_move_pct) + "…" + fmtPct(r.max_move_pct);
+  }
+
   function renderExits(exits) {
     if (!exits) { replaceRows($("exits"), []); return; }
     $("exits-window").textContent = "(last " + exits.window_days + " days)";
@@ -142,18 +170,27 @@
         td(g.label, "symbol"), td(String(g.trades), "num"), td(winRate, "num"),
         td(fmtUsd(g.avg_win_usd), "num pos"), td(fmtUsd(g.avg_loss_usd), "num neg"),
         td(fmtUsd(g.total_pnl_usd), "num " + signClass(g.total_pnl_usd)),
-        td(fmtPct(g.realized.avg_move_pct), "num"),
-        td(g.label === "overall" ? "" : configured || "–", "small muted wrap"),
+        td(fmtUsd(g.fees_paid_usd), "num"),
+        td(g.label === "overall" ? "" : configured || "no threshold (exit by alert or hand)", "small muted wrap"),
+        td(realizedText(g.realized), "small wrap"),
+        td(fmtPct(g.realized.avg_slippage_vs_target_pct), "num"),
       ]);
     }));
+  }
+
+  // What was asked for, in its own unit: a base size, or USD for quote-sized buys.
+  function orderedText(o) {
+    if (o.size !== null && o.size !== undefined) return fmtSize(o.size, o.symbol);
+    if (o.quote_size !== null && o.quote_size !== undefined) return fmtUsd(o.quote_size);
+    return "–";
   }
 
   function renderOrders(orders) {
     replaceRows($("orders"), (orders || []).map(function (o) {
       return el("tr", {}, [
         td(fmtTime(o.order_time)), td(o.symbol, "symbol"), td(o.side, o.side === "BUY" ? "pos" : "neg"),
-        td(o.order_type), td(o.status), td(fmtSize(o.filled_size) + (o.size ? " / " + o.size : ""), "num"),
-        td(fmtPrice(o.average_filled_price), "num"), td(fmtUsd(o.total_fees_usd), "num"),
+        td(o.order_type), td(o.status), td(orderedText(o), "num"), td(fmtSize(o.filled_size, o.symbol), "num"),
+        td(fmtProductPrice(o.average_filled_price, o.symbol), "num"), td(fmtUsd(o.total_fees_usd), "num"),
         td(o.exit_reason || "–"), td(o.pnl_usd === null ? "–" : fmtUsd(o.pnl_usd), "num " + signClass(o.pnl_usd)),
         td(shortId(o.order_id), "small muted", o.order_id),
       ]);
@@ -164,10 +201,46 @@
     replaceRows($("fills"), (fills || []).map(function (f) {
       return el("tr", {}, [
         td(fmtTime(f.trade_time)), td(f.symbol, "symbol"), td(f.side, f.side === "BUY" ? "pos" : "neg"),
-        td(fmtPrice(f.price), "num"), td(fmtSize(f.size), "num"), td(fmtUsd(f.commission), "num"),
+        td(fmtProductPrice(f.price, f.symbol), "num"), td(fmtSize(f.size, f.symbol), "num"),
+        td(fmtUsd(f.commission), "num"),
         td(f.liquidity_indicator || "–"), td(shortId(f.trade_id), "small muted", f.trade_id),
       ]);
     }));
+  }
+
+  function renderAccount(account) {
+    $("account-card").hidden = !account;
+    if (!account) return;
+    $("equity").textContent = fmtUsd(account.equity_usd);
+    $("cash").textContent = fmtUsd(account.cash_usd);
+    $("cash-available").textContent = fmtUsd(account.cash_available_usd);
+    $("cash-hold").textContent = fmtUsd(account.cash_on_hold_usd);
+    $("positions-value").textContent = fmtUsd(account.positions_value_usd);
+    const unpriced = account.positions_at_entry_price || [];
+    $("account-note").hidden = unpriced.length === 0;
+    $("account-note").textContent = unpriced.length ? "No quote yet for " + unpriced.join(", ") +
+      ": valued at the entry price." : "";
+  }
+
+  const OUTCOME_CLASS = { ordered: "pos", refused: "neg", failed: "neg", received: "" };
+
+  function alertAmount(a) {
+    if (a.action === "close") return "whole position";
+    if (a.quote_amount !== null && a.quote_amount !== undefined) return fmtUsd(a.quote_amount);
+    if (a.size !== null && a.size !== undefined) return fmtSize(a.size, a.symbol);
+    return "default";
+  }
+
+  function renderAlerts(alerts) {
+    const list = alerts || [];
+    replaceRows($("alerts"), list.map(function (a) {
+      return el("tr", { data: { alertId: String(a.id), outcome: a.outcome } }, [
+        td(fmtTime(a.received_at)), td(a.source), td(a.symbol || "–", "symbol"), td(a.action || "–"),
+        td(alertAmount(a), "num"), td(a.outcome, "outcome " + (OUTCOME_CLASS[a.outcome] || "")), td(a.status),
+        td(a.status_reason || "–", "small wrap"), td(shortId(a.order_id), "small muted", a.order_id || ""),
+      ]);
+    }));
+    $("alerts-empty").hidden = list.length > 0;
   }
 
   function statusItem(ok, name, detail) {
@@ -240,6 +313,9 @@
   }
 
   function render(data) {
+    PRODUCTS = data.products || {};
+    renderAccount(data.account);
+    renderAlerts(data.alerts);
     renderHealth(data.health);
     renderPositions(data.positions);
     renderChart(data.pnl_daily);

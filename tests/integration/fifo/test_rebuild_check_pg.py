@@ -132,6 +132,7 @@ async def test_cli_verbs(db_sessions: Sessions, db_url: str, capsys: pytest.Capt
     await _incremental(db_sessions, seed=9, n=60)
     settings = load_settings(database_url=db_url)
     assert await cli._check(settings, argparse.Namespace(symbol=None, json=False, limit=5, progress=False)) == 0
+    assert "fifo check: consistent (0 inconsistencies)" in capsys.readouterr().out  # the verdict is on stdout
     async with db_sessions() as s, s.begin():
         await s.execute(text("UPDATE fifo_allocations SET holding_term = 'long' WHERE slice_index = 0"))
     capsys.readouterr()
@@ -139,7 +140,7 @@ async def test_cli_verbs(db_sessions: Sessions, db_url: str, capsys: pytest.Capt
     # (Unconfigured structlog prints to stdout in tests; the daemon's logs go to stderr.)
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"kind"')]
     assert lines and {line["kind"] for line in lines} == {"allocation_differs"}
-    assert await cli._rebuild(settings, argparse.Namespace(symbol=None, no_progress=True)) == 0
+    assert await cli._rebuild(settings, argparse.Namespace(symbol=None, no_progress=True, json=True)) == 0
     stats = json.loads(capsys.readouterr().out.strip().splitlines()[-1])  # the JSON comes last
     assert stats["deleted"] == stats["inserted"] == len(lines)
     assert await cli._check(settings, argparse.Namespace(symbol=None, json=False, limit=5, progress=False)) == 0

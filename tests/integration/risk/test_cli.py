@@ -27,18 +27,23 @@ async def test_halt_status_resume(db_url: str, capsys: pytest.CaptureFixture[str
     engine = create_engine(db_url, pool_size=1)
     risk = RiskManager(session_factory(engine), settings)  # stands in for the running daemon
 
-    assert await cli.cmd_halt(settings, argparse.Namespace(reason="exchange maintenance")) == 0
+    assert await cli.cmd_halt(settings, argparse.Namespace(reason="exchange maintenance", json=True)) == 0
     assert printed(capsys) == {"halted": True, "reason": "exchange maintenance"}
     verdict = await risk.check_entry("SOL-USD", Decimal("10"), Decimal("1000"), quote_age_s=1.0)
     assert not verdict.allowed and verdict.breakers == (Breaker.KILL_SWITCH,)
     assert "exchange maintenance" in verdict.reasons[0]
 
-    assert await cli.cmd_risk_status(settings, argparse.Namespace()) == 0
+    assert await cli.cmd_risk_status(settings, argparse.Namespace()) == 0  # for people: text, USD to cents
+    text_out = capsys.readouterr().out
+    assert "entries: BLOCKED" in text_out and "kill_switch: TRIPPED" in text_out
+    assert "exchange maintenance" in text_out and "realized P&L $0.00" in text_out
+
+    assert await cli.cmd_risk_status(settings, argparse.Namespace(json=True)) == 0
     status = printed(capsys)
     assert status["entries_blocked"] is True
     assert status["breakers"]["kill_switch"]["reason"] == "exchange maintenance"
 
-    assert await cli.cmd_resume(settings, argparse.Namespace(breaker=None)) == 0
+    assert await cli.cmd_resume(settings, argparse.Namespace(breaker=None, json=True)) == 0
     assert printed(capsys) == {"cleared": ["kill_switch"], "entries_blocked": False}
     assert (await risk.check_entry("SOL-USD", Decimal("10"), Decimal("1000"), quote_age_s=1.0)).allowed
     await engine.dispose()
@@ -47,7 +52,7 @@ async def test_halt_status_resume(db_url: str, capsys: pytest.CaptureFixture[str
 async def test_resume_all_and_a_database_behind_head(db_url: str, pg_server_url: str,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     settings = load_settings(database_url=db_url)
-    assert await cli.cmd_resume(settings, argparse.Namespace(breaker=["all"])) == 0
+    assert await cli.cmd_resume(settings, argparse.Namespace(breaker=["all"], json=True)) == 0
     assert printed(capsys)["cleared"] == []
 
     from shared_data.db import drop_database

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 from tests.integration.webhook_http.support import ADMIN_TOKEN, SECRET, Harness, alert_body
 
 PROXIED = {"X-Forwarded-For": "203.0.113.7"}  # what a request relayed by a local reverse proxy carries
@@ -72,7 +74,7 @@ async def test_admin_routes_from_loopback(harness: Harness) -> None:
 async def test_admin_routes_refuse_relayed_callers_without_the_token(harness: Harness) -> None:
     for path in ("/admin/halt", "/admin/resume"):
         async with harness.http.post(harness.base + path, headers=PROXIED) as resp:
-            assert resp.status == 401 and resp.headers["WWW-Authenticate"] == "Bearer"
+            assert resp.status == 401 and resp.headers["WWW-Authenticate"].startswith("Basic")
     async with harness.http.post(harness.base + "/admin/halt", headers={**PROXIED, "Authorization": SECRET}) as resp:
         assert resp.status == 401  # the alert secret is not the admin token
     status, _, _ = await _get(harness, "/admin/state", PROXIED)
@@ -82,6 +84,13 @@ async def test_admin_routes_refuse_relayed_callers_without_the_token(harness: Ha
     async with harness.http.post(harness.base + "/admin/halt", headers=bearer) as resp:
         assert resp.status == 200
     assert harness.admin.reasons == ["admin halt"]
+    # A browser: HTTP Basic, any user name, ADMIN_TOKEN as the password.
+    basic = {**PROXIED, "Authorization": "Basic " + base64.b64encode(f"me:{ADMIN_TOKEN}".encode()).decode()}
+    status, _, _ = await _get(harness, "/admin/state", basic)
+    assert status == 200
+    wrong = {**PROXIED, "Authorization": "Basic " + base64.b64encode(f"{ADMIN_TOKEN}:x".encode()).decode()}
+    status, _, _ = await _get(harness, "/admin/state", wrong)
+    assert status == 401
 
 
 async def test_root_is_left_for_the_dashboard_and_get_webhook_is_refused(harness: Harness) -> None:

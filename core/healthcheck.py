@@ -1,0 +1,74 @@
+"""`python main.py healthcheck URL`: a container healthcheck that asks a service's `/health`.
+
+Exit 0 when the answer is 200 (and every `--require` path in its JSON is true), else 1, with one
+line saying why. The image has no curl; this needs only the standard library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import ssl
+import sys
+import urllib.error
+import urllib.request
+from typing import Any
+
+from core.settings import Settings
+
+TIMEOUT_S = 5.0
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("healthcheck", help="exit 0 when URL (a /health endpoint) answers 200 (container probes)")
+    p.add_argument("url", help="e.g. http://127.0.0.1:5003/health")
+    p.add_argument("--ca", metavar="FILE", help="CA bundle for an https URL (the simulator's ca.pem)")
+    p.add_argument("--require", action="append", default=[], metavar="PATH",
+                   help="a dotted path in the JSON answer that must be true, e.g. matrix.fresh (repeatable)")
+    p.set_defaults(handler=run_healthcheck)
+
+
+def lookup(body: Any, path: str) -> Any:
+    """`a.b` → body["a"]["b"]; None when any step is missing."""
+    for part in path.split("."):
+        if not isinstance(body, dict):
+            return None
+        body = body.get(part)
+    return body
+
+
+def verdict(status: int, body: Any, required: list[str]) -> tuple[bool, str]:
+    if status != 200:
+        problems = lookup(body, "problems")
+        return False, f"HTTP {status}" + (f": {problems}" if problems else "")
+    missing = [p for p in required if lookup(body, p) is not True]
+    if missing:
+        return False, "not true: " + ", ".join(missing)
+    return True, "healthy"
+
+
+def fetch(url: str, ca: str | None) -> tuple[int, bytes]:
+    context = ssl.create_default_context(cafile=ca) if ca else None
+    request = urllib.request.Request(url, headers={"Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_S, context=context) as resp:
+            return int(resp.status), resp.read()
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), exc.read()
+
+
+async def run_healthcheck(_settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        status, raw = await asyncio.to_thread(fetch, args.url, args.ca)
+    except (OSError, ValueError) as exc:
+        print(f"unhealthy: {args.url}: {exc}")
+        return 1
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError:
+        body = None
+    ok, why = verdict(status, body, args.require)
+    print(("healthy" if ok else "unhealthy") + f": {args.url}: {why}")
+    sys.stdout.flush()
+    return 0 if ok else 1
