@@ -25,6 +25,7 @@ from core.money import fmt, pct_change, quantize_down
 from core.settings import TradingSettings
 from exchange.models import OrderKind, OrderRequest, Product
 from exchange.port import ExchangeError, ExchangePort
+from market_data.stop_events import TrailingEventKind
 from market_data.trailing_stop import HUNDRED
 
 log = get_logger(__name__)
@@ -92,6 +93,8 @@ def client_order_id(symbol: str, stop_price: Decimal, size: Decimal) -> str:
 
 
 ChangeListener = Callable[[str, ProtectiveOrder | None], None]
+# (symbol, kind, order id, stop before, stop after, detail): the history of the exchange-side stop
+EventListener = Callable[[str, TrailingEventKind, str | None, Decimal | None, Decimal | None, str | None], None]
 
 
 class ProtectiveStopManager:
@@ -101,6 +104,7 @@ class ProtectiveStopManager:
         self._params = ProtectiveParams.from_settings(settings)
         self._clock = clock or SystemClock()
         self._on_change = on_change
+        self._on_event: EventListener | None = None
         self._orders: dict[str, ProtectiveOrder] = {}
         self._products: dict[str, Product] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -108,6 +112,9 @@ class ProtectiveStopManager:
     def set_listener(self, on_change: ChangeListener | None) -> None:
         """Who hears about placed/removed stops (the monitor, to persist them on the trailing row)."""
         self._on_change = on_change
+
+    def set_event_listener(self, on_event: EventListener | None) -> None:
+        self._on_event = on_event
 
     def adopt(self, symbol: str, order: ProtectiveOrder) -> None:
         """Track an order restored from the database."""
@@ -150,17 +157,24 @@ class ProtectiveStopManager:
                     return None
                 cancelled_at = self._clock.monotonic()
             placed = await self._place(symbol, qsize, qstop, product)
+            before = None if current is None else current.stop_price
             if cancelled_at is None:
                 if placed is not None:
                     log.info("protective_stop_placed", symbol=symbol, stop=fmt(qstop), size=fmt(qsize))
+                    self._event(symbol, TrailingEventKind.EXCHANGE_STOP_PLACED, placed.order_id, before, qstop,
+                                decision.why)
             elif placed is None:
                 # Cancelled but not replaced: the next sync places a new one (no rate limit without an order).
                 log.warning("protective_stop_unprotected", symbol=symbol, stop=fmt(qstop))
+                self._event(symbol, TrailingEventKind.WARNING, None, before, qstop,
+                            "exchange stop cancelled but not replaced: unprotected until the next sync")
             else:
                 window = self._clock.monotonic() - cancelled_at
                 PROTECTIVE_UNPROTECTED_SECONDS.observe(window)
                 log.info("protective_stop_moved", symbol=symbol, stop=fmt(qstop), unprotected_s=round(window, 4),
                          why=decision.why)
+                self._event(symbol, TrailingEventKind.EXCHANGE_STOP_REPLACED, placed.order_id, before, qstop,
+                            f"{decision.why}; unprotected {window:.3f}s")
             return placed
 
     async def remove(self, symbol: str, why: str) -> bool:
@@ -204,6 +218,8 @@ class ProtectiveStopManager:
         except (ExchangeError, TimeoutError) as exc:
             TRAILING_ERRORS.inc()
             log.warning("protective_stop_cancel_failed", symbol=symbol, order_id=current.order_id, error=repr(exc))
+            self._event(symbol, TrailingEventKind.EXCHANGE_STOP_FAILED, current.order_id, current.stop_price, None,
+                        f"cancel failed: {exc!r}")
             return "kept"
         result = results[0] if results else None
         reason = (result.failure_reason or "") if result is not None else "NO_RESULT"
@@ -217,6 +233,8 @@ class ProtectiveStopManager:
         else:
             TRAILING_ERRORS.inc()
             log.warning("protective_stop_cancel_refused", symbol=symbol, order_id=current.order_id, reason=reason)
+            self._event(symbol, TrailingEventKind.EXCHANGE_STOP_FAILED, current.order_id, current.stop_price, None,
+                        f"cancel refused: {reason}")
             return "kept"
         self._orders.pop(symbol, None)
         self._changed(symbol, None)
@@ -235,11 +253,14 @@ class ProtectiveStopManager:
             # It may or may not rest on the book: the deterministic id and sweep_orphans cover both.
             TRAILING_ERRORS.inc()
             log.warning("protective_stop_place_failed", symbol=symbol, error=repr(exc))
+            self._event(symbol, TrailingEventKind.EXCHANGE_STOP_FAILED, None, None, stop, f"place failed: {exc!r}")
             return None
         if not result.success or not result.order_id:
             TRAILING_ERRORS.inc()
             log.warning("protective_stop_rejected", symbol=symbol, error=result.error,
                         failure_reason=result.failure_reason)
+            self._event(symbol, TrailingEventKind.EXCHANGE_STOP_FAILED, None, None, stop,
+                        f"rejected: {result.error} {result.failure_reason or ''}".strip())
             return None
         order = ProtectiveOrder(order_id=result.order_id, client_order_id=coid, stop_price=stop, limit_price=limit,
                                 size=size, placed_at=self._clock.now())
@@ -257,6 +278,11 @@ class ProtectiveStopManager:
 
     def _lock(self, symbol: str) -> asyncio.Lock:
         return self._locks.setdefault(symbol, asyncio.Lock())
+
+    def _event(self, symbol: str, kind: TrailingEventKind, order_id: str | None, before: Decimal | None,
+               after: Decimal | None, detail: str | None) -> None:
+        if self._on_event is not None:
+            self._on_event(symbol, kind, order_id, before, after, detail)
 
     def _changed(self, symbol: str, order: ProtectiveOrder | None) -> None:
         if self._on_change is not None:

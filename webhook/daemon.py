@@ -19,6 +19,7 @@ from pydantic import SecretStr
 
 from core.clock import SystemClock
 from core.logging import get_logger, redactor
+from core.metrics import MARKET_LAST_TICK, MARKET_TICKS
 from core.money import quantize_down
 from core.settings import Settings
 from exchange.coinbase import build_feed
@@ -29,9 +30,11 @@ from fifo_engine.ledger import FifoLedger
 from market_data.market_cache import MarketCache
 from market_data.position_monitor import PositionMonitor
 from market_data.trailing_store import TrailingStore, TrailingWriter
+from reports.dashboard.events import event_routes
 from reports.dashboard.routes import dashboard_routes
 from risk.manager import RiskManager
 from shared_data.db import create_engine, session_factory
+from shared_data.event_store import EventRetention
 from shared_data.shared_state import SharedStateListener
 from webhook.alert_executor import AlertOrderExecutor
 from webhook.alerts.symbols import SymbolMap
@@ -51,6 +54,7 @@ from webhook.positions import PositionBook
 from webhook.reconciler import Reconciler
 from webhook.status import DaemonHealth, RiskAdmin
 from webhook.supervisor import Supervisor
+from webhook.trailing_health import TrailingHistoryHealth
 
 log = get_logger(__name__)
 
@@ -168,6 +172,8 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
 
     async def on_market_event(event: Any) -> None:
         if isinstance(event, Ticker):
+            MARKET_TICKS.labels(symbol=event.product_id).inc()
+            MARKET_LAST_TICK.set(clock.now().timestamp())
             cache.update(event.product_id, event.price, received_mono=clock.monotonic(), received_at=clock.now(),
                          best_bid=event.best_bid, best_ask=event.best_ask, exchange_time=event.time)
 
@@ -189,13 +195,15 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
                              on_reconcile=None, on_outage=on_outage)
     user_feed = build_feed(exchange.config, "user", ["user", "heartbeats"], products, on_user_event, stop,
                            on_reconcile=wake_reconciler, on_outage=on_outage)
-    health = DaemonHealth(engine, market_feed, user_feed, listener, risk, monitor, writer)
+    history = TrailingHistoryHealth(sessions, cache, monitor.trailing_stops, clock, settings.quote_max_age_s)
+    health = DaemonHealth(engine, market_feed, user_feed, listener, risk, monitor, writer, history)
     deps = HttpDeps(settings=settings, sessions=sessions, health=health, admin=RiskAdmin(risk), symbols=symbols,
                     clock=clock, wake=worker.wake)
     app = build_app(deps)
     # The dashboard shows positions and P&L: operators only (loopback or ADMIN_TOKEN), like /metrics.
     dashboard = dashboard_routes(LiveDashboardData(settings, sessions, positions, cache, monitor, health))
     app.router.add_routes(OperatorGuard(settings).protect(dashboard))
+    app.router.add_routes(OperatorGuard(settings).protect(event_routes(sessions)))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)
@@ -211,6 +219,7 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
     supervisor.add("reconciler", lambda s: reconciler.run(s, reconcile_wake, settings.reconcile_interval_s))
     supervisor.add("sentinel", monitor.run)
     supervisor.add("trailing_writer", writer.run)
+    supervisor.add("event_retention", EventRetention(sessions, settings.event_retention_days, clock).run)
     supervisor.add("alert_worker", worker.run)
     return {
         "sessions": sessions, "ledger": ledger, "positions": positions, "recorder": recorder, "fills": fills,

@@ -26,7 +26,7 @@ log = get_logger(__name__)
 
 
 class ExitListener(Protocol):
-    def exit_finished(self, symbol: str, *, filled: bool) -> None: ...
+    def exit_finished(self, symbol: str, *, filled: bool, order_id: str | None = None) -> None: ...
 
 
 class ExitRecorder(Protocol):
@@ -99,7 +99,7 @@ class PositionBook:
             if order.order_id in self._settled:
                 return
             self._settled.add(order.order_id)
-            monitor.exit_finished(order.product_id, filled=order.filled_size > 0)
+            monitor.exit_finished(order.product_id, filled=order.filled_size > 0, order_id=order.order_id)
             if order.filled_size > 0:
                 task = asyncio.get_running_loop().create_task(self._count_exit(order.order_id, risk, sessions))
                 self._tasks.add(task)

@@ -33,7 +33,7 @@ class MemoryRows:
         self.rows: dict[str, TrailingStop] = {}
         self.writes = 0
 
-    async def write(self, saves: Sequence[TrailingStop], deletes: Sequence[str]) -> None:
+    async def write(self, saves: Sequence[TrailingStop], deletes: Sequence[str], events: object = None) -> None:
         self.writes += 1
         for stop in saves:
             self.rows[stop.symbol] = stop

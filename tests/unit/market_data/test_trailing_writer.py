@@ -21,7 +21,7 @@ class FlakyRows:
         self.rows: dict[str, TrailingStop] = {}
         self.batches: list[tuple[list[str], list[str]]] = []
 
-    async def write(self, saves: Sequence[TrailingStop], deletes: Sequence[str]) -> None:
+    async def write(self, saves: Sequence[TrailingStop], deletes: Sequence[str], events: object = None) -> None:
         if self.failures:
             self.failures -= 1
             raise ConnectionError("database went away")
