@@ -82,6 +82,7 @@ class PositionMonitor:
         self._hodl = frozenset(a.upper() for a in settings.hodl_assets)
         self._exits = ExitTracker(settings.exit_max_attempts)
         self._history = StopHistory(writer, self._clock)
+        self._protective_ids: set[str] = set()  # our exchange stops (placed or adopted), until they end
         self._trailing: dict[str, TrailingStop] = {}
         self._active_count = 0
         self._memo: dict[str, _Memo] = {}
@@ -98,6 +99,7 @@ class PositionMonitor:
         for stop in (trailing or {}).values():
             self._put_trailing(stop, persist=False)
             if self._protective is not None and stop.stop_order_id and stop.stop_order_price is not None:
+                self._protective_ids.add(stop.stop_order_id)
                 # Size unknown until the first sync, which then re-places it once with the right size.
                 self._protective.adopt(stop.symbol, ProtectiveOrder(
                     order_id=stop.stop_order_id, client_order_id="", stop_price=stop.stop_order_price,
@@ -119,6 +121,12 @@ class PositionMonitor:
 
     def exit_finished(self, symbol: str, *, filled: bool, order_id: str | None = None) -> None:
         """The execution core reports that a sell of `symbol` (maybe the live exit) reached a final state."""
+        if order_id is not None and order_id in self._protective_ids:
+            # Our exchange stop ended: cancelled by a move or an exit (not an exit attempt), or it fired.
+            self._protective_ids.discard(order_id)
+            if filled:
+                self._history.exit_finished(symbol, filled=True, order_id=order_id, detail="exchange stop filled")
+            return
         entry = self._exits.get(symbol)
         if entry is not None and (order_id is None or entry.live_order_id in (None, order_id)):
             self._history.exit_finished(symbol, filled=filled, order_id=order_id)
@@ -304,8 +312,6 @@ class PositionMonitor:
             escalated = decision.reason is ExitReason.HARD_STOP and live.live_reason is not ExitReason.HARD_STOP
             replacing = ExitEventKind.ESCALATED if escalated else ExitEventKind.REPRICED
         attempt = self._exits.started(symbol, decision.reason)
-        if self._protective is not None:
-            self._protective.forget(symbol)  # the executor cancels conflicting sells, our stop included
         log.info("exit_decided", symbol=symbol, reason=decision.reason.value, kind=decision.order_kind.value,
                  target=fmt(decision.target_price), quote=fmt(decision.quote_price), attempt=attempt, why=decision.why)
         self._history.exit_decided(symbol, decision, position.size, attempt, replacing)
@@ -315,6 +321,10 @@ class PositionMonitor:
         symbol = position.symbol
         try:
             async with asyncio.timeout(EXIT_SUBMIT_TIMEOUT_S):
+                if self._protective is not None:
+                    # Our exchange stop holds the base balance the exit is sized from: cancel it first
+                    # (the executor only cancels sells recorded in trade_records).
+                    await self._protective.remove(symbol, f"{decision.reason.value} exit decided")
                 result = await self._executor.submit_exit(position, decision)
         except Exception as exc:
             result = ExitSubmission(ok=False, error=repr(exc))
@@ -353,6 +363,8 @@ class PositionMonitor:
 
     def on_protective_change(self, symbol: str, order: ProtectiveOrder | None) -> None:
         """ProtectiveStopManager's on_change hook: keep the trailing row's stop-order fields in step."""
+        if order is not None:
+            self._protective_ids.add(order.order_id)
         current = self._trailing.get(symbol)
         if current is None:
             return

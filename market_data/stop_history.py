@@ -75,7 +75,7 @@ class StopHistory:
         self._exit(ExitEvent(symbol, ExitEventKind.FAILED, self._clock.now(), reason, attempt=attempt,
                              order_id=order_id, detail=detail[:500]))
 
-    def exit_finished(self, symbol: str, *, filled: bool, order_id: str | None) -> None:
+    def exit_finished(self, symbol: str, *, filled: bool, order_id: str | None, detail: str | None = None) -> None:
         reason = self._last_reason.get(symbol)
         if not filled:
             self.exit_failed(symbol, reason, None, "exit order ended without a fill", order_id)
@@ -84,7 +84,7 @@ class StopHistory:
         self._last_reason.pop(symbol, None)
         if started is not None:
             EXIT_LATENCY.observe(max(0.0, self._clock.monotonic() - started))
-        self._exit(ExitEvent(symbol, ExitEventKind.FILLED, self._clock.now(), reason, order_id=order_id))
+        self._exit(ExitEvent(symbol, ExitEventKind.FILLED, self._clock.now(), reason, order_id=order_id, detail=detail))
 
     def forget(self, symbol: str) -> None:
         self._decided_mono.pop(symbol, None)

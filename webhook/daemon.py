@@ -29,6 +29,7 @@ from exchange.models import Product
 from fifo_engine.ledger import FifoLedger
 from market_data.market_cache import MarketCache
 from market_data.position_monitor import PositionMonitor
+from market_data.protective_stop import ProtectiveStopManager
 from market_data.trailing_store import TrailingStore, TrailingWriter
 from reports.dashboard.events import event_routes
 from reports.dashboard.routes import dashboard_routes
@@ -158,8 +159,10 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
                  activated_at=None if ts.activated_at is None else ts.activated_at.isoformat())
     writer = TrailingWriter(trailing_store)
     exits = OrderExitExecutor(orders, rest, sessions, settle_order=fills.process_order, clock=clock)
+    # The exchange-side mirror of each trailing stop, when enabled (PROTECTIVE_STOP_ENABLED).
+    protective = ProtectiveStopManager(rest, settings, clock) if settings.protective_stop_enabled else None
     monitor = PositionMonitor(settings, cache, positions, listener, exits, notifier, clock=clock, writer=writer,
-                              trailing=trailing)
+                              trailing=trailing, protective=protective)
     recorder.on_order_recorded(positions.exit_watcher(monitor, risk, sessions))
     await listener.start()
 
