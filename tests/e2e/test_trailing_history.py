@@ -107,7 +107,7 @@ async def test_whole_life_of_a_trailing_stop_is_in_its_history(db_url: str, sim:
                                         SYMBOL), what="removed event")
 
     kinds = await _kinds(db_url)
-    assert kinds == expected + ["triggered", "removed"], kinds
+    assert kinds == [*expected, "triggered", "removed"], kinds
     gone = await _fetch(db_url, "SELECT * FROM trailing_stop_state WHERE symbol = $1", SYMBOL)
     assert gone == []
     removed = (await _fetch(db_url, """SELECT final_state, detail FROM trailing_stop_events
