@@ -1,0 +1,168 @@
+"""`python main.py diagnose` (a real process) against a daemon trading on the simulator: it passes
+while everything works, and fails naming the problem when an exchange stop is cancelled behind the
+daemon's back, and when the ticker feed stalls."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import AsyncIterator
+from contextlib import suppress
+from decimal import Decimal as D
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.settings import Settings
+from exchange.coinbase import CoinbaseConfig, build_rest_adapter
+from simulator.app import RunningSimulator
+from tests.e2e.harness import Daemon, buy_alert, e2e_settings, eventually, running_daemon, start_test_simulator
+from tests.e2e.process_harness import ROOT, daemon_env
+
+SYMBOL = "BTC-USD"
+TICK = D("0.01")
+STALE_S = 3.0  # the staleness limit of this daemon: a stall longer than this must be reported
+
+
+@pytest.fixture(scope="module")
+async def sim(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RunningSimulator]:
+    running = await start_test_simulator(Path(tmp_path_factory.mktemp("sim")), [SYMBOL])
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+def settings() -> Settings:
+    return e2e_settings(protective_stop_enabled=True, protective_stop_min_interval_s=0,
+                        protective_stop_min_improvement_pct="0.01", take_profit_pct="50", quote_max_age_s=STALE_S)
+
+
+async def run_diagnose(db_url: str, sim: RunningSimulator, d: Daemon, duration: str) -> tuple[int, dict[str, Any],
+                                                                                             str]:
+    env = daemon_env(db_url, sim, sim.create_api_key(), DIAGNOSE_WEBHOOK_URL=f"http://127.0.0.1:{d.parts['port']}",
+                     PROTECTIVE_STOP_ENABLED="true", DIAGNOSE_POLL_INTERVAL_S="0.5", LOG_LEVEL="WARNING")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(ROOT / "main.py"), "diagnose", "--duration", duration, "--json", env=env, cwd=str(ROOT),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=180)
+    assert proc.returncode is not None
+    try:
+        report = json.loads(out)
+    except ValueError:
+        detail = f"{out.decode()}\n{err.decode()[-3000:]}"
+        raise AssertionError(f"no JSON report (rc={proc.returncode}):\n{detail}") from None
+    return proc.returncode, report, err.decode()
+
+
+class PriceDriver:
+    """Keeps the market ticking (a real feed never sits still): the given prices, then the last one again."""
+
+    def __init__(self, sim: RunningSimulator) -> None:
+        self.sim = sim
+        self.prices: list[D] = []
+        self.task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        i = 0
+        while True:
+            if self.prices:
+                self.sim.set_price(SYMBOL, self.prices[min(i, len(self.prices) - 1)])
+                i += 1
+            await asyncio.sleep(0.4)
+
+    def start(self, prices: list[D]) -> None:
+        self.prices = prices
+        if self.task is None:
+            self.task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with suppress(asyncio.CancelledError):
+                await self.task
+            self.task = None
+
+
+def check(report: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(c for c in report["checks"] if c["name"] == name)
+
+
+async def _trailing_row(d: Daemon) -> Any:
+    from market_data.trailing_store import TrailingStore
+
+    return (await TrailingStore(d.sessions).load_all()).get(SYMBOL)
+
+
+@pytest.mark.slow
+async def test_diagnose_passes_then_names_each_injected_fault(db_url: str, sim: RunningSimulator) -> None:
+    driver = PriceDriver(sim)
+    async with running_daemon(db_url, sim, settings()) as d:
+        try:
+            sim.set_price(SYMBOL, D("100"))
+            status, body = await d.post_alert(buy_alert(SYMBOL))
+            assert status == 200, body
+            await eventually(lambda: d.position_size(SYMBOL) > 0, what="position")
+            entry = d.entry_price(SYMBOL)
+            high = (entry * D("1.04")).quantize(TICK)
+            sim.set_price(SYMBOL, high)
+            await eventually(lambda: d.parts["monitor"].trailing_stop(SYMBOL) is not None
+                             and d.parts["monitor"].trailing_stop(SYMBOL).stop_order_id, what="exchange stop placed")
+
+            # 1. Healthy: the market ticks and climbs slowly (the stop follows), all checks pass.
+            driver.start([high + D("0.1") * i for i in range(60)])
+            rc, report, err = await run_diagnose(db_url, sim, d, "10s")
+            assert rc == 0, json.dumps(report, indent=1)
+            assert report["ok"] and report["failed_checks"] == [] and report["samples"] >= 5
+            btc = next(s for s in report["symbols"] if s["symbol"] == SYMBOL)
+            assert btc["price_updates"] >= 10 and btc["largest_gap_s"] < STALE_S
+            assert btc["stop_moves_decided"] >= 1 and btc["stop_moves_acknowledged"] >= 1
+            assert "diagnose: watching" in err and "no orders are placed" in err  # progress while it runs
+            names = {c["name"] for c in report["checks"]}
+            assert names >= {"active_stops_have_one_exchange_stop", "no_orphan_exchange_stops",
+                             "positions_equal_balances", "fifo_clean", "every_position_has_a_trailing_stop",
+                             "price_feed_fresh"}
+
+            # 2. The exchange stop is cancelled behind the daemon's back (the price keeps ticking, no new high).
+            await driver.stop()
+            row = await _trailing_row(d)
+            steady = row.highest_price
+            driver.start([steady])
+            await asyncio.sleep(1.0)  # any move in flight settles
+            row = await _trailing_row(d)
+            other = build_rest_adapter(_config(d.settings, sim))
+            results = await other.cancel_orders([row.stop_order_id])
+            assert results[0].success, results
+            rc, report, _err = await run_diagnose(db_url, sim, d, "5s")
+            assert rc == 1
+            assert report["failed_checks"] == ["active_stops_have_one_exchange_stop"], report["failed_checks"]
+            problem = check(report, "active_stops_have_one_exchange_stop")["problems"][0]
+            assert SYMBOL in problem and "0 exchange stop orders" in problem and row.stop_order_id in problem
+
+            # A new high makes the daemon replace the stop, and the book is whole again.
+            await driver.stop()
+            sim.set_price(SYMBOL, steady + D("3"))
+            await eventually(lambda: _has_other_stop(d, row.stop_order_id), what="stop replaced after the new high")
+
+            # 3. The ticker feed stalls longer than the staleness limit.
+            rc, report, _err = await run_diagnose(db_url, sim, d, f"{STALE_S + 4:.0f}s")
+            assert rc == 1
+            assert report["failed_checks"] == ["price_feed_fresh"], report["failed_checks"]
+            problem = check(report, "price_feed_fresh")["problems"][0]
+            assert problem.startswith(f"{SYMBOL}: no price update for") and "staleness limit 3.0s" in problem
+        finally:
+            await driver.stop()
+
+
+async def _has_other_stop(d: Daemon, old: str) -> bool:
+    row = await _trailing_row(d)
+    return row is not None and row.stop_order_id is not None and row.stop_order_id != old
+
+
+def _config(settings: Settings, sim: RunningSimulator) -> CoinbaseConfig:
+    key = sim.create_api_key()
+    return CoinbaseConfig.from_settings(settings, rest_host=sim.rest_host, ws_market_url=sim.ws_market_url,
+                                        ws_user_url=sim.ws_user_url, ca_file=sim.ca_file, api_key=key.name,
+                                        api_secret=key.private_pem)
