@@ -73,3 +73,6 @@ MATRIX_UPDATED = Gauge("bt_matrix_updated_timestamp_seconds", "Unix time of the 
                        registry=REGISTRY)
 FILL_RECORD_FAILURES = Counter("bt_fill_record_failures_total", "Attempts to fetch and record an order's fills "
                                "that failed (retried, then left to the reconciler)", registry=REGISTRY)
+OPEN_POSITIONS = Gauge("bt_open_positions", "Open positions the sentinel guards", registry=REGISTRY)
+REALIZED_PNL = Gauge("bt_realized_pnl_usd", "Realized P&L of exits filled since the process started (USD, display "
+                     "precision)", registry=REGISTRY)

@@ -19,7 +19,7 @@ from pydantic import SecretStr
 
 from core.clock import SystemClock
 from core.logging import get_logger, redactor
-from core.metrics import MARKET_LAST_TICK, MARKET_TICKS
+from core.metrics import MARKET_LAST_TICK, MARKET_TICKS, OPEN_POSITIONS
 from core.money import quantize_down
 from core.settings import Settings
 from exchange.coinbase import build_feed
@@ -138,6 +138,7 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
         ledger = await FifoLedger.load(session, settings)
     catalog = {p.product_id: p for p in await rest.get_products()}
     positions = PositionBook(ledger, sellable=lambda symbol, size: _sellable(catalog, symbol, size))
+    OPEN_POSITIONS.set_function(lambda: len(positions.open_positions()))
     recorder = FillRecorder(sessions, ledger, clock.now)
     fills = FillProcessor(rest, recorder, fills_lag_retry_s=settings.fills_lag_retry_s)
     reconcile_wake = asyncio.Event()

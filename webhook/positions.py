@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.clock import utcnow
 from core.enums import TERMINAL_STATUSES, Side
 from core.logging import get_logger
+from core.metrics import REALIZED_PNL
 from core.money import ZERO
 from exchange.models import Order
 from exchange.port import ExchangePort
@@ -113,6 +114,7 @@ class PositionBook:
                 pnl = (await session.execute(select(TradeRecord.pnl_usd).where(TradeRecord.order_id == order_id))
                        ).scalar_one_or_none()
             if pnl is not None:
+                REALIZED_PNL.inc(float(pnl))  # a gauge: P&L may be negative; float only for display
                 await risk.record_exit(pnl, utcnow())
         except Exception:
             log.exception("exit_pnl_count_failed", order_id=order_id)
