@@ -15,7 +15,8 @@ def parse_duration(text: str) -> float:
     pos, total = 0, 0.0
     while pos < len(raw):
         match = _PART.match(raw, pos)
-        if match is None or (match.group(2) == "" and match.end() != len(raw)):
+        # A bare number is seconds only on its own ("90"), never after a unit ("1m5" is ambiguous).
+        if match is None or (match.group(2) == "" and (pos > 0 or match.end() != len(raw))):
             raise ValueError(f"not a duration: {text!r} (use e.g. 15m, 60s, 1h30m)")
         total += float(match.group(1)) * _UNITS[match.group(2)]
         pos = match.end()
