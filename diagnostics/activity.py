@@ -19,7 +19,7 @@ class SymbolActivity:
     activations: int = 0
     stop_moves_decided: int = 0  # activation (first stop) and every higher stop the sentinel decided
     stop_moves_acknowledged: int = 0  # exchange stop placed / edited / replaced
-    exchange_failures: int = 0
+    exchange_failures: list[str] = field(default_factory=list)  # "<time> <detail>" of each failure
     exits_filled: int = 0
     exits_failed: int = 0
     exit_latencies_s: list[float] = field(default_factory=list)
@@ -30,7 +30,7 @@ def summarize(trailing: Iterable[tuple[str, str, datetime, str | None]],
               exits: Iterable[tuple[str, str, datetime]]) -> dict[str, SymbolActivity]:
     """Pure: (symbol, kind, at, detail) trailing events and (symbol, kind, at) exit events, in id order."""
     out: dict[str, SymbolActivity] = {}
-    for symbol, kind, _at, detail in trailing:
+    for symbol, kind, at_, detail in trailing:
         a = out.setdefault(symbol, SymbolActivity())
         if kind == TrailingEventKind.ACTIVATED:
             a.activations += 1
@@ -40,7 +40,7 @@ def summarize(trailing: Iterable[tuple[str, str, datetime, str | None]],
         elif kind in ACKNOWLEDGED_KINDS:
             a.stop_moves_acknowledged += 1
         elif kind == TrailingEventKind.EXCHANGE_STOP_FAILED:
-            a.exchange_failures += 1
+            a.exchange_failures.append(f"{at_.isoformat(timespec='seconds')} {detail or 'failed'}")
         elif kind == TrailingEventKind.WARNING and detail:
             a.warnings.append(detail)
     decided: dict[str, datetime] = {}

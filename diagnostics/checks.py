@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from core.money import fmt as _fmt
+from diagnostics.activity import SymbolActivity
 from diagnostics.watch import Watch
 from exchange.models import Balance, Order, Product
 from market_data.protective_stop import CLIENT_ID_PREFIX
@@ -150,6 +151,12 @@ def check_balances(positions: Sequence[HeldSize], balances: Mapping[str, Balance
         if abs(ours - theirs) >= increment.get(currency, Decimal(0)) and ours != theirs:
             problems.append(f"{currency}: database position {fmt(ours)} but exchange balance {fmt(theirs)}")
     return _result("positions_equal_balances", problems)
+
+
+def check_exchange_stop_failures(activity: Mapping[str, SymbolActivity]) -> CheckResult:
+    """No exchange stop failed to be placed or moved, or was lost, during the watch (even if since repaired)."""
+    problems = [f"{symbol}: {failure}" for symbol, a in sorted(activity.items()) for failure in a.exchange_failures]
+    return _result("exchange_stops_never_failed", problems)
 
 
 def check_fifo(issues: Sequence[str]) -> CheckResult:

@@ -44,7 +44,7 @@ class DiagnoseReport:
             "activations": act.activations,
             "stop_moves_decided": act.stop_moves_decided,
             "stop_moves_acknowledged": act.stop_moves_acknowledged if self.protection_enabled else None,
-            "exchange_stop_failures": act.exchange_failures,
+            "exchange_stop_failures": len(act.exchange_failures),
             "exits_filled": act.exits_filled,
             "exits_failed": act.exits_failed,
             "exit_latency_s": {"count": len(lat), "max": round(max(lat), 3), "mean": round(sum(lat) / len(lat), 3)}

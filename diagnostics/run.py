@@ -125,6 +125,8 @@ async def diagnose(settings: Settings, sessions: async_sessionmaker[AsyncSession
         results = run_checks(watch, snap, settings, exchange_note)
     async with sessions() as session:
         activity = await load_activity(session, started_at)
+    if settings.protective_stop_enabled:
+        results.insert(-1, c.check_exchange_stop_failures(activity))
     return DiagnoseReport(duration_s, watch, activity, results, settings.protective_stop_enabled)
 
 

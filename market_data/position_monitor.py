@@ -126,11 +126,30 @@ class PositionMonitor:
             self._protective_ids.discard(order_id)
             if filled:
                 self._history.exit_finished(symbol, filled=True, order_id=order_id, detail="exchange stop filled")
+            self._protective_lost(symbol, order_id, filled=filled)
             return
         entry = self._exits.get(symbol)
         if entry is not None and (order_id is None or entry.live_order_id in (None, order_id)):
             self._history.exit_finished(symbol, filled=filled, order_id=order_id)
         self._exits.finished(symbol, filled=filled)
+        self._memo.pop(symbol, None)
+
+    def _protective_lost(self, symbol: str, order_id: str, *, filled: bool) -> None:
+        """Our tracked exchange stop ended without us cancelling it (someone else did, or it fired):
+        stop tracking it, say so in the history, and let the next evaluation place a new one."""
+        if self._protective is None or symbol in self._exits:
+            return
+        tracked = self._protective.order(symbol)
+        if tracked is None or tracked.order_id != order_id:
+            return  # we cancelled it ourselves (a move or an exit): nothing was lost
+        stop = self._trailing.get(symbol)
+        why = "filled on the exchange" if filled else "cancelled outside the daemon"
+        log.warning("protective_stop_lost", symbol=symbol, order_id=order_id, why=why)
+        self._protective.lost(symbol, order_id)  # the row loses its order id in the same batch as the event
+        if stop is not None:
+            self._history.exchange(stop, TrailingEventKind.EXCHANGE_STOP_FAILED, order_id=order_id,
+                                   stop_before=tracked.stop_price, stop_after=None,
+                                   detail=f"exchange stop {why}; placing it again" if not filled else why)
         self._memo.pop(symbol, None)
 
     async def run(self, stop: asyncio.Event) -> None:

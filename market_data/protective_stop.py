@@ -86,9 +86,12 @@ class ProtectiveOrder:
     placed_at: datetime
 
 
-def client_order_id(symbol: str, stop_price: Decimal, size: Decimal) -> str:
-    """Deterministic, so a retried placement of the same stop cannot double it."""
-    digest = hashlib.sha256(f"{symbol}|{fmt(stop_price)}|{fmt(size)}".encode()).hexdigest()[:24]
+def client_order_id(symbol: str, stop_price: Decimal, size: Decimal, replaces: str = "") -> str:
+    """Deterministic, so a retried placement of the same stop cannot double it. `replaces` (the id of a
+    stop that was lost) makes the replacement of a lost stop a new order: the exchange answers a reused
+    client id with the old, cancelled order."""
+    seed = f"{symbol}|{fmt(stop_price)}|{fmt(size)}" + (f"|{replaces}" if replaces else "")
+    digest = hashlib.sha256(seed.encode()).hexdigest()[:24]
     return f"{CLIENT_ID_PREFIX}{symbol}-{digest}"
 
 
@@ -108,6 +111,7 @@ class ProtectiveStopManager:
         self._orders: dict[str, ProtectiveOrder] = {}
         self._products: dict[str, Product] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._lost: dict[str, str] = {}  # symbol → id of its last lost stop (salts the next client id)
 
     def set_listener(self, on_change: ChangeListener | None) -> None:
         """Who hears about placed/removed stops (the monitor, to persist them on the trailing row)."""
@@ -127,6 +131,14 @@ class ProtectiveStopManager:
         """Stop tracking (the exit executor cancels conflicting sells, ours included)."""
         if self._orders.pop(symbol, None) is not None:
             self._changed(symbol, None)
+
+    def lost(self, symbol: str, order_id: str) -> None:
+        """The tracked stop ended without us (cancelled by someone else, or it fired): forget it, and
+        make the next placement a new order."""
+        current = self._orders.get(symbol)
+        if current is not None and current.order_id == order_id:
+            self._lost[symbol] = order_id
+            self.forget(symbol)
 
     def needs_move(self, symbol: str, stop_price: Decimal, size: Decimal, now: datetime) -> MoveDecision:
         current = self._orders.get(symbol)
@@ -242,7 +254,7 @@ class ProtectiveStopManager:
 
     async def _place(self, symbol: str, size: Decimal, stop: Decimal, product: Product) -> ProtectiveOrder | None:
         limit = quantize_down(stop * (HUNDRED - LIMIT_OFFSET_PCT) / HUNDRED, product.price_increment)
-        coid = client_order_id(symbol, stop, size)
+        coid = client_order_id(symbol, stop, size, self._lost.get(symbol, ""))
         request = OrderRequest(client_order_id=coid, product_id=symbol, side=Side.SELL, kind=OrderKind.STOP_LIMIT_GTC,
                                base_size=size, limit_price=limit, stop_price=stop,
                                stop_direction="STOP_DIRECTION_STOP_DOWN")

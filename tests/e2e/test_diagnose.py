@@ -1,6 +1,6 @@
 """`python main.py diagnose` (a real process) against a daemon trading on the simulator: it passes
 while everything works, and fails naming the problem when an exchange stop is cancelled behind the
-daemon's back, and when the ticker feed stalls."""
+daemon's back (which the daemon repairs), and when the ticker feed stalls."""
 
 from __future__ import annotations
 
@@ -151,28 +151,35 @@ async def test_diagnose_passes_then_names_each_injected_fault(db_url: str, sim: 
                              "positions_equal_balances", "fifo_clean", "every_position_has_a_trailing_stop",
                              "price_feed_fresh"}
 
-            # 2. The exchange stop is cancelled behind the daemon's back (the price keeps ticking, no new high).
+            # 2. While diagnose watches, the exchange stop is cancelled behind the daemon's back (the price
+            #    keeps ticking, no new high). The daemon notices (user channel), says so in the history and
+            #    places it again; diagnose fails and names the lost stop, while the book is whole at the end.
             await driver.stop()
             row = await _trailing_row(d)
-            steady = row.highest_price
-            driver.start([steady])
+            driver.start([row.highest_price])
             await asyncio.sleep(1.0)  # any move in flight settles
             row = await _trailing_row(d)
             other = build_rest_adapter(_config(d.settings, sim))
-            results = await other.cancel_orders([row.stop_order_id])
-            assert results[0].success, results
-            rc, report, _err = await run_diagnose(db_url, sim, d, "5s")
-            assert rc == 1
-            assert report["failed_checks"] == ["active_stops_have_one_exchange_stop"], report["failed_checks"]
-            problem = check(report, "active_stops_have_one_exchange_stop")["problems"][0]
-            assert SYMBOL in problem and "0 exchange stop orders" in problem and row.stop_order_id in problem
 
-            # A new high makes the daemon replace the stop, and the book is whole again.
-            await driver.stop()
-            sim.set_price(SYMBOL, steady + D("3"))
-            await eventually(lambda: _has_other_stop(d, row.stop_order_id), what="stop replaced after the new high")
+            async def cancel_behind_its_back(watching: asyncio.Event) -> None:
+                await asyncio.wait_for(watching.wait(), timeout=60)
+                results = await other.cancel_orders([row.stop_order_id])
+                assert results[0].success, results
+                await eventually(lambda: _has_other_stop(d, row.stop_order_id), what="stop placed again")
+
+            watching = asyncio.Event()
+            (rc, report, _err), _ = await asyncio.gather(run_diagnose(db_url, sim, d, "6s", watching),
+                                                         cancel_behind_its_back(watching))
+            assert rc == 1
+            assert report["failed_checks"] == ["exchange_stops_never_failed"], json.dumps(report, indent=1)
+            problem = check(report, "exchange_stops_never_failed")["problems"][0]
+            assert problem.startswith(f"{SYMBOL}: ") and "cancelled outside the daemon" in problem
+            assert check(report, "active_stops_have_one_exchange_stop")["passed"]  # repaired by the daemon
+            lost = await _fetch_events(d, "exchange_stop_failed")
+            assert lost and lost[-1]["order_id"] == row.stop_order_id
 
             # 3. The ticker feed stalls longer than the staleness limit.
+            await driver.stop()
             rc, report, _err = await run_diagnose(db_url, sim, d, f"{STALE_S + 4:.0f}s")
             assert rc == 1
             assert report["failed_checks"] == ["price_feed_fresh"], report["failed_checks"]
@@ -205,6 +212,15 @@ async def round_trip(d: Daemon, sim: RunningSimulator, watching: asyncio.Event) 
     last = (stop / TICK).to_integral_value(rounding=ROUND_CEILING) * TICK
     sim.set_price(TRADED, last if last > stop else last + TICK)
     await eventually(lambda: d.position_size(TRADED) == 0, what=f"{TRADED} exited")
+
+
+async def _fetch_events(d: Daemon, kind: str) -> list[Any]:
+    from sqlalchemy import text
+
+    async with d.sessions() as session:
+        rows = await session.execute(text("SELECT * FROM trailing_stop_events WHERE symbol = :s AND kind = :k "
+                                          "ORDER BY id"), {"s": SYMBOL, "k": kind})
+        return [r._mapping for r in rows]
 
 
 async def _has_other_stop(d: Daemon, old: str) -> bool:

@@ -62,12 +62,16 @@ def test_activity_moves_decided_vs_acknowledged_and_exit_latency() -> None:
     tr = [("BTC-USD", "created", T0, None), ("BTC-USD", "activated", T0, None),
           ("BTC-USD", "exchange_stop_placed", T0, None), ("BTC-USD", "stop_moved", T0, None),
           ("BTC-USD", "stop_moved", T0, None), ("BTC-USD", "exchange_stop_replaced", T0, None),
-          ("BTC-USD", "warning", T0, "cancelled but not replaced")]
+          ("BTC-USD", "warning", T0, "cancelled but not replaced"),
+          ("BTC-USD", "exchange_stop_failed", T0, "exchange stop cancelled outside the daemon; placing it again")]
     ex = [("BTC-USD", "decided", T0), ("BTC-USD", "order_sent", T0), ("BTC-USD", "decided", T0 + timedelta(seconds=1)),
           ("BTC-USD", "filled", T0 + timedelta(seconds=2.5))]
     a = summarize(tr, ex)["BTC-USD"]
     assert (a.activations, a.stop_moves_decided, a.stop_moves_acknowledged) == (1, 3, 2)
     assert a.exits_filled == 1 and a.exit_latencies_s == [2.5] and a.warnings == ["cancelled but not replaced"]
+    result = c.check_exchange_stop_failures({"BTC-USD": a})
+    assert result.problems == ["BTC-USD: 2026-03-02T12:00:00+00:00 exchange stop cancelled outside the daemon; "
+                               "placing it again"]
 
 
 def stop(symbol: str, state: TrailingState = TrailingState.ACTIVE, current: str = "101",

@@ -297,3 +297,25 @@ async def test_a_position_that_never_gets_a_quote_counts_as_stale() -> None:
     await rig.settle()
     assert metric("bt_stale_quotes_total") == before + 1
     assert rig.notifier.topics() == ["stale_quote"] and "no quote" in rig.notifier.messages[0][1]
+
+
+async def test_an_exchange_stop_cancelled_by_someone_else_is_placed_again_as_a_new_order() -> None:
+    book = StopBook()
+    rig = Rig(sol(), book=book, protective_stop_enabled=True)
+    rig.signals.views["SOL-USD"] = SignalView(sell=False, atr=D("1"), as_of=T0)
+    rig.tick("SOL-USD", "103.5")
+    await rig.settle()
+    [placed] = book.open_orders()
+    await book.cancel_orders([placed.order_id])  # not by the daemon
+    rig.monitor.exit_finished("SOL-USD", filled=False, order_id=placed.order_id)  # the user channel says so
+    rig.tick("SOL-USD", "103.5")
+    await rig.settle()
+    [again] = book.open_orders()
+    assert again.order_id != placed.order_id and again.request.client_order_id != placed.request.client_order_id
+    assert again.request.stop_price == placed.request.stop_price
+    assert rig.monitor.trailing_stop("SOL-USD").stop_order_id == again.order_id  # type: ignore[union-attr]
+    assert rig.executor.calls == []  # not an exit attempt
+    assert await rig.writer.flush()
+    kinds = [e.kind.value for e in rig.rows.trailing_events]
+    assert kinds[-2:] == ["exchange_stop_failed", "exchange_stop_placed"]
+    assert "cancelled outside the daemon" in (rig.rows.trailing_events[-2].detail or "")
