@@ -11,6 +11,7 @@ from decimal import Decimal as D
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import asyncpg
 import pytest
 
@@ -105,6 +106,14 @@ async def test_whole_life_of_a_trailing_stop_is_in_its_history(db_url: str, sim:
         await eventually(lambda: d.position_size(SYMBOL) == 0, what="position closed")
         await eventually(lambda: _fetch(db_url, "SELECT 1 FROM trailing_stop_events WHERE symbol=$1 AND kind='removed'",
                                         SYMBOL), what="removed event")
+        async with aiohttp.ClientSession() as http, http.get(
+                f"http://127.0.0.1:{d.parts['port']}/health/trailing_stop") as resp:
+            health = await resp.json()
+        assert health["events_last_hour"]["trailing"] == {
+            "created": 1, "activated": 1, "exchange_stop_placed": 1, "stop_moved": 3, "exchange_stop_replaced": 3,
+            "triggered": 1, "removed": 1}
+        assert health["events_last_hour"]["exit"] == {"decided": 1, "order_sent": 1, "filled": 1}
+        assert health["stale"] == [] and health["staleness_limit_s"] == d.settings.quote_max_age_s
 
     kinds = await _kinds(db_url)
     assert kinds == [*expected, "triggered", "removed"], kinds
