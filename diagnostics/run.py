@@ -6,7 +6,6 @@ absent from the book; that is measured by the unprotected-window metric, not rep
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -119,8 +118,7 @@ async def diagnose(settings: Settings, sessions: async_sessionmaker[AsyncSession
     if any(not r.passed and r.skipped is None for r in results):
         say(f"diagnose: {sum(not r.passed for r in results)} check(s) failed; reading again in {SETTLE_S:.0f}s "
             "to rule out a change in flight")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.Event().wait(), timeout=SETTLE_S)
+        await asyncio.sleep(SETTLE_S)  # a pause before one more read, not a periodic wait
         snap = await read_snapshot(sessions, exchange, settings)
         results = run_checks(watch, snap, settings, exchange_note)
     async with sessions() as session:

@@ -22,7 +22,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.clock import utcnow
+from core.clock import Clock, SystemClock
 from core.enums import TrailingState
 from core.logging import get_logger
 from core.metrics import EXIT_EVENTS, TRAILING_ACTIVE, TRAILING_ERRORS, TRAILING_EVENTS
@@ -69,8 +69,9 @@ def final_state(stop: TrailingStop) -> dict[str, Any]:
 
 
 class TrailingStore:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock | None = None) -> None:
         self._sessions = sessions
+        self._clock = clock or SystemClock()
 
     async def load_all(self) -> dict[str, TrailingStop]:
         async with self._sessions() as session:
@@ -111,7 +112,7 @@ class TrailingStore:
         stops = await self.load_all()
         gone = sorted(symbol for symbol in stops if symbol not in wanted)
         removed: list[TrailingEvent] = []
-        now = utcnow()
+        now = self._clock.now()
         for symbol in gone:
             stop = stops.pop(symbol)
             log.info("trailing_stop_removed", why="position gone at start", **final_state(stop))

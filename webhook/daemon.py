@@ -150,7 +150,7 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
     risk = RiskManager(sessions, settings, clock=clock, notifier=notifier)
     await risk.load()
     cache = MarketCache()
-    trailing_store = TrailingStore(sessions)
+    trailing_store = TrailingStore(sessions, clock)
     trailing = await trailing_store.restore([p.symbol for p in positions.open_positions()])
     for ts in trailing.values():  # what came back, exactly (the crash soak compares it with the rows)
         log.info("trailing_stop_restored", symbol=ts.symbol, state=ts.state.value,
