@@ -70,7 +70,9 @@ async def test_whole_life_of_a_trailing_stop_is_in_its_history(db_url: str, sim:
         sim.set_price(SYMBOL, D("100"))
         status, body = await d.post_alert(buy_alert(SYMBOL))
         assert status == 200, body
-        await eventually(lambda: d.position_size(SYMBOL) > 0, what="position")
+        # The sentinel's list of positions (not only the ledger's size) must hold it before its entry is read.
+        await eventually(lambda: any(p.symbol == SYMBOL for p in d.parts["positions"].open_positions()),
+                         what="position")
         entry = d.entry_price(SYMBOL)
         sim.set_price(SYMBOL, entry)  # a tick creates the trailing stop
         await eventually(lambda: _has(db_url, ["created"]), what="created event")
