@@ -81,3 +81,21 @@ SIGHOOK_CYCLE_SECONDS = Histogram("bt_sighook_cycle_seconds", "Sighook cycle sta
                                   registry=REGISTRY, buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30))
 SIGHOOK_SIGNALS = Counter("bt_sighook_signals_total", "Buy/sell decisions in the matrix", ["decision"],
                           registry=REGISTRY)
+
+# Trailing-stop and exit history, feed and pipeline liveness (issue #23: diagnose, alert rules, Grafana)
+TRAILING_EVENTS = Counter("bt_trailing_stop_events_total", "Trailing-stop events recorded, by kind", ["kind"],
+                          registry=REGISTRY)
+EXIT_EVENTS = Counter("bt_exit_events_total", "Exit-attempt events recorded, by kind", ["kind"], registry=REGISTRY)
+EXIT_LATENCY = Histogram("bt_exit_latency_seconds", "Exit decided (on a tick) to exit order filled",
+                         registry=REGISTRY, buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 15, 60, 300))
+MARKET_TICKS = Counter("bt_market_ticks_total", "Ticker updates received, by symbol", ["symbol"],
+                       registry=REGISTRY)
+MARKET_LAST_TICK = Gauge("bt_market_last_tick_timestamp_seconds", "Unix time of the last ticker update received",
+                         registry=REGISTRY)
+MATRIX_UPDATED = Gauge("bt_matrix_updated_timestamp_seconds", "Unix time of the buy_sell_matrix the webhook holds",
+                       registry=REGISTRY)
+FILL_RECORD_FAILURES = Counter("bt_fill_record_failures_total", "Attempts to fetch and record an order's fills "
+                               "that failed (retried, then left to the reconciler)", registry=REGISTRY)
+OPEN_POSITIONS = Gauge("bt_open_positions", "Open positions the sentinel guards", registry=REGISTRY)
+REALIZED_PNL = Gauge("bt_realized_pnl_usd", "Realized P&L of exits filled since the process started (USD, display "
+                     "precision)", registry=REGISTRY)

@@ -299,6 +299,20 @@ class TaxSettings(BaseModel):
                               "and `fifo check` over many fills (0: one per CPU; 1: none besides the command).")
 
 
+# ---- issue #23: trailing-stop/exit history and the live diagnostic ----
+class HistorySettings(BaseModel):
+    event_retention_days: float = Field(
+        default=90.0, gt=0, description="trailing_stop_events and exit_events rows older than this are deleted "
+        "(checked hourly by the webhook)."
+    )
+    diagnose_webhook_url: str = Field(
+        default="", description="Base URL of the daemon `diagnose` watches (empty: http://WEBHOOK_HOST:WEBHOOK_PORT)."
+    )
+    diagnose_poll_interval_s: float = Field(
+        default=1.0, gt=0, le=60, description="How often `diagnose` samples /health and /metrics."
+    )
+
+
 class LoggingSettings(BaseModel):
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$", description="Level.")
     log_format: LogFormat = Field(default=LogFormat.AUTO, description="auto, json or console.")
@@ -351,6 +365,7 @@ class LocalStateSettings(BaseModel):
 class Settings(
     ExchangeResilienceSettings,
     LocalStateSettings,
+    HistorySettings,
     LoggingSettings,
     TaxSettings,
     SighookSettings,
@@ -416,6 +431,7 @@ SETTING_GROUPS: list[tuple[str, type[BaseModel]]] = [
     ("Logging", LoggingSettings),
     ("Order previews and degraded mode", ExchangeResilienceSettings),
     ("Local state", LocalStateSettings),
+    ("Trailing-stop history and diagnose", HistorySettings),
 ]
 
 

@@ -22,6 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from core.clock import Clock, SystemClock
+from core.enums import ExitReason
 from core.logging import get_logger
 from core.metrics import (
     EXITS,
@@ -48,6 +49,8 @@ from market_data.ports import (
     base_asset,
 )
 from market_data.protective_stop import ProtectiveOrder, ProtectiveStopManager
+from market_data.stop_events import ExitEventKind, TrailingEventKind
+from market_data.stop_history import StopHistory
 from market_data.trailing_stop import TrailingParams, TrailingStop, advance, start_trailing
 from market_data.trailing_store import TrailingWriter, final_state
 
@@ -78,6 +81,8 @@ class PositionMonitor:
         self._params = TrailingParams.from_settings(settings)
         self._hodl = frozenset(a.upper() for a in settings.hodl_assets)
         self._exits = ExitTracker(settings.exit_max_attempts)
+        self._history = StopHistory(writer, self._clock)
+        self._protective_ids: set[str] = set()  # our exchange stops (placed or adopted), until they end
         self._trailing: dict[str, TrailingStop] = {}
         self._active_count = 0
         self._memo: dict[str, _Memo] = {}
@@ -90,9 +95,11 @@ class PositionMonitor:
         self.sweeps = 0
         if self._protective is not None:
             self._protective.set_listener(self.on_protective_change)
+            self._protective.set_event_listener(self.on_protective_event)
         for stop in (trailing or {}).values():
             self._put_trailing(stop, persist=False)
             if self._protective is not None and stop.stop_order_id and stop.stop_order_price is not None:
+                self._protective_ids.add(stop.stop_order_id)
                 # Size unknown until the first sync, which then re-places it once with the right size.
                 self._protective.adopt(stop.symbol, ProtectiveOrder(
                     order_id=stop.stop_order_id, client_order_id="", stop_price=stop.stop_order_price,
@@ -109,9 +116,40 @@ class PositionMonitor:
     def trailing_stop(self, symbol: str) -> TrailingStop | None:
         return self._trailing.get(symbol)
 
-    def exit_finished(self, symbol: str, *, filled: bool) -> None:
-        """The execution core reports that the live exit order of `symbol` reached a final state."""
+    def trailing_stops(self) -> list[TrailingStop]:
+        return list(self._trailing.values())
+
+    def exit_finished(self, symbol: str, *, filled: bool, order_id: str | None = None) -> None:
+        """The execution core reports that a sell of `symbol` (maybe the live exit) reached a final state."""
+        if order_id is not None and order_id in self._protective_ids:
+            # Our exchange stop ended: cancelled by a move or an exit (not an exit attempt), or it fired.
+            self._protective_ids.discard(order_id)
+            if filled:
+                self._history.exit_finished(symbol, filled=True, order_id=order_id, detail="exchange stop filled")
+            self._protective_lost(symbol, order_id, filled=filled)
+            return
+        entry = self._exits.get(symbol)
+        if entry is not None and (order_id is None or entry.live_order_id in (None, order_id)):
+            self._history.exit_finished(symbol, filled=filled, order_id=order_id)
         self._exits.finished(symbol, filled=filled)
+        self._memo.pop(symbol, None)
+
+    def _protective_lost(self, symbol: str, order_id: str, *, filled: bool) -> None:
+        """Our tracked exchange stop ended without us cancelling it (someone else did, or it fired):
+        stop tracking it, say so in the history, and let the next evaluation place a new one."""
+        if self._protective is None or symbol in self._exits:
+            return
+        tracked = self._protective.order(symbol)
+        if tracked is None or tracked.order_id != order_id:
+            return  # we cancelled it ourselves (a move or an exit): nothing was lost
+        stop = self._trailing.get(symbol)
+        why = "filled on the exchange" if filled else "cancelled outside the daemon"
+        log.warning("protective_stop_lost", symbol=symbol, order_id=order_id, why=why)
+        self._protective.lost(symbol, order_id)  # the row loses its order id in the same batch as the event
+        if stop is not None:
+            self._history.exchange(stop, TrailingEventKind.EXCHANGE_STOP_FAILED, order_id=order_id,
+                                   stop_before=tracked.stop_price, stop_after=None,
+                                   detail=f"exchange stop {why}; placing it again" if not filled else why)
         self._memo.pop(symbol, None)
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -240,11 +278,14 @@ class PositionMonitor:
         if current is None or created:
             if current is not None:
                 log.info("trailing_stop_removed", why="entry price changed", **final_state(current))
+                self._history.removed(current, "entry price changed")
             current = start_trailing(symbol, position.avg_entry_price, price, position.opened_at, now, atr)
             TRAILING_CREATED.inc()
             log.info("trailing_stop_created", symbol=symbol, entry_price=fmt(current.entry_price), price=fmt(price))
+            self._history.created(current, price, position.size)
         step = advance(current, price, atr, now, self._params)
         new = step.stop
+        self._history.stepped(current, step, price, position.size, now)
         self._put_trailing(new, persist=created or step.changed)
         if step.activated:
             TRAILING_ACTIVATIONS.inc()
@@ -284,17 +325,25 @@ class PositionMonitor:
             return
         if gate is Gate.BACKOFF:
             return
+        live = self._exits.get(symbol)
+        replacing = None
+        if live is not None and live.live_order_id is not None:
+            escalated = decision.reason is ExitReason.HARD_STOP and live.live_reason is not ExitReason.HARD_STOP
+            replacing = ExitEventKind.ESCALATED if escalated else ExitEventKind.REPRICED
         attempt = self._exits.started(symbol, decision.reason)
-        if self._protective is not None:
-            self._protective.forget(symbol)  # the executor cancels conflicting sells, our stop included
         log.info("exit_decided", symbol=symbol, reason=decision.reason.value, kind=decision.order_kind.value,
                  target=fmt(decision.target_price), quote=fmt(decision.quote_price), attempt=attempt, why=decision.why)
-        self._spawn(self._submit(position, decision))
+        self._history.exit_decided(symbol, decision, position.size, attempt, replacing)
+        self._spawn(self._submit(position, decision, attempt))
 
-    async def _submit(self, position: OpenPosition, decision: ExitDecision) -> None:
+    async def _submit(self, position: OpenPosition, decision: ExitDecision, attempt: int = 1) -> None:
         symbol = position.symbol
         try:
             async with asyncio.timeout(EXIT_SUBMIT_TIMEOUT_S):
+                if self._protective is not None:
+                    # Our exchange stop holds the base balance the exit is sized from: cancel it first
+                    # (the executor only cancels sells recorded in trade_records).
+                    await self._protective.remove(symbol, f"{decision.reason.value} exit decided")
                 result = await self._executor.submit_exit(position, decision)
         except Exception as exc:
             result = ExitSubmission(ok=False, error=repr(exc))
@@ -303,7 +352,9 @@ class PositionMonitor:
             self._exits.succeeded(symbol, result.order_id, now_mono)
             EXITS.labels(reason=decision.reason.value).inc()
             log.info("exit_submitted", symbol=symbol, reason=decision.reason.value, order_id=result.order_id)
+            self._history.exit_sent(symbol, decision, attempt, result.order_id)
             return
+        self._history.exit_failed(symbol, decision.reason.value, attempt, result.error or "submission failed")
         exhausted = self._exits.failed(symbol, now_mono)
         log.warning("exit_submit_failed", symbol=symbol, reason=decision.reason.value, error=result.error)
         if exhausted and self._exits.give_up_once(symbol):
@@ -321,8 +372,18 @@ class PositionMonitor:
             return
         self._protect_tasks[symbol] = self._spawn(self._protective.sync(symbol, position.size, stop_price))
 
+    def on_protective_event(self, symbol: str, kind: TrailingEventKind, order_id: str | None,
+                            stop_before: Decimal | None, stop_after: Decimal | None, detail: str | None) -> None:
+        """ProtectiveStopManager's event hook: history of the exchange-side stop (after on_change)."""
+        current = self._trailing.get(symbol)
+        if current is not None:
+            self._history.exchange(current, kind, order_id=order_id, stop_before=stop_before, stop_after=stop_after,
+                                   detail=detail)
+
     def on_protective_change(self, symbol: str, order: ProtectiveOrder | None) -> None:
         """ProtectiveStopManager's on_change hook: keep the trailing row's stop-order fields in step."""
+        if order is not None:
+            self._protective_ids.add(order.order_id)
         current = self._trailing.get(symbol)
         if current is None:
             return
@@ -345,11 +406,13 @@ class PositionMonitor:
             self._memo.pop(symbol, None)
             self._no_quote_since.pop(symbol, None)
             self._exits.forget(symbol)
+            self._history.forget(symbol)
             stop = self._trailing.pop(symbol, None)
             if stop is not None:
                 self._active_count -= int(stop.is_active)
                 TRAILING_ACTIVE.set(self._active_count)
                 log.info("trailing_stop_removed", why="position closed", **final_state(stop))
+                self._history.removed(stop, "position closed")
                 if self._writer is not None:
                     self._writer.delete(symbol)
             if self._protective is not None and self._protective.order(symbol) is not None:

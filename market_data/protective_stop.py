@@ -30,6 +30,7 @@ from core.money import fmt, pct_change, quantize_down
 from core.settings import TradingSettings
 from exchange.models import EditRequest, OrderKind, OrderRequest, Product
 from exchange.port import ExchangeError, ExchangePort
+from market_data.stop_events import TrailingEventKind
 from market_data.stop_moves import MoveLog, MoveMethod, MoveRecord
 from market_data.trailing_stop import HUNDRED
 
@@ -96,9 +97,12 @@ class ProtectiveOrder:
     placed_at: datetime
 
 
-def client_order_id(symbol: str, stop_price: Decimal, size: Decimal) -> str:
-    """Deterministic, so a retried placement of the same stop cannot double it."""
-    digest = hashlib.sha256(f"{symbol}|{fmt(stop_price)}|{fmt(size)}".encode()).hexdigest()[:24]
+def client_order_id(symbol: str, stop_price: Decimal, size: Decimal, replaces: str = "") -> str:
+    """Deterministic, so a retried placement of the same stop cannot double it. `replaces` (the id of a
+    stop that was lost) makes the replacement of a lost stop a new order: the exchange answers a reused
+    client id with the old, cancelled order."""
+    seed = f"{symbol}|{fmt(stop_price)}|{fmt(size)}" + (f"|{replaces}" if replaces else "")
+    digest = hashlib.sha256(seed.encode()).hexdigest()[:24]
     return f"{CLIENT_ID_PREFIX}{symbol}-{digest}"
 
 
@@ -109,6 +113,8 @@ def limit_price_for(stop: Decimal, product: Product) -> Decimal:
 
 ChangeListener = Callable[[str, ProtectiveOrder | None], None]
 EditOutcome = Literal["edited", "refused", "unknown"]
+# (symbol, kind, order id, stop before, stop after, detail): the history of the exchange-side stop
+EventListener = Callable[[str, TrailingEventKind, str | None, Decimal | None, Decimal | None, str | None], None]
 
 
 class ProtectiveStopManager:
@@ -124,13 +130,18 @@ class ProtectiveStopManager:
         self._params = ProtectiveParams.from_settings(settings)
         self._clock = clock or SystemClock()
         self._on_change = on_change
+        self._on_event: EventListener | None = None
         self._orders: dict[str, ProtectiveOrder] = {}
         self._products: dict[str, Product] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._lost: dict[str, str] = {}  # symbol → id of its last lost stop (salts the next client id)
 
     def set_listener(self, on_change: ChangeListener | None) -> None:
         """Who hears about placed/removed stops (the monitor, to persist them on the trailing row)."""
         self._on_change = on_change
+
+    def set_event_listener(self, on_event: EventListener | None) -> None:
+        self._on_event = on_event
 
     def adopt(self, symbol: str, order: ProtectiveOrder) -> None:
         """Track an order restored from the database."""
@@ -143,6 +154,14 @@ class ProtectiveStopManager:
         """Stop tracking (the exit executor cancels conflicting sells, ours included)."""
         if self._orders.pop(symbol, None) is not None:
             self._changed(symbol, None)
+
+    def lost(self, symbol: str, order_id: str) -> None:
+        """The tracked stop ended without us (cancelled by someone else, or it fired): forget it, and
+        make the next placement a new order."""
+        current = self._orders.get(symbol)
+        if current is not None and current.order_id == order_id:
+            self._lost[symbol] = order_id
+            self.forget(symbol)
 
     def needs_move(self, symbol: str, stop_price: Decimal, size: Decimal, now: datetime) -> MoveDecision:
         current = self._orders.get(symbol)
@@ -173,6 +192,8 @@ class ProtectiveStopManager:
                     self._record(symbol, "edit", moved, 0.0, decided_at, None)
                     log.info("protective_stop_moved", symbol=symbol, stop=fmt(qstop), method="edit",
                              unprotected_s=0.0, why=decision.why)
+                    self._event(symbol, TrailingEventKind.EXCHANGE_STOP_EDITED, moved.order_id, current.stop_price,
+                                qstop, f"{decision.why}; in place, unprotected 0s")
                     return moved
                 if outcome == "unknown":
                     return current  # the edit may have landed: never cancel-replace on top of it; retried next sync
@@ -185,17 +206,25 @@ class ProtectiveStopManager:
                     return None
                 cancelled_at = self._clock.monotonic()
             placed = await self._place(symbol, qsize, qstop, product)
+            before = None if current is None else current.stop_price
             if cancelled_at is None:
                 if placed is not None:
                     log.info("protective_stop_placed", symbol=symbol, stop=fmt(qstop), size=fmt(qsize))
+                    self._event(symbol, TrailingEventKind.EXCHANGE_STOP_PLACED, placed.order_id, before, qstop,
+                                decision.why)
             elif placed is None:
                 # Cancelled but not replaced: the next sync places a new one (no rate limit without an order).
                 log.warning("protective_stop_unprotected", symbol=symbol, stop=fmt(qstop))
+                self._event(symbol, TrailingEventKind.WARNING, None, before, qstop,
+                            "exchange stop cancelled but not replaced: unprotected until the next sync")
             else:
                 window = self._clock.monotonic() - cancelled_at
                 self._record(symbol, "cancel_replace", placed, window, decided_at, refusal)
                 log.info("protective_stop_moved", symbol=symbol, stop=fmt(qstop), method="cancel_replace",
                          unprotected_s=round(window, 4), refusal=refusal, why=decision.why)
+                self._event(symbol, TrailingEventKind.EXCHANGE_STOP_REPLACED, placed.order_id, before, qstop,
+                            f"{decision.why}; unprotected {window:.3f}s"
+                            + ("" if refusal is None else f"; edit refused: {refusal}"))
             return placed
 
     async def _edit(self, symbol: str, current: ProtectiveOrder, size: Decimal, stop: Decimal,
@@ -267,6 +296,8 @@ class ProtectiveStopManager:
         except (ExchangeError, TimeoutError) as exc:
             TRAILING_ERRORS.inc()
             log.warning("protective_stop_cancel_failed", symbol=symbol, order_id=current.order_id, error=repr(exc))
+            self._event(symbol, TrailingEventKind.EXCHANGE_STOP_FAILED, current.order_id, current.stop_price, None,
+                        f"cancel failed: {exc!r}")
             return "kept"
         result = results[0] if results else None
         reason = (result.failure_reason or "") if result is not None else "NO_RESULT"
@@ -280,6 +311,8 @@ class ProtectiveStopManager:
         else:
             TRAILING_ERRORS.inc()
             log.warning("protective_stop_cancel_refused", symbol=symbol, order_id=current.order_id, reason=reason)
+            self._event(symbol, TrailingEventKind.EXCHANGE_STOP_FAILED, current.order_id, current.stop_price, None,
+                        f"cancel refused: {reason}")
             return "kept"
         self._orders.pop(symbol, None)
         self._changed(symbol, None)
@@ -287,7 +320,7 @@ class ProtectiveStopManager:
 
     async def _place(self, symbol: str, size: Decimal, stop: Decimal, product: Product) -> ProtectiveOrder | None:
         limit = limit_price_for(stop, product)
-        coid = client_order_id(symbol, stop, size)
+        coid = client_order_id(symbol, stop, size, self._lost.get(symbol, ""))
         request = OrderRequest(client_order_id=coid, product_id=symbol, side=Side.SELL, kind=OrderKind.STOP_LIMIT_GTC,
                                base_size=size, limit_price=limit, stop_price=stop,
                                stop_direction="STOP_DIRECTION_STOP_DOWN")
@@ -298,11 +331,14 @@ class ProtectiveStopManager:
             # It may or may not rest on the book: the deterministic id and sweep_orphans cover both.
             TRAILING_ERRORS.inc()
             log.warning("protective_stop_place_failed", symbol=symbol, error=repr(exc))
+            self._event(symbol, TrailingEventKind.EXCHANGE_STOP_FAILED, None, None, stop, f"place failed: {exc!r}")
             return None
         if not result.success or not result.order_id:
             TRAILING_ERRORS.inc()
             log.warning("protective_stop_rejected", symbol=symbol, error=result.error,
                         failure_reason=result.failure_reason)
+            self._event(symbol, TrailingEventKind.EXCHANGE_STOP_FAILED, None, None, stop,
+                        f"rejected: {result.error} {result.failure_reason or ''}".strip())
             return None
         order = ProtectiveOrder(order_id=result.order_id, client_order_id=coid, stop_price=stop, limit_price=limit,
                                 size=size, placed_at=self._clock.now())
@@ -320,6 +356,11 @@ class ProtectiveStopManager:
 
     def _lock(self, symbol: str) -> asyncio.Lock:
         return self._locks.setdefault(symbol, asyncio.Lock())
+
+    def _event(self, symbol: str, kind: TrailingEventKind, order_id: str | None, before: Decimal | None,
+               after: Decimal | None, detail: str | None) -> None:
+        if self._on_event is not None:
+            self._on_event(symbol, kind, order_id, before, after, detail)
 
     def _changed(self, symbol: str, order: ProtectiveOrder | None) -> None:
         if self._on_change is not None:

@@ -3,6 +3,10 @@
 The sentinel never waits on the database: it hands every changed state to `TrailingWriter`, which
 keeps only the latest state per symbol and writes batches in the background. A failed write is kept
 and retried with jittered, capped backoff; state is never dropped because the database is slow.
+
+Events (`trailing_stop_events`, `exit_events`) are queued beside the state they describe and written
+in the same transaction as it, so history and state never disagree: a batch commits both or neither.
+Events are never coalesced; a failed batch puts them back in front of newer ones.
 """
 
 from __future__ import annotations
@@ -11,17 +15,21 @@ import asyncio
 import contextlib
 import random
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core.clock import Clock, SystemClock
 from core.enums import TrailingState
 from core.logging import get_logger
-from core.metrics import TRAILING_ACTIVE, TRAILING_ERRORS
+from core.metrics import EXIT_EVENTS, TRAILING_ACTIVE, TRAILING_ERRORS, TRAILING_EVENTS
+from market_data.stop_events import ExitEvent, TrailingEvent, TrailingEventKind, trailing_event
 from market_data.trailing_stop import TrailingStop
 from shared_data.db import unit_of_work
+from shared_data.event_models import ExitEventRow, TrailingStopEventRow
 from shared_data.models import TrailingStopState
 
 log = get_logger(__name__)
@@ -61,8 +69,9 @@ def final_state(stop: TrailingStop) -> dict[str, Any]:
 
 
 class TrailingStore:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Clock | None = None) -> None:
         self._sessions = sessions
+        self._clock = clock or SystemClock()
 
     async def load_all(self) -> dict[str, TrailingStop]:
         async with self._sessions() as session:
@@ -75,11 +84,17 @@ class TrailingStore:
     async def delete(self, symbols: Sequence[str]) -> None:
         await self.write((), symbols)
 
-    async def write(self, saves: Sequence[TrailingStop], deletes: Sequence[str]) -> None:
-        """Upsert `saves` and delete the rows of `deletes`, in one transaction."""
-        if not saves and not deletes:
+    async def write(self, saves: Sequence[TrailingStop], deletes: Sequence[str],
+                    events: EventBatch | None = None) -> None:
+        """Upsert `saves`, delete the rows of `deletes` and append `events`, in one transaction."""
+        events = events or EventBatch()
+        if not saves and not deletes and not events:
             return
         async with unit_of_work(self._sessions) as session:
+            if events.trailing:
+                await session.execute(insert(TrailingStopEventRow), [event_row(e) for e in events.trailing])
+            if events.exits:
+                await session.execute(insert(ExitEventRow), [exit_row(e) for e in events.exits])
             for stop in saves:
                 row = to_row(stop)
                 stmt = insert(TrailingStopState).values(**row)
@@ -96,16 +111,43 @@ class TrailingStore:
         wanted = set(open_symbols)
         stops = await self.load_all()
         gone = sorted(symbol for symbol in stops if symbol not in wanted)
+        removed: list[TrailingEvent] = []
+        now = self._clock.now()
         for symbol in gone:
-            log.info("trailing_stop_removed", why="position gone at start", **final_state(stops.pop(symbol)))
-        await self.delete(gone)
+            stop = stops.pop(symbol)
+            log.info("trailing_stop_removed", why="position gone at start", **final_state(stop))
+            removed.append(trailing_event(stop, TrailingEventKind.REMOVED, now, stop_before=stop.current_stop,
+                                          detail="position gone at start", final=final_state(stop)))
+        await self.write((), gone, EventBatch(tuple(removed)))
         TRAILING_ACTIVE.set(sum(1 for s in stops.values() if s.is_active))
         log.info("trailing_stops_restored", count=len(stops), removed=len(gone))
         return stops
 
 
+@dataclass(frozen=True, slots=True)
+class EventBatch:
+    trailing: tuple[TrailingEvent, ...] = ()
+    exits: tuple[ExitEvent, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.trailing or self.exits)
+
+
+def event_row(event: TrailingEvent) -> dict[str, Any]:
+    row = {f.name: getattr(event, f.name) for f in fields(event)}
+    row["kind"] = event.kind.value
+    return row
+
+
+def exit_row(event: ExitEvent) -> dict[str, Any]:
+    row = {f.name: getattr(event, f.name) for f in fields(event)}
+    row["kind"] = event.kind.value
+    return row
+
+
 class TrailingRowStore(Protocol):
-    async def write(self, saves: Sequence[TrailingStop], deletes: Sequence[str]) -> None: ...
+    async def write(self, saves: Sequence[TrailingStop], deletes: Sequence[str],
+                    events: EventBatch | None = None) -> None: ...
 
 
 class TrailingWriter:
@@ -114,6 +156,8 @@ class TrailingWriter:
     def __init__(self, store: TrailingRowStore) -> None:
         self._store = store
         self._pending: dict[str, TrailingStop | None] = {}
+        self._events: list[TrailingEvent] = []
+        self._exit_events: list[ExitEvent] = []
         self._dirty = asyncio.Event()
         self._write_lock = asyncio.Lock()
         self.failures = 0
@@ -126,9 +170,20 @@ class TrailingWriter:
         self._pending[symbol] = None
         self._dirty.set()
 
+    def record(self, event: TrailingEvent) -> None:
+        """Queue an event; it is written with the next batch, i.e. with the state it describes."""
+        self._events.append(event)
+        TRAILING_EVENTS.labels(kind=event.kind.value).inc()
+        self._dirty.set()
+
+    def record_exit(self, event: ExitEvent) -> None:
+        self._exit_events.append(event)
+        EXIT_EVENTS.labels(kind=event.kind.value).inc()
+        self._dirty.set()
+
     @property
     def pending(self) -> int:
-        return len(self._pending)
+        return len(self._pending) + len(self._events) + len(self._exit_events)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Write whatever is pending until `stop`; then a last flush."""
@@ -148,35 +203,40 @@ class TrailingWriter:
     async def flush(self, attempts: int = 3) -> bool:
         """Write everything pending now (shutdown, tests). True when nothing is left."""
         for _ in range(attempts):
-            if not self._pending:
+            if not self.pending:
                 return True
             await self.write_pending()
-        return not self._pending
+        return not self.pending
 
     async def write_pending(self) -> bool:
         """One write of everything pending; on failure it stays pending. True on success."""
         async with self._write_lock:
             batch, self._pending = self._pending, {}
+            events = EventBatch(tuple(self._events), tuple(self._exit_events))
+            self._events, self._exit_events = [], []
             self._dirty.clear()
-            if not batch:
+            if not batch and not events:
                 return True
             saves = [s for s in batch.values() if s is not None]
             deletes = [symbol for symbol, s in batch.items() if s is None]
             try:
                 async with asyncio.timeout(WRITE_TIMEOUT_S):
-                    await self._store.write(saves, deletes)
+                    await self._store.write(saves, deletes, events)
             except Exception as exc:
                 self.failures += 1
                 TRAILING_ERRORS.inc()
-                log.warning("trailing_write_failed", error=repr(exc), symbols=len(batch))
-                self._requeue(batch)
+                log.warning("trailing_write_failed", error=repr(exc), symbols=len(batch),
+                            events=len(events.trailing) + len(events.exits))
+                self._requeue(batch, events)
                 return False
             return True
 
-    def _requeue(self, batch: Mapping[str, TrailingStop | None]) -> None:
-        # Newer states queued while we were writing win over the failed batch.
+    def _requeue(self, batch: Mapping[str, TrailingStop | None], events: EventBatch) -> None:
+        # Newer states queued while we were writing win over the failed batch; events keep their order.
         for symbol, value in batch.items():
             self._pending.setdefault(symbol, value)
+        self._events[:0] = events.trailing
+        self._exit_events[:0] = events.exits
         self._dirty.set()
 
 

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import Clock, SystemClock, parse_rfc3339
 from core.logging import get_logger
+from core.metrics import MATRIX_UPDATED
 from core.money import fmt, to_decimal
 from market_data.ports import SignalView
 from shared_data.db import to_plain_url
@@ -339,6 +340,7 @@ class SharedStateListener:
             log.error("shared_state_bad_document", data_type=self.data_type, error=str(exc))
             return
         self._snapshot = snapshot
+        MATRIX_UPDATED.set(snapshot.computed_at.timestamp())
         self.health_state.last_reload_at = self._clock.now()
         self.health_state.reloads += 1
         async with self._changed:

@@ -19,6 +19,7 @@ from aiohttp import web
 from core.alert_secret import with_paper_admin_token, with_paper_secret
 from core.clock import SystemClock
 from core.logging import get_logger, redactor
+from core.metrics import MARKET_LAST_TICK, MARKET_TICKS, OPEN_POSITIONS
 from core.money import quantize_down
 from core.settings import Settings
 from exchange.coinbase import build_feed
@@ -31,12 +32,14 @@ from market_data.market_cache import MarketCache
 from market_data.position_monitor import PositionMonitor
 from market_data.protective_stop import ProtectiveStopManager
 from market_data.trailing_store import TrailingStore, TrailingWriter
+from reports.dashboard.events import event_routes
 from reports.dashboard.routes import dashboard_routes
 from risk.degraded.gate import DegradedEntryGate
 from risk.degraded.mode import DegradedMode
 from risk.degraded.store import DegradedStore
 from risk.manager import RiskManager
 from shared_data.db import create_engine, session_factory
+from shared_data.event_store import EventRetention
 from shared_data.shared_state import SharedStateListener
 from webhook.alert_executor import AlertOrderExecutor
 from webhook.alerts.symbols import SymbolMap
@@ -57,6 +60,7 @@ from webhook.ready_announce import announce_ready
 from webhook.reconciler import Reconciler
 from webhook.status import DaemonHealth, RiskAdmin
 from webhook.supervisor import Supervisor
+from webhook.trailing_health import TrailingHistoryHealth
 
 log = get_logger(__name__)
 
@@ -146,6 +150,7 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
         ledger = await FifoLedger.load(session, settings)
     catalog = {p.product_id: p for p in await rest.get_products()}
     positions = PositionBook(ledger, sellable=lambda symbol, size: _sellable(catalog, symbol, size))
+    OPEN_POSITIONS.set_function(lambda: len(positions.open_positions()))
     recorder = FillRecorder(sessions, ledger, clock.now)
     fills = FillProcessor(rest, recorder, fills_lag_retry_s=settings.fills_lag_retry_s)
     reconcile_wake = asyncio.Event()
@@ -157,7 +162,7 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
     risk = RiskManager(sessions, settings, clock=clock, notifier=notifier)
     await risk.load()
     cache = MarketCache()
-    trailing_store = TrailingStore(sessions)
+    trailing_store = TrailingStore(sessions, clock)
     trailing = await trailing_store.restore([p.symbol for p in positions.open_positions()])
     for ts in trailing.values():  # what came back, exactly (the crash soak compares it with the rows)
         log.info("trailing_stop_restored", symbol=ts.symbol, state=ts.state.value,
@@ -167,6 +172,7 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
                  activated_at=None if ts.activated_at is None else ts.activated_at.isoformat())
     writer = TrailingWriter(trailing_store)
     exits = OrderExitExecutor(orders, rest, sessions, settle_order=fills.process_order, clock=clock)
+    # The exchange-side mirror of each trailing stop, when enabled (PROTECTIVE_STOP_ENABLED).
     protective = ProtectiveStopManager(rest, settings, clock, degraded=lambda: degraded.active) \
         if settings.protective_stop_enabled else None
     monitor = PositionMonitor(settings, cache, positions, listener, exits, notifier, clock=clock, writer=writer,
@@ -184,6 +190,8 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
 
     async def on_market_event(event: Any) -> None:
         if isinstance(event, Ticker):
+            MARKET_TICKS.labels(symbol=event.product_id).inc()
+            MARKET_LAST_TICK.set(clock.now().timestamp())
             cache.update(event.product_id, event.price, received_mono=clock.monotonic(), received_at=clock.now(),
                          best_bid=event.best_bid, best_ask=event.best_ask, exchange_time=event.time)
 
@@ -205,8 +213,9 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
                              on_reconcile=None, on_outage=on_outage)
     user_feed = build_feed(exchange.config, "user", ["user", "heartbeats"], products, on_user_event, stop,
                            on_reconcile=wake_reconciler, on_outage=on_outage)
-    health = DaemonHealth(engine, market_feed, user_feed, listener, risk, monitor, writer, degraded=degraded,
-                          protective=protective)
+    history = TrailingHistoryHealth(sessions, cache, monitor.trailing_stops, clock, settings.quote_max_age_s)
+    health = DaemonHealth(engine, market_feed, user_feed, listener, risk, monitor, writer, history,
+                          degraded=degraded, protective=protective)
     deps = HttpDeps(settings=settings, sessions=sessions, health=health, admin=RiskAdmin(risk), symbols=symbols,
                     clock=clock, wake=worker.wake)
     app = build_app(deps)
@@ -214,6 +223,7 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
     dashboard = dashboard_routes(LiveDashboardData(settings, sessions, positions, cache, monitor, health,
                                                    exchange=rest, catalog=catalog))
     app.router.add_routes(OperatorGuard(settings).protect(dashboard))
+    app.router.add_routes(OperatorGuard(settings).protect(event_routes(sessions)))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.webhook_host, settings.webhook_port)
@@ -231,6 +241,7 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
     supervisor.add("degraded_mode", degraded.run)
     supervisor.add("sentinel", monitor.run)
     supervisor.add("trailing_writer", writer.run)
+    supervisor.add("event_retention", EventRetention(sessions, settings.event_retention_days, clock).run)
     supervisor.add("alert_worker", worker.run)
     return {
         "sessions": sessions, "ledger": ledger, "positions": positions, "recorder": recorder, "fills": fills,

@@ -12,6 +12,7 @@ import random
 
 from core.enums import IngestVia, OrderSource
 from core.logging import get_logger
+from core.metrics import FILL_RECORD_FAILURES
 from core.money import ZERO
 from exchange.models import Fill, Order
 from exchange.paging import all_fills
@@ -66,6 +67,7 @@ class FillProcessor:
                 self._failures.pop(order_id, None)
             except Exception as exc:  # exchange or database trouble: retry with backoff, then leave it
                 failures = self._failures.get(order_id, 0) + 1  # to the reconciler, which repairs anyway
+                FILL_RECORD_FAILURES.inc()
                 self._failures[order_id] = failures
                 if failures > MAX_ATTEMPTS:
                     log.error("fill_processing_gave_up", order_id=order_id, attempts=failures, error=repr(exc))

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.clock import utcnow
 from core.enums import TERMINAL_STATUSES, Side
 from core.logging import get_logger
+from core.metrics import REALIZED_PNL
 from core.money import ZERO
 from exchange.models import Order
 from exchange.port import ExchangePort
@@ -26,7 +27,7 @@ log = get_logger(__name__)
 
 
 class ExitListener(Protocol):
-    def exit_finished(self, symbol: str, *, filled: bool) -> None: ...
+    def exit_finished(self, symbol: str, *, filled: bool, order_id: str | None = None) -> None: ...
 
 
 class ExitRecorder(Protocol):
@@ -99,7 +100,7 @@ class PositionBook:
             if order.order_id in self._settled:
                 return
             self._settled.add(order.order_id)
-            monitor.exit_finished(order.product_id, filled=order.filled_size > 0)
+            monitor.exit_finished(order.product_id, filled=order.filled_size > 0, order_id=order.order_id)
             if order.filled_size > 0:
                 task = asyncio.get_running_loop().create_task(self._count_exit(order.order_id, risk, sessions))
                 self._tasks.add(task)
@@ -113,6 +114,7 @@ class PositionBook:
                 pnl = (await session.execute(select(TradeRecord.pnl_usd).where(TradeRecord.order_id == order_id))
                        ).scalar_one_or_none()
             if pnl is not None:
+                REALIZED_PNL.inc(float(pnl))  # a gauge: P&L may be negative; float only for display
                 await risk.record_exit(pnl, utcnow())
         except Exception:
             log.exception("exit_pnl_count_failed", order_id=order_id)

@@ -15,6 +15,7 @@ from exchange.coinbase.ws_feed import WsFeed
 from risk.manager import RiskManager, RiskSnapshot
 from shared_data.shared_state import SharedStateListener
 from webhook.http.deps import HealthReport, TrailingStopHealth
+from webhook.trailing_health import TrailingHistoryHealth
 
 DB_PING_TIMEOUT_S = 2.0
 
@@ -25,8 +26,10 @@ def _metric(metric: Any) -> float:
 
 class DaemonHealth:
     def __init__(self, engine: AsyncEngine, market_feed: WsFeed, user_feed: WsFeed, listener: SharedStateListener,
-                 risk: RiskManager, monitor: Any, writer: Any, *, degraded: Any = None, protective: Any = None) -> None:
+                 risk: RiskManager, monitor: Any, writer: Any, history: TrailingHistoryHealth | None = None, *,
+                 degraded: Any = None, protective: Any = None) -> None:
         self._engine = engine
+        self._history = history
         self._feeds = (market_feed, user_feed)
         self._listener = listener
         self._risk = risk
@@ -78,8 +81,9 @@ class DaemonHealth:
         details: dict[str, Any] = {}
         if self._protective is not None:
             details["protective_stop"] = self._protective.moves.summary()
+        history = await self._history.report() if self._history is not None else {}
         return TrailingStopHealth(active=int(_metric(TRAILING_ACTIVE)), activations=int(_metric(TRAILING_ACTIVATIONS)),
-                                  errors=int(_metric(TRAILING_ERRORS)), details=details)
+                                  errors=int(_metric(TRAILING_ERRORS)), details=details, history=history)
 
     async def degraded_history(self) -> list[dict[str, Any]]:
         return await self._degraded.history() if self._degraded is not None else []

@@ -33,6 +33,8 @@ class TrailingStopHealth:
     activations: int
     errors: int
     details: Mapping[str, Any] = field(default_factory=dict)
+    # events_last_hour, staleness_limit_s, stale, stops (webhook/trailing_health.py)
+    history: Mapping[str, Any] = field(default_factory=dict)
 
 
 class HealthSource(Protocol):

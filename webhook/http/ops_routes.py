@@ -113,7 +113,8 @@ class OpsRoutes:
         except Exception as exc:
             log.warning("trailing_health_failed", error=type(exc).__name__)
             return _json({"error": "trailing-stop state unavailable"}, 503)
-        body: dict[str, Any] = {"active": stats.active, "activations": stats.activations, "errors": stats.errors}
+        body: dict[str, Any] = {"active": stats.active, "activations": stats.activations, "errors": stats.errors,
+                                **stats.history}
         if stats.details:
             body["details"] = dict(stats.details)
         return _json(body)

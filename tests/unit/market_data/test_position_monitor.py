@@ -18,8 +18,9 @@ from market_data.market_cache import MarketCache
 from market_data.ports import ExitSubmission, SignalView
 from market_data.position_monitor import PositionMonitor
 from market_data.protective_stop import ProtectiveStopManager
+from market_data.stop_events import ExitEvent, TrailingEvent
 from market_data.trailing_stop import TrailingStop, start_trailing
-from market_data.trailing_store import TrailingWriter
+from market_data.trailing_store import EventBatch, TrailingWriter
 from tests.unit.market_data.inmemory import ListExecutor, ListNotifier, Position, Positions, Signals, StopBook
 
 D = Decimal
@@ -32,9 +33,14 @@ class MemoryRows:
     def __init__(self) -> None:
         self.rows: dict[str, TrailingStop] = {}
         self.writes = 0
+        self.trailing_events: list[TrailingEvent] = []
+        self.exit_events: list[ExitEvent] = []
 
-    async def write(self, saves: Sequence[TrailingStop], deletes: Sequence[str]) -> None:
+    async def write(self, saves: Sequence[TrailingStop], deletes: Sequence[str], events: object = None) -> None:
         self.writes += 1
+        if isinstance(events, EventBatch):
+            self.trailing_events += events.trailing
+            self.exit_events += events.exits
         for stop in saves:
             self.rows[stop.symbol] = stop
         for symbol in deletes:
@@ -145,6 +151,12 @@ async def test_one_live_exit_per_position() -> None:
     rig.tick("SOL-USD", "93")
     await rig.settle()
     assert len(rig.executor.calls) == 3
+    assert await rig.writer.flush()
+    assert [(e.kind.value, e.reason) for e in rig.rows.exit_events] == [
+        ("decided", "soft_stop"), ("order_sent", "soft_stop"),
+        ("escalated", "hard_stop"), ("decided", "hard_stop"), ("order_sent", "hard_stop"),
+        ("failed", "hard_stop"), ("decided", "hard_stop"), ("order_sent", "hard_stop")]
+    assert rig.rows.exit_events[5].detail == "exit order ended without a fill"
 
 
 async def test_attempt_limit_with_backoff_then_one_alert() -> None:
@@ -264,6 +276,14 @@ async def test_protective_stop_follows_the_trailing_stop_and_leaves_no_orphan() 
     rig.monitor.sweep()
     await rig.settle()
     assert book.open_orders() == []
+    assert await rig.writer.flush()
+    history = [(e.kind.value, e.stop_before, e.stop_after) for e in rig.rows.trailing_events]
+    assert history == [("created", None, None), ("activated", None, D("101.5")),
+                       ("exchange_stop_placed", None, D("101.5")),
+                       ("stop_moved", D("101.5"), D("102")),  # decided; the exchange stop stays (rate limit)
+                       ("stop_moved", D("102"), D("104")), ("exchange_stop_replaced", D("101.5"), D("104")),
+                       ("removed", D("104"), None)]
+    assert rig.rows.trailing_events[-1].final_state is not None and "SOL-USD" not in rig.rows.rows
 
 
 async def test_a_position_that_never_gets_a_quote_counts_as_stale() -> None:
@@ -278,3 +298,25 @@ async def test_a_position_that_never_gets_a_quote_counts_as_stale() -> None:
     await rig.settle()
     assert metric("bt_stale_quotes_total") == before + 1
     assert rig.notifier.topics() == ["stale_quote"] and "no quote" in rig.notifier.messages[0][1]
+
+
+async def test_an_exchange_stop_cancelled_by_someone_else_is_placed_again_as_a_new_order() -> None:
+    book = StopBook()
+    rig = Rig(sol(), book=book, protective_stop_enabled=True)
+    rig.signals.views["SOL-USD"] = SignalView(sell=False, atr=D("1"), as_of=T0)
+    rig.tick("SOL-USD", "103.5")
+    await rig.settle()
+    [placed] = book.open_orders()
+    await book.cancel_orders([placed.order_id])  # not by the daemon
+    rig.monitor.exit_finished("SOL-USD", filled=False, order_id=placed.order_id)  # the user channel says so
+    rig.tick("SOL-USD", "103.5")
+    await rig.settle()
+    [again] = book.open_orders()
+    assert again.order_id != placed.order_id and again.request.client_order_id != placed.request.client_order_id
+    assert again.request.stop_price == placed.request.stop_price
+    assert rig.monitor.trailing_stop("SOL-USD").stop_order_id == again.order_id  # type: ignore[union-attr]
+    assert rig.executor.calls == []  # not an exit attempt
+    assert await rig.writer.flush()
+    kinds = [e.kind.value for e in rig.rows.trailing_events]
+    assert kinds[-2:] == ["exchange_stop_failed", "exchange_stop_placed"]
+    assert "cancelled outside the daemon" in (rig.rows.trailing_events[-2].detail or "")

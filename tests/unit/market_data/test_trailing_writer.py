@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from market_data.stop_events import ExitEvent, ExitEventKind, TrailingEventKind, trailing_event
 from market_data.trailing_stop import TrailingStop, start_trailing
-from market_data.trailing_store import TrailingWriter
+from market_data.trailing_store import EventBatch, TrailingWriter
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -20,12 +21,15 @@ class FlakyRows:
         self.failures = failures
         self.rows: dict[str, TrailingStop] = {}
         self.batches: list[tuple[list[str], list[str]]] = []
+        self.events: list[list[str]] = []  # the event kinds of each committed batch
 
-    async def write(self, saves: Sequence[TrailingStop], deletes: Sequence[str]) -> None:
+    async def write(self, saves: Sequence[TrailingStop], deletes: Sequence[str], events: object = None) -> None:
         if self.failures:
             self.failures -= 1
             raise ConnectionError("database went away")
         self.batches.append(([s.symbol for s in saves], list(deletes)))
+        if isinstance(events, EventBatch):
+            self.events.append([e.kind.value for e in events.trailing] + [e.kind.value for e in events.exits])
         self.rows.update({s.symbol: s for s in saves})
         for symbol in deletes:
             self.rows.pop(symbol, None)
@@ -67,3 +71,19 @@ async def test_run_writes_in_the_background_and_flushes_on_stop() -> None:
     halt.set()
     await asyncio.wait_for(task, timeout=10)
     assert writer.pending == 0 and "A" in rows.rows
+
+
+async def test_events_go_with_their_state_and_keep_their_order_through_a_failure() -> None:
+    rows = FlakyRows(1)
+    writer = TrailingWriter(rows)
+    a = stop("A", "101")
+    writer.save(a)
+    writer.record(trailing_event(a, TrailingEventKind.CREATED, T0))
+    writer.record_exit(ExitEvent("A", ExitEventKind.DECIDED, T0, "trailing_stop"))
+    assert not await writer.write_pending()  # the batch failed: neither state nor events were written
+    assert rows.rows == {} and rows.events == []
+    writer.record(trailing_event(a, TrailingEventKind.UPDATED, T0))  # newer, queued after the failure
+    assert writer.pending == 4
+    assert await writer.flush()
+    assert rows.events == [["created", "updated", "decided"]] and "A" in rows.rows
+    assert writer.pending == 0
