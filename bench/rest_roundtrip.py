@@ -17,6 +17,7 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
@@ -65,7 +66,18 @@ async def run(calls: int) -> dict[str, Any]:
                                                             base_size=Decimal("0.001"), limit_price=Decimal("1000")))
             assert order.order_id
             order_id = order.order_id
+            seq = iter(range(10**9))
+
+            async def order_round_trip() -> None:
+                # Place a resting limit and cancel it: two acknowledged writes on the simulator.
+                placed = await adapter.create_order(OrderRequest(
+                    f"bench-rt-{uuid.uuid4().hex}-{next(seq)}", "BTC-USD", Side.BUY, OrderKind.LIMIT_GTC,
+                    base_size=Decimal("0.001"), limit_price=Decimal("1000")))
+                assert placed.order_id
+                await adapter.cancel_orders([placed.order_id])
+
             return {"benchmark": "rest_roundtrip", "transport": "adapter→SDK→HTTPS→simulator (same process)",
+                    "order_create_cancel": await timed(calls, order_round_trip),
                     "get_order": await timed(calls, lambda: adapter.get_order(order_id)),
                     "get_best_bid_ask": await timed(calls, lambda: adapter.get_best_bid_ask(["BTC-USD"])),
                     "get_server_time": await timed(calls, adapter.get_server_time),
