@@ -169,7 +169,13 @@ async def _cmd_mode(settings: Settings, args: argparse.Namespace) -> int:
         except migrate.SchemaNotAtHead as exc:
             print(f"bottrader: {exc}", file=sys.stderr)
             return 3
-        await _MODES[args.command](settings, url, stop)
+        from webhook.account_check import AccountMismatch
+
+        try:
+            await _MODES[args.command](settings, url, stop)
+        except AccountMismatch as exc:  # one line, nothing traded or written
+            print(f"bottrader: {exc}", file=sys.stderr)
+            return 5
     log.info("stopped", mode=args.command)
     return 0
 

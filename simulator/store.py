@@ -160,7 +160,7 @@ class SimStateStore:
         return self.meta("account_id") is None
 
     def counts(self) -> dict[str, int]:
-        return {table: int(self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])  # noqa: S608
+        return {table: int(self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
                 for table in ("orders", "fills", "wallets")}
 
     # ---- writing --------------------------------------------------------------------------------
@@ -248,11 +248,12 @@ class SimStateStore:
         engine.ledger.wallets = {
             c: Wallet(c, u, Decimal(a), Decimal(h))
             for c, u, a, h in self._db.execute("SELECT currency, uuid, available, hold FROM wallets")}
-        for market in engine.markets.values():  # products added since the last run keep their fresh wallets
-            for currency in (market.state.spec.base_currency, market.state.spec.quote_currency):
+        for fresh in engine.markets.values():  # products added since the last run keep their fresh wallets
+            for currency in (fresh.state.spec.base_currency, fresh.state.spec.quote_currency):
                 engine.ledger.open(currency, str(uuid.uuid4()))
         self._wallets_saved = {c: (w.uuid, w.available, w.hold) for c, w in engine.ledger.wallets.items()}
-        orders = [order_from_dict(loads(d)) for (d,) in self._db.execute("SELECT data FROM orders ORDER BY created_seq")]
+        orders = [order_from_dict(loads(d))
+                  for (d,) in self._db.execute("SELECT data FROM orders ORDER BY created_seq")]
         engine.restore_books(orders, [fill_from_dict(loads(d)) for (d,) in
                                       self._db.execute("SELECT data FROM fills ORDER BY seq")])
         for product_id, price, trade_seq, last_time in self._db.execute("SELECT * FROM markets"):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import text
@@ -25,13 +25,16 @@ def _metric(metric: Any) -> float:
 
 class DaemonHealth:
     def __init__(self, engine: AsyncEngine, market_feed: WsFeed, user_feed: WsFeed, listener: SharedStateListener,
-                 risk: RiskManager, monitor: Any, writer: Any) -> None:
+                 risk: RiskManager, monitor: Any, writer: Any,
+                 emergencies: Callable[[], tuple[list[str], dict[str, Any]]] | None = None) -> None:
+        """`emergencies` names problems that make the daemon not ready (unrecorded fills, crash loops)."""
         self._engine = engine
         self._feeds = (market_feed, user_feed)
         self._listener = listener
         self._risk = risk
         self._monitor = monitor
         self._writer = writer
+        self._emergencies = emergencies
 
     async def _db_ok(self) -> bool:
         try:
@@ -53,11 +56,13 @@ class DaemonHealth:
             snapshot = await self._risk.state()
             breakers = {b.value: s.tripped for b, s in snapshot.breakers.items()}
             halted = snapshot.entries_blocked
+        problems, extra = self._emergencies() if self._emergencies is not None else ([], {})
         return HealthReport(
             database_ok=db_ok, websocket_connected=market.connected and user.connected, websocket_age_s=age,
             matrix_age_s=matrix.get("matrix_age_s"), breakers=breakers, halted=halted,
             details={"market_feed": market.connected, "user_feed": user.connected, "matrix": matrix,
-                     "sentinel_sweeps": getattr(self._monitor, "sweeps", None)},
+                     "sentinel_sweeps": getattr(self._monitor, "sweeps", None)} | extra,
+            problems=tuple(problems),
         )
 
     async def risk_state(self) -> RiskSnapshot | None:
