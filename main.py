@@ -5,6 +5,8 @@
     python main.py sighook       the signal generator: candles, indicators, buy_sell_matrix
     python main.py simulator     the Coinbase-compatible exchange simulator, standalone
     python main.py migrate       upgrade the database schema to head
+    python main.py paper reset   wipe the paper account and the database's trading tables together
+    python main.py fills retry   record fills that could not be recorded (dead letters)
 """
 
 from __future__ import annotations
@@ -62,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Packages that contribute CLI verbs (fifo rebuild/check, report …, halt/resume, simulator keygen, bench).
 PLUGIN_CLIS: list[str] = [
-    name for name in ("fifo_engine.cli", "reports.cli", "risk.cli", "simulator.cli", "bench.cli")
+    name for name in ("fifo_engine.cli", "reports.cli", "risk.cli", "simulator.cli", "bench.cli",
+                      "webhook.durability_cli")
     if _module_exists(name)
 ]
 
