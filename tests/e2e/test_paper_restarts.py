@@ -8,7 +8,6 @@ order placed in the first run is still open on the exchange and in passive_order
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
 from decimal import Decimal as D
@@ -127,28 +126,28 @@ async def test_three_runs_stopped_three_ways_then_a_wiped_simulator_is_refused(
     await _assert_consistent(daemon, exchange, db_url, env, resting_id)
     await daemon.kill()
 
-    # Run 3: trade, then SIGKILL while an order placement is in flight (the simulator has taken the
-    # order but holds its answer back).
-    daemon, exchange = await _start(env, daemons)
-    await _assert_consistent(daemon, exchange, db_url, env, resting_id)
-    await _trade(daemon, db_url, "ETH-USD")
-    await exchange.admin("faults", {"kind": "slow", "path": "/orders", "method": "POST", "count": 1,
-                                    "params": {"delay_s": 30, "process": True}})
-    in_flight = await fetch(db_url, "SELECT COUNT(*) AS n FROM fills")
-    assert await post_alert(daemon.alert_url, buy_alert("BTC-USD", notional="333")) == 200
-    await eventually(lambda: fetch(db_url, "SELECT 1 FROM trade_records WHERE status = 'NEW'"),
-                     timeout=30, what="order row written before the exchange call")
-    await asyncio.sleep(1.5)  # the request has reached the simulator, which is sitting on its answer
-    await daemon.kill()
+    # Runs 3 and 4: SIGKILL while an order placement is in flight — first with the simulator holding
+    # back its answer to an order it has taken, then with one it has not taken yet.
+    for processed, notional in ((True, "333"), (False, "344")):
+        daemon, exchange = await _start(env, daemons)
+        await _assert_consistent(daemon, exchange, db_url, env, resting_id)
+        await _trade(daemon, db_url, "ETH-USD")
+        await exchange.admin("faults", {"kind": "slow", "path": "/orders", "method": "POST", "count": 1,
+                                        "params": {"delay_s": 30, "process": processed}})
+        fills_before = len(await db_trade_ids(db_url))
+        assert await post_alert(daemon.alert_url, buy_alert("BTC-USD", notional=notional)) == 200
+        # The row is written before the call; when the simulator took the order, the user channel may
+        # report (and the fill path record) it while the REST answer is still held back.
+        await eventually(lambda b=fills_before: _in_flight(db_url, b), timeout=30, what="placement in flight")
+        assert not daemon.find("order_placed", symbol="BTC-USD", quote_size=notional)
+        await daemon.kill()
 
-    # Run 4: the in-flight order is settled (same client_order_id → the exchange's existing order),
-    # its fill recorded once, and nothing is marked rejected.
+    # Run 5: the in-flight orders are settled (same client_order_id → the exchange's existing order, or
+    # sent now), their fills recorded once, and nothing is left NEW or marked rejected.
     daemon, exchange = await _start(env, daemons)
     await _assert_consistent(daemon, exchange, db_url, env, resting_id)
-    assert len(await db_trade_ids(db_url)) > in_flight[0]["n"]
-    stuck = await fetch(db_url, "SELECT order_id, status, reject_reason FROM trade_records "
-                                "WHERE status IN ('NEW', 'REJECTED')")
-    assert stuck == [], stuck
+    assert len(await db_trade_ids(db_url)) > fills_before
+    await eventually(lambda: _settled(db_url), timeout=60, what="no NEW/REJECTED orders")
     identity = await fetch(db_url, "SELECT portfolio_uuid FROM account_identity")
     assert identity and identity[0]["portfolio_uuid"] == (await exchange.adapter.get_key_permissions()).portfolio_uuid
     assert await interrupt(daemon) == 0
@@ -170,17 +169,25 @@ async def test_three_runs_stopped_three_ways_then_a_wiped_simulator_is_refused(
     reset = run_cli(env, "paper", "reset", "--yes")
     assert reset.returncode == 0, reset.stdout + reset.stderr
     assert "Removed the simulator's books" in reset.stdout and "fills (" in reset.stdout, reset.stdout
-    assert await fetch(db_url, "SELECT COUNT(*) AS n FROM fills") == [{"n": 0}] or \
-        (await fetch(db_url, "SELECT COUNT(*) AS n FROM fills"))[0]["n"] == 0
+    for table in ("fills", "trade_records", "account_identity", "passive_orders"):
+        assert (await fetch(db_url, f"SELECT COUNT(*) AS n FROM {table}"))[0]["n"] == 0, table
     daemon, exchange = await _start(env, daemons)
     assert daemon.find("sim_state_created"), daemon.tail()
     await _trade(daemon, db_url, "BTC-USD")
-    assert await _consistent(exchange, db_url) is None or await eventually(
-        lambda: _agrees(exchange, db_url), timeout=60, what="clean start agrees")
+    await eventually(lambda: _agrees(exchange, db_url), timeout=60, what="clean start agrees")
     new_identity = await fetch(db_url, "SELECT portfolio_uuid FROM account_identity")
     assert new_identity and new_identity != identity
     assert error_lines(daemon.lines) == [], "".join(error_lines(daemon.lines))
     assert await interrupt(daemon) == 0
+
+
+async def _in_flight(db_url: str, fills_before: int) -> bool:
+    new = await fetch(db_url, "SELECT 1 FROM trade_records WHERE status = 'NEW'")
+    return bool(new) or len(await db_trade_ids(db_url)) > fills_before
+
+
+async def _settled(db_url: str) -> bool:
+    return not await fetch(db_url, "SELECT 1 FROM trade_records WHERE status IN ('NEW', 'REJECTED')")
 
 
 async def _agrees(exchange: PaperExchange, db_url: str) -> bool:
