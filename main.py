@@ -152,10 +152,17 @@ async def _cmd_mode(settings: Settings, args: argparse.Namespace) -> int:
     install_exception_handler()
     stop = install_stop_signals()
     log.info("starting", mode=args.command, config=redacted_config(settings))
+    from simulator.store import StateLocked
+    from webhook.account_check import AccountMismatch
+
     if args.command == "simulator":
         from simulator.standalone import run_simulator
 
-        await run_simulator(settings, stop)
+        try:
+            await run_simulator(settings, stop)
+        except StateLocked as exc:
+            print(f"bottrader: {exc}", file=sys.stderr)
+            return 5
         log.info("stopped", mode=args.command)
         return 0
 
@@ -172,11 +179,9 @@ async def _cmd_mode(settings: Settings, args: argparse.Namespace) -> int:
         except migrate.SchemaNotAtHead as exc:
             print(f"bottrader: {exc}", file=sys.stderr)
             return 3
-        from webhook.account_check import AccountMismatch
-
         try:
             await _MODES[args.command](settings, url, stop)
-        except AccountMismatch as exc:  # one line, nothing traded or written
+        except (AccountMismatch, StateLocked) as exc:  # one line, nothing traded or written
             print(f"bottrader: {exc}", file=sys.stderr)
             return 5
     log.info("stopped", mode=args.command)

@@ -124,7 +124,7 @@ class SimStateStore:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(self._lock_fd)
-            raise StateLocked(f"another simulator is using {state_dir}") from None
+            raise StateLocked(f"another simulator (standalone or in `both`) is using {state_dir}") from None
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         if synchronous.upper() not in ("NORMAL", "FULL"):
