@@ -33,6 +33,27 @@ log = get_logger(__name__)
 
 TOPIC = "fill_unrecorded"
 WATCH_INTERVAL_S = 5.0
+# SQLSTATE classes of a database that is away or busy (connection, resources, operator intervention,
+# serialization/deadlock, lock timeout, system error): the fill is fine, the recording is retried
+# by the fill path and the reconciler as before. Any other SQLSTATE is the database refusing this fill.
+TRANSIENT_SQLSTATES = ("08", "40", "53", "57", "58", "55P03")
+
+
+def is_refusal(exc: BaseException) -> bool:
+    """Did the database refuse the write itself (a constraint, a trigger, bad data), as opposed to
+    being unreachable? Only a refusal is dead-lettered; an outage is waited out. Pure."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        error = todo.pop()
+        if error is None or id(error) in seen:
+            continue
+        seen.add(id(error))
+        code = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+        if isinstance(code, str) and len(code) == 5:
+            return not code.startswith(TRANSIENT_SQLSTATES)
+        todo += [getattr(error, "orig", None), error.__cause__, error.__context__]
+    return False
 
 
 # ---- the exchange's values as JSON and back (exact Decimals, aware datetimes, enums by value) -------

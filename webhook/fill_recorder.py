@@ -23,7 +23,7 @@ from fifo_engine.ledger import FifoLedger
 from fifo_engine.model import FillFact
 from shared_data import order_store
 from shared_data.trade_recorder import insert_fills
-from webhook.fill_dead_letters import DeadLetters
+from webhook.fill_dead_letters import DeadLetters, is_refusal
 
 log = get_logger(__name__)
 
@@ -81,6 +81,8 @@ class FillRecorder:
                 if self._dead is None:
                     raise
                 if attempt >= self._attempts:
+                    if not is_refusal(exc):
+                        raise  # the database is away: the fill path and the reconciler retry as before
                     await self._dead.park(order, usable, exc, attempt)
                     return 0
                 delay = min(2.0, 0.2 * 2 ** (attempt - 1)) * (0.5 + random.random())

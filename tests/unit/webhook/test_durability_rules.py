@@ -1,4 +1,4 @@
-"""The account check's verdict (pure) and the supervisor's crash-loop detection."""
+"""Pure rules of issue #17: account-check verdicts, crash-loop detection, which errors dead-letter a fill."""
 
 from __future__ import annotations
 
@@ -58,3 +58,24 @@ async def test_a_loop_that_keeps_crashing_is_reported_then_forgotten() -> None:
     assert sup.problems() == ["crash_loop:reconciler"]
     clock.advance(61)
     assert sup.problems() == []
+
+
+def test_only_a_refusing_database_dead_letters_a_fill() -> None:
+    from webhook.fill_dead_letters import is_refusal
+
+    class PgError(Exception):
+        def __init__(self, sqlstate: str) -> None:
+            super().__init__(sqlstate)
+            self.sqlstate = sqlstate
+
+    class Wrapped(Exception):
+        def __init__(self, orig: BaseException) -> None:
+            super().__init__("wrapped")
+            self.orig = orig
+
+    assert is_refusal(Wrapped(PgError("P0001")))  # RAISE in a trigger
+    assert is_refusal(Wrapped(PgError("23505")))  # unique violation
+    assert not is_refusal(Wrapped(PgError("08006")))  # connection failure
+    assert not is_refusal(Wrapped(PgError("57P01")))  # admin shutdown
+    assert not is_refusal(OSError("connection refused"))
+    assert not is_refusal(TimeoutError())
