@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.logging import get_logger, mask_key
 from core.settings import Settings
-from exchange.port import ExchangePort
+from exchange.port import ExchangeError, ExchangePort
 
 log = get_logger(__name__)
 
@@ -37,7 +37,11 @@ class AccountMismatch(RuntimeError):
 
 
 async def identify(settings: Settings, exchange: ExchangePort, key_name: str) -> AccountIdentity:
-    perms = await exchange.get_key_permissions()
+    try:
+        perms = await exchange.get_key_permissions()
+    except ExchangeError as exc:  # unverifiable is as bad as wrong: do not trade
+        raise AccountMismatch(f"refusing to start: cannot tell which account the exchange is ({exc}); "
+                              "check the exchange settings and try again") from exc
     return AccountIdentity(settings.trading_mode.value, perms.portfolio_uuid,
                            None if settings.is_paper else key_name)
 

@@ -199,7 +199,10 @@ class DeadLetters:
     async def run(self, stop: asyncio.Event, interval_s: float = WATCH_INTERVAL_S) -> None:
         """Re-notify while anything is parked; notice fills recorded by `fills retry`."""
         while not stop.is_set():
-            await self.refresh()
+            try:
+                await self.refresh()
+            except Exception as exc:  # the database is away: its own health check says so; try again
+                log.warning("fill_dead_letters_check_failed", error=repr(exc))
             try:
                 await asyncio.wait_for(stop.wait(), timeout=interval_s)
             except TimeoutError:
