@@ -14,7 +14,6 @@ import contextlib
 import dataclasses
 import json
 import uuid
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -174,9 +173,10 @@ def build_context(config: SimulatorConfig) -> tuple[SimContext, TlsFiles]:
     tls = ensure_certificates(config.state_dir, config.host, extra_hosts=config.tls_hostnames)
     store = SimStateStore(config.state_dir, config.state_synchronous) if config.persist else None
     engine_config = config.engine_config()
+    clock = SimClock(config.clock_speed)
     resumed_at = store.clock_at() if store is not None else None
-    start = datetime.now(UTC)
-    clock = SimClock(config.clock_speed, start=max(start, resumed_at) if resumed_at else None)
+    if resumed_at is not None and resumed_at > clock.now():  # simulated time never runs backwards
+        clock.advance((resumed_at - clock.now()).total_seconds())
     if store is not None:
         # The account's identity is drawn once and kept with its books; a wiped state is a new account.
         account_id = store.meta("account_id") or str(uuid.uuid4())
