@@ -5,6 +5,8 @@
     python main.py sighook       the signal generator: candles, indicators, buy_sell_matrix
     python main.py simulator     the Coinbase-compatible exchange simulator, standalone
     python main.py migrate       upgrade the database schema to head
+    python main.py paper reset   wipe the paper account and the database's trading tables together
+    python main.py fills retry   record fills that could not be recorded (dead letters)
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Packages that contribute CLI verbs (fifo rebuild/check, report …, halt/resume, simulator keygen, bench).
 PLUGIN_CLIS: list[str] = [
     name for name in ("fifo_engine.cli", "reports.cli", "risk.cli", "simulator.cli", "bench.cli", "core.healthcheck",
-                      "diagnostics.cli")
+                      "diagnostics.cli", "webhook.durability_cli")
     if _module_exists(name)
 ]
 
@@ -197,10 +199,17 @@ async def _cmd_mode(settings: Settings, args: argparse.Namespace) -> int:
     stop = install_stop_signals()
     log.info("starting", mode=args.command, trading_mode=settings.trading_mode.value)
     log.debug("config", config=redacted_config(settings))  # the whole of it: `config show`
+    from simulator.store import StateLocked
+    from webhook.account_check import AccountMismatch
+
     if args.command == "simulator":
         from simulator.standalone import run_simulator
 
-        await run_simulator(settings, stop)
+        try:
+            await run_simulator(settings, stop)
+        except StateLocked as exc:
+            print(f"bottrader: {exc}", file=sys.stderr)
+            return 5
         log.info("stopped", mode=args.command)
         return 0
 
@@ -217,7 +226,11 @@ async def _cmd_mode(settings: Settings, args: argparse.Namespace) -> int:
         except migrate.SchemaNotAtHead as exc:
             print(f"bottrader: {exc}", file=sys.stderr)
             return 3
-        await _MODES[args.command](settings, url, stop)
+        try:
+            await _MODES[args.command](settings, url, stop)
+        except (AccountMismatch, StateLocked) as exc:  # one line, nothing traded or written
+            print(f"bottrader: {exc}", file=sys.stderr)
+            return 5
     log.info("stopped", mode=args.command)
     return 0
 

@@ -189,7 +189,39 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
-async def sentinel(feed_port: int, sink_port: int, symbols: list[str], log_level: str) -> dict[str, Any]:
+async def _busy_simulator(mode: str, stop: asyncio.Event) -> dict[str, Any]:
+    """The in-process simulator of `both` sharing the sentinel's event loop: ticking 20×/s and taking
+    an order and a cancel every 20 ms, with its books in memory or durable (SQLite, simulator/store.py)."""
+    import uuid
+
+    from simulator.app import SimulatorConfig, start_simulator
+
+    with tempfile.TemporaryDirectory() as tmp:
+        sim = await start_simulator(SimulatorConfig(
+            state_dir=Path(tmp), products=["BTC-USD", "ETH-USD", "SOL-USD"], tick_interval_s=0.05,
+            persist=mode == "durable", history_minutes=60, initial_balances={"USD": Decimal("1000000")}))
+        orders = 0
+        try:
+            while not stop.is_set():
+                now = sim.ctx.now()
+                out = sim.engine.create_order(uuid.uuid4().hex, "BTC-USD", "BUY",
+                                              {"limit_limit_gtc": {"base_size": "0.001", "limit_price": "1000"}}, now)
+                sim.ctx.pump()
+                if out.order is not None:
+                    sim.engine.cancel_orders([out.order.order_id], now)
+                    sim.ctx.pump()
+                orders += 1
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=0.02)
+                except TimeoutError:
+                    pass
+        finally:
+            await sim.stop()
+        return {"mode": mode, "orders_and_cancels": orders, "ticks": sim.engine.ticks}
+
+
+async def sentinel(feed_port: int, sink_port: int, symbols: list[str], log_level: str,
+                   simulator: str | None = None) -> dict[str, Any]:
     import aiohttp
     import websockets
 
@@ -210,6 +242,9 @@ async def sentinel(feed_port: int, sink_port: int, symbols: list[str], log_level
     frames = parse_errors = 0
     lags_ms: list[float] = []
     summary: dict[str, Any] = {}
+    sim_stop = asyncio.Event()
+    sim_task = asyncio.create_task(_busy_simulator(simulator, sim_stop)) if simulator else None
+    await asyncio.sleep(0.5 if simulator else 0)
     async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=16)) as http:
         executor = HttpExecutor(http, f"http://{HOST}:{sink_port}/api/v3/brokerage/orders")
         monitor = PositionMonitor(settings, cache, Book(positions), Matrix(symbols), executor, Quiet())
@@ -236,6 +271,8 @@ async def sentinel(feed_port: int, sink_port: int, symbols: list[str], log_level
         await monitor.drain()
         async with http.get(f"http://{HOST}:{sink_port}/results") as response:
             arrivals = await response.json()
+    sim_stop.set()
+    sim_info = await sim_task if sim_task is not None else None
     log_file.close()
     latencies_ms = [(a["ns"] - received[(a["symbol"], a["quote"])]) / 1e6 for a in arrivals
                     if (a["symbol"], a["quote"]) in received
@@ -248,6 +285,7 @@ async def sentinel(feed_port: int, sink_port: int, symbols: list[str], log_level
         "samples_after_warmup": len(latencies_ms), "parse_errors": parse_errors,
         "executor_failures": executor.failures, "target_p99_ms": TARGET_P99_MS, "log_file": log_file.name,
         "load_average_1m": round(os.getloadavg()[0], 2), "cpus": os.cpu_count(),
+        "in_loop_simulator": sim_info,
     }
     if latencies_ms:
         result["latency_ms"] = {"p50": round(percentile(latencies_ms, 50), 3),
@@ -269,7 +307,27 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--cross-every", type=int, default=40, help="one frame in N crosses the hard stop")
     parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--simulator", choices=["none", "memory", "durable", "compare"], default="none",
+                        help="also run `both`'s in-process simulator in the sentinel's loop; compare = memory "
+                        "then durable, side by side")
     args = parser.parse_args()
+    if args.simulator == "compare":
+        # Interleaved (memory, durable, durable, memory) so load on a shared machine hits both alike.
+        runs = [(mode, _run_once(args, mode)) for mode in ("memory", "durable", "durable", "memory")]
+        out: dict[str, Any] = {"bench": "sentinel_latency_with_in_process_simulator", "runs": [
+            {"simulator": mode, "latency_ms": r.get("latency_ms"), "load_average_1m": r["load_average_1m"],
+             "in_loop_simulator": r["in_loop_simulator"], "samples": r["samples_after_warmup"]} for mode, r in runs]}
+        for pct in ("p50", "p99"):
+            mem = [r["latency_ms"][pct] for m, r in runs if m == "memory" and r.get("latency_ms")]
+            dur = [r["latency_ms"][pct] for m, r in runs if m == "durable" and r.get("latency_ms")]
+            if mem and dur:
+                out[f"durable_vs_memory_{pct}_ratio"] = round(sum(dur) / sum(mem), 3)
+        print(json.dumps(out, indent=2))
+        return
+    print(json.dumps(_run_once(args, None if args.simulator == "none" else args.simulator), indent=2))
+
+
+def _run_once(args: argparse.Namespace, simulator: str | None) -> dict[str, Any]:
     symbols = [f"P{i:03d}-USD" for i in range(args.positions)]
     ctx = mp.get_context("spawn")
     feed_rx, feed_tx = ctx.Pipe(duplex=False)
@@ -282,14 +340,14 @@ def main() -> None:
     try:
         if not (feed_rx.poll(30) and sink_rx.poll(30)):
             raise SystemExit("feed or sink did not start")
-        result = asyncio.run(sentinel(feed_rx.recv(), sink_rx.recv(), symbols, args.log_level))
+        result = asyncio.run(sentinel(feed_rx.recv(), sink_rx.recv(), symbols, args.log_level, simulator))
     finally:
         for proc in (feed, sink):
             proc.join(timeout=5)
             if proc.is_alive():
                 proc.terminate()
     result["rate_requested_per_s"] = args.rate
-    print(json.dumps(result, indent=2))
+    return result
 
 
 if __name__ == "__main__":

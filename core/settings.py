@@ -313,6 +313,17 @@ class HistorySettings(BaseModel):
     )
 
 
+# ---- Durability and account safety (issue #17) ----
+class DurabilitySettings(BaseModel):
+    fill_record_attempts: int = Field(default=3, ge=1, le=20, description="Tries to record a fill before it is "
+                                      "dead-lettered (its product's entries halt until `fills retry`).")
+    fill_dead_letter_watch_s: float = Field(default=5.0, gt=0, description="How often the daemon re-checks "
+                                            "dead-lettered fills (re-notifies, notices `fills retry`).")
+    crash_loop_restarts: int = Field(default=3, ge=1, description="A loop restarted this often within "
+                                     "CRASH_LOOP_WINDOW_S makes /health not ready.")
+    crash_loop_window_s: float = Field(default=300.0, gt=0, description="Window of CRASH_LOOP_RESTARTS.")
+
+
 class LoggingSettings(BaseModel):
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$", description="Level.")
     log_format: LogFormat = Field(default=LogFormat.AUTO, description="auto, json or console.")
@@ -366,6 +377,7 @@ class Settings(
     ExchangeResilienceSettings,
     LocalStateSettings,
     HistorySettings,
+    DurabilitySettings,
     LoggingSettings,
     TaxSettings,
     SighookSettings,
@@ -432,6 +444,7 @@ SETTING_GROUPS: list[tuple[str, type[BaseModel]]] = [
     ("Order previews and degraded mode", ExchangeResilienceSettings),
     ("Local state", LocalStateSettings),
     ("Trailing-stop history and diagnose", HistorySettings),
+    ("Durability and account safety", DurabilitySettings),
 ]
 
 

@@ -116,8 +116,11 @@ async def upsert_order_facts(session: AsyncSession, order: Order, *, via: Ingest
     stmt = stmt.on_conflict_do_update(
         index_elements=[TradeRecord.order_id],
         set_={
+            # REJECTED is our own verdict; when the exchange reports the order, its status wins
+            # (an order is never left rejected while the exchange says it filled).
             "status": text(
-                f"CASE WHEN trade_records.status IN ({terminal_list}) THEN trade_records.status "
+                "CASE WHEN trade_records.status = 'REJECTED' AND excluded.status <> 'REJECTED' THEN excluded.status "
+                f"WHEN trade_records.status IN ({terminal_list}) THEN trade_records.status "
                 "ELSE excluded.status END"
             ),
             "filled_size": text("GREATEST(trade_records.filled_size, excluded.filled_size)"),

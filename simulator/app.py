@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
+import uuid
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,7 @@ from simulator.http.auth import JwtVerifier
 from simulator.http.render import fill_json
 from simulator.http.server import build_rest_app, build_ws_app
 from simulator.keys import KEYS_FILE_NAME, KeyPermissions, KeyStore, TestKey, generate_key_pair
+from simulator.store import SimStateStore
 from simulator.tls import TlsFiles, ensure_certificates
 from simulator.ws.server import WsEndpoint
 
@@ -154,6 +157,8 @@ class RunningSimulator:
         await self.ctx.hub.close_all(1001, "going away")
         for runner in reversed(self._runners):
             await runner.cleanup()
+        if self.ctx.store is not None:
+            self.ctx.store.close()
         log.info("simulator_stopped", rest_host=self.rest_host)
 
 
@@ -166,10 +171,28 @@ def _bound_port(runner: web.AppRunner) -> int:
 
 def build_context(config: SimulatorConfig) -> tuple[SimContext, TlsFiles]:
     tls = ensure_certificates(config.state_dir, config.host, extra_hosts=config.tls_hostnames)
+    store = SimStateStore(config.state_dir, config.state_synchronous) if config.persist else None
+    engine_config = config.engine_config()
     clock = SimClock(config.clock_speed)
+    resumed_at = store.clock_at() if store is not None else None
+    if resumed_at is not None and resumed_at > clock.now():  # simulated time never runs backwards
+        clock.advance((resumed_at - clock.now()).total_seconds())
+    if store is not None:
+        # The account's identity is drawn once and kept with its books; a wiped state is a new account.
+        account_id = store.meta("account_id") or str(uuid.uuid4())
+        user_id = store.meta("user_id") or str(uuid.uuid4())
+        engine_config = dataclasses.replace(engine_config, portfolio_id=account_id, user_id=user_id)
     replay = read_ohlcv_csv(config.replay_csv) if config.replay_csv else None
     specs = [default_spec(p, config.initial_prices.get(p)) for p in dict.fromkeys(config.products)]
-    engine = MatchingEngine(config.engine_config(), specs, clock.now(), dict(config.initial_balances), replay)
+    engine = MatchingEngine(engine_config, specs, clock.now(), dict(config.initial_balances), replay)
+    if store is not None:
+        if store.is_new:
+            store.initialise(engine, clock.now())
+            log.info("sim_state_created", path=str(store.path), account_id=engine_config.portfolio_id)
+        else:
+            store.restore(engine)
+            log.info("sim_state_restored", path=str(store.path), account_id=engine_config.portfolio_id,
+                     open_orders=len(engine.open_orders()), fills=len(engine.fills))
     keys = KeyStore(config.state_dir / KEYS_FILE_NAME)
     verifier = JwtVerifier(keys, leeway_s=config.jwt_leeway_s, accept_ed25519=config.accept_ed25519,
                            accept_legacy_iss=config.accept_legacy_iss, max_lifetime_s=config.max_jwt_lifetime_s,
@@ -178,7 +201,7 @@ def build_context(config: SimulatorConfig) -> tuple[SimContext, TlsFiles]:
     faults_file = config.state_dir / FAULTS_FILE_NAME
     if faults_file.exists():  # faults switched on from the start (same JSON as POST /admin/faults)
         faults.load(json.loads(faults_file.read_text() or "[]"))
-    return SimContext(config, engine, clock, faults, keys, verifier), tls
+    return SimContext(config, engine, clock, faults, keys, verifier, store), tls
 
 
 async def start_simulator(config: SimulatorConfig) -> RunningSimulator:
@@ -195,6 +218,8 @@ async def start_simulator(config: SimulatorConfig) -> RunningSimulator:
     except OSError:
         await rest.cleanup()
         await ws.cleanup()
+        if ctx.store is not None:
+            ctx.store.close()
         raise
     sim = RunningSimulator(ctx, tls, rest, ws)
     sim._start_tasks()

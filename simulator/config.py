@@ -75,6 +75,10 @@ class SimulatorConfig:
     user_stop_limit_type: str = "Stop Limit"  # or "StopLimit"
     ws_idle_close_s: float | None = None  # close connections without heartbeats after this long idle (W9)
     ws_max_connections_per_s: int | None = None  # refuse more handshakes per second (W15)
+    # Durable books (simulator/store.py): on for `both` and the standalone simulator (from_settings);
+    # tests and benches that build a config by hand get a fresh exchange unless they ask.
+    persist: bool = False
+    state_synchronous: str = "NORMAL"  # SQLite synchronous: NORMAL survives kill -9, FULL also power loss
 
     def engine_config(self) -> EngineConfig:
         return EngineConfig(
@@ -102,6 +106,7 @@ class SimulatorConfig:
             "initial_balances": {"USD": settings.sim_initial_usd},
             "replay_csv": settings.sim_replay_csv,
             "tls_hostnames": list(settings.sim_tls_hostnames),
+            "persist": True,
         }
         known = {f.name for f in fields(cls)}
         unknown = set(overrides) - known

@@ -13,18 +13,20 @@ from simulator.engine.orders import SimFill
 from simulator.faults import FaultInjector
 from simulator.http.auth import JwtVerifier
 from simulator.keys import KeyStore
+from simulator.store import SimStateStore
 from simulator.ws.hub import WsHub
 
 
 class SimContext:
     def __init__(self, config: SimulatorConfig, engine: MatchingEngine, clock: SimClock, faults: FaultInjector,
-                 keys: KeyStore, verifier: JwtVerifier) -> None:
+                 keys: KeyStore, verifier: JwtVerifier, store: SimStateStore | None = None) -> None:
         self.config = config
         self.engine = engine
         self.clock = clock
         self.faults = faults
         self.keys = keys
         self.verifier = verifier
+        self.store = store  # durable books: written in pump(), before any answer leaves
         self.hub = WsHub(self)
         self._fill_visible_at: dict[str, datetime] = {}
         self.stepper: Callable[[int], Awaitable[None]] | None = None  # set by the running simulator
@@ -35,6 +37,8 @@ class SimContext:
     def pump(self) -> None:
         """Hand the engine's events to the WebSocket hub; decide when each new fill shows on REST."""
         events = self.engine.drain_events()
+        if self.store is not None:
+            self.store.persist(self.engine, events, self.clock.now())
         for event in events:
             if isinstance(event, FillEvent):
                 lag = self.config.fills_lag_s

@@ -41,12 +41,14 @@ from risk.manager import RiskManager
 from shared_data.db import create_engine, session_factory
 from shared_data.event_store import EventRetention
 from shared_data.shared_state import SharedStateListener
+from webhook.account_check import identify, verify_account
 from webhook.alert_executor import AlertOrderExecutor
 from webhook.alerts.symbols import SymbolMap
 from webhook.alerts.worker import AlertWorker
 from webhook.dashboard_data import LiveDashboardData
 from webhook.exchange_runtime import ExchangeRuntime, open_exchange
 from webhook.exit_executor import OrderExitExecutor
+from webhook.fill_dead_letters import DeadLetterEntryGate, DeadLetters
 from webhook.fill_processor import FillProcessor
 from webhook.fill_recorder import FillRecorder
 from webhook.http.access import OperatorGuard
@@ -106,6 +108,8 @@ async def _run(settings: Settings, db_url: str, stop: asyncio.Event, *, with_sig
     listener = SharedStateListener(db_url, matrix_max_age_s=settings.matrix_max_age_s)
     runner: web.AppRunner | None = None
     try:
+        # Before anything is read for trading or written: is this database this account's?
+        await verify_account(session_factory(engine), await identify(settings, exchange.rest, exchange.config.api_key))
         parts = await assemble(settings, db_url, engine, exchange, listener, stop)
         runner = parts["runner"]
         supervisor: Supervisor = parts["supervisor"]
@@ -151,7 +155,9 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
     catalog = {p.product_id: p for p in await rest.get_products()}
     positions = PositionBook(ledger, sellable=lambda symbol, size: _sellable(catalog, symbol, size))
     OPEN_POSITIONS.set_function(lambda: len(positions.open_positions()))
-    recorder = FillRecorder(sessions, ledger, clock.now)
+    dead_letters = DeadLetters(sessions, notifier, clock)
+    await dead_letters.load()
+    recorder = FillRecorder(sessions, ledger, clock.now, dead_letters, settings.fill_record_attempts)
     fills = FillProcessor(rest, recorder, fills_lag_retry_s=settings.fills_lag_retry_s)
     reconcile_wake = asyncio.Event()
     # An order whose send outcome is unknown is settled by the reconciler a few seconds later
@@ -161,6 +167,12 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
     reconciler = Reconciler(rest, sessions, recorder, orders, clock)
     risk = RiskManager(sessions, settings, clock=clock, notifier=notifier)
     await risk.load()
+
+    async def fills_recorded_elsewhere(_resolved: list[Any]) -> None:
+        await recorder.reload_ledger(settings)  # `fills retry` wrote them in its own process
+        reconcile_wake.set()
+
+    dead_letters.on_resolved(fills_recorded_elsewhere)
     cache = MarketCache()
     trailing_store = TrailingStore(sessions, clock)
     trailing = await trailing_store.restore([p.symbol for p in positions.open_positions()])
@@ -182,8 +194,9 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
 
     products = _market_products(settings, list(catalog.values()))
     symbols = SymbolMap.from_products(products)
-    alert_exec = AlertOrderExecutor(orders, DegradedEntryGate(risk, degraded), settings,
-                                    account_value=positions.account_value(cache, rest),
+    # No entries while degraded, nor where fills are unrecorded; then the risk rules.
+    entry_gate = DeadLetterEntryGate(DegradedEntryGate(risk, degraded), dead_letters)
+    alert_exec = AlertOrderExecutor(orders, entry_gate, settings, account_value=positions.account_value(cache, rest),
                                     position_size=positions.size_of,
                                     quote_age_s=lambda s: cache.age(s, clock.monotonic()), notifier=notifier)
     worker = AlertWorker(sessions, alert_exec, clock)
@@ -213,9 +226,13 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
                              on_reconcile=None, on_outage=on_outage)
     user_feed = build_feed(exchange.config, "user", ["user", "heartbeats"], products, on_user_event, stop,
                            on_reconcile=wake_reconciler, on_outage=on_outage)
+    supervisor = Supervisor(stop, clock=clock, crash_loop_restarts=settings.crash_loop_restarts,
+                            crash_loop_window_s=settings.crash_loop_window_s)
     history = TrailingHistoryHealth(sessions, cache, monitor.trailing_stops, clock, settings.quote_max_age_s)
     health = DaemonHealth(engine, market_feed, user_feed, listener, risk, monitor, writer, history,
-                          degraded=degraded, protective=protective)
+                          degraded=degraded, protective=protective,
+                          emergencies=lambda: (dead_letters.problems() + supervisor.problems(),
+                                               {"unrecorded_fills": dead_letters.summary()}))
     deps = HttpDeps(settings=settings, sessions=sessions, health=health, admin=RiskAdmin(risk), symbols=symbols,
                     clock=clock, wake=worker.wake)
     app = build_app(deps)
@@ -232,7 +249,6 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
     host = "127.0.0.1" if settings.webhook_host in ("0.0.0.0", "::") else settings.webhook_host
     alert_url = f"http://{host}:{port}/webhook"
 
-    supervisor = Supervisor(stop)
     supervisor.add("market_feed", lambda s: _feed_run(market_feed))
     supervisor.add("user_feed", lambda s: _feed_run(user_feed))
     supervisor.add("fill_processor", fills.run)
@@ -243,12 +259,14 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
     supervisor.add("trailing_writer", writer.run)
     supervisor.add("event_retention", EventRetention(sessions, settings.event_retention_days, clock).run)
     supervisor.add("alert_worker", worker.run)
+    supervisor.add("dead_letters", lambda s: dead_letters.run(s, settings.fill_dead_letter_watch_s))
     return {
         "sessions": sessions, "ledger": ledger, "positions": positions, "recorder": recorder, "fills": fills,
         "orders": orders, "reconciler": reconciler, "risk": risk, "cache": cache, "monitor": monitor,
         "worker": worker, "market_feed": market_feed, "user_feed": user_feed, "runner": runner,
         "supervisor": supervisor, "alert_url": alert_url, "port": port, "symbols": symbols, "notifier": notifier,
         "settings": settings, "degraded": degraded, "protective": protective, "products": products,
+        "dead_letters": dead_letters,
     }
 
 

@@ -80,6 +80,8 @@ class LiveDashboardData:
             FeedStatus("buy_sell_matrix", report.matrix_age_s is not None
                        and report.matrix_age_s <= self._settings.matrix_max_age_s, report.matrix_age_s),
         ]
+        # Emergencies (unrecorded fills, crash-looping loops) show as failed rows, red like a dead feed.
+        feeds += [FeedStatus(problem, False, None) for problem in report.problems]
         degraded = report.details.get("degraded_mode") or {}
         if degraded:  # shown as a breaker: it stops entries like one (issue #21)
             since = degraded.get("since")

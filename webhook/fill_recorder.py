@@ -8,6 +8,7 @@ is one way a fill enters the database. A Postgres advisory lock serialises the t
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
@@ -22,6 +23,7 @@ from fifo_engine.ledger import FifoLedger
 from fifo_engine.model import FillFact
 from shared_data import order_store
 from shared_data.trade_recorder import insert_fills
+from webhook.fill_dead_letters import DeadLetters, is_refusal
 
 log = get_logger(__name__)
 
@@ -39,10 +41,14 @@ def to_fact(fill: Fill) -> FillFact:
 
 class FillRecorder:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], ledger: FifoLedger,
-                 now: Callable[[], datetime]) -> None:
+                 now: Callable[[], datetime], dead_letters: DeadLetters | None = None, attempts: int = 1) -> None:
+        """With `dead_letters`, a write that fails `attempts` times parks the fills there (an emergency
+        that halts the product) instead of raising into the caller's loop."""
         self._sessions = sessions
         self._ledger = ledger
         self._now = now
+        self._dead = dead_letters
+        self._attempts = max(1, attempts)
         self._lock = asyncio.Lock()  # FIFO is applied in one order within this process
         self._listeners: list[Callable[[Order, int], None]] = []
 
@@ -60,17 +66,29 @@ class FillRecorder:
             log.warning("fill_corrections_seen", order_id=order.order_id,
                         trade_ids=[f.trade_id for f in odd], types=sorted({f.trade_type for f in odd}))
         facts = sorted((to_fact(f) for f in usable), key=lambda f: (f.trade_time, f.trade_id))
-        async with self._lock:
+        if self._dead is not None and self._dead.holds(order.order_id):
+            log.debug("fill_recording_parked", order_id=order.order_id)  # `fills retry` records it
+            return 0
+        attempt = 0
+        while True:
+            attempt += 1
             try:
-                async with self._sessions() as session, session.begin():
-                    await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": FILL_PATH_LOCK_KEY})
-                    await order_store.upsert_order_facts(session, order, via=via, source=source)
-                    new = await insert_fills(session, facts, via)
-                    await self._ledger.apply_fills(session, new)
-            except BaseException:
-                self._ledger.rollback()  # the in-memory lots must not run ahead of the database
+                new = await self._write(order, facts, via, source)
+                break
+            except asyncio.CancelledError:
                 raise
-            self._ledger.commit()
+            except Exception as exc:
+                if self._dead is None:
+                    raise
+                if attempt >= self._attempts:
+                    if not is_refusal(exc):
+                        raise  # the database is away: the fill path and the reconciler retry as before
+                    await self._dead.park(order, usable, exc, attempt)
+                    return 0
+                delay = min(2.0, 0.2 * 2 ** (attempt - 1)) * (0.5 + random.random())
+                log.warning("fill_record_retry", order_id=order.order_id, attempt=attempt, error=repr(exc),
+                            retry_in_s=round(delay, 2))
+                await asyncio.sleep(delay)
         if new:
             now = self._now()
             FILLS_RECORDED.labels(via=via.value).inc(len(new))
@@ -84,3 +102,23 @@ class FillRecorder:
             except Exception:
                 log.exception("order_listener_failed", order_id=order.order_id)
         return len(new)
+
+    async def _write(self, order: Order, facts: list[FillFact], via: IngestVia, source: OrderSource) -> list[FillFact]:
+        async with self._lock:
+            try:
+                async with self._sessions() as session, session.begin():
+                    await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": FILL_PATH_LOCK_KEY})
+                    await order_store.upsert_order_facts(session, order, via=via, source=source)
+                    new = await insert_fills(session, facts, via)
+                    await self._ledger.apply_fills(session, new)
+            except BaseException:
+                self._ledger.rollback()  # the in-memory lots must not run ahead of the database
+                raise
+            self._ledger.commit()
+        return new
+
+    async def reload_ledger(self, settings: object) -> None:
+        """Rebuild the in-memory FIFO books from the database (after another process recorded fills)."""
+        async with self._lock, self._sessions() as session:
+            fresh = await FifoLedger.load(session, settings)
+            self._ledger.book = fresh.book

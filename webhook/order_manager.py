@@ -22,7 +22,7 @@ from core.enums import OrderStatus, Side
 from core.logging import get_logger
 from core.metrics import ORDER_REJECTIONS, ORDERS
 from core.settings import Settings
-from exchange.models import OrderKind, OrderRequest, OrderResult, Product
+from exchange.models import Order, OrderKind, OrderRequest, OrderResult, Product
 from exchange.port import ExchangeError, ExchangePort, ExchangeUnavailable
 from shared_data import order_store
 from shared_data.db import unit_of_work
@@ -202,6 +202,19 @@ class OrderManager:
                     message=answer.message)
         return PlaceResult(False, coid, error=error, detail=answer.message)
 
+    async def _find_on_exchange(self, symbol: str, client_order_id: str, max_pages: int = 4) -> Order | None:
+        """The exchange's order with this client_order_id among the product's recent orders, if any."""
+        cursor: str | None = None
+        for _ in range(max_pages):
+            page = await self._exchange.list_orders(product_id=symbol, cursor=cursor)
+            for order in page.items:
+                if order.client_order_id == client_order_id:
+                    return order
+            if not page.has_next or not page.cursor:
+                return None
+            cursor = page.cursor
+        return None
+
     async def recover_unsent(self, max_age_s: float = 120.0) -> int:
         """Settle rows left NEW by a crash between recording and the exchange's answer.
 
@@ -219,6 +232,16 @@ class OrderManager:
             if row.client_order_id is None:
                 continue
             if (now - row.order_time).total_seconds() > max_age_s:
+                # Too old to send now — but the first send may have got through: never call an order
+                # rejected that the exchange has (the reconciler records its state and fills).
+                found = await self._find_on_exchange(row.symbol, row.client_order_id)
+                if found is not None:
+                    async with unit_of_work(self._sessions) as session:
+                        await order_store.attach_order_id(session, row.client_order_id, found.order_id)
+                    log.info("order_recovered", client_order_id=row.client_order_id, ok=True,
+                             order_id=found.order_id, status=found.status.value)
+                    settled += 1
+                    continue
                 async with unit_of_work(self._sessions) as session:
                     await order_store.mark_rejected(session, row.client_order_id, "STALE_UNSENT: not re-sent")
                 settled += 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import text
@@ -27,7 +27,9 @@ def _metric(metric: Any) -> float:
 class DaemonHealth:
     def __init__(self, engine: AsyncEngine, market_feed: WsFeed, user_feed: WsFeed, listener: SharedStateListener,
                  risk: RiskManager, monitor: Any, writer: Any, history: TrailingHistoryHealth | None = None, *,
-                 degraded: Any = None, protective: Any = None) -> None:
+                 degraded: Any = None, protective: Any = None,
+                 emergencies: Callable[[], tuple[list[str], dict[str, Any]]] | None = None) -> None:
+        """`emergencies` names problems that make the daemon not ready (unrecorded fills, crash loops)."""
         self._engine = engine
         self._history = history
         self._feeds = (market_feed, user_feed)
@@ -37,6 +39,7 @@ class DaemonHealth:
         self._writer = writer
         self._degraded = degraded  # risk.degraded.mode.DegradedMode
         self._protective = protective  # market_data.protective_stop.ProtectiveStopManager (when enabled)
+        self._emergencies = emergencies
 
     async def _db_ok(self) -> bool:
         try:
@@ -63,12 +66,14 @@ class DaemonHealth:
             degraded = self._degraded.status()
             if db_ok:  # the persisted history (enter/leave events), newest first
                 degraded["history"] = await self._degraded.history(5)
+        problems, extra = self._emergencies() if self._emergencies is not None else ([], {})
         return HealthReport(
             database_ok=db_ok, websocket_connected=market.connected and user.connected, websocket_age_s=age,
             matrix_age_s=matrix.get("matrix_age_s"), breakers=breakers, halted=halted,
             details={"market_feed": market.connected, "user_feed": user.connected, "matrix": matrix,
                      "sentinel_sweeps": getattr(self._monitor, "sweeps", None),
-                     **({"degraded_mode": degraded} if degraded else {})},
+                     **({"degraded_mode": degraded} if degraded else {})} | extra,
+            problems=tuple(problems),
         )
 
     async def risk_state(self) -> RiskSnapshot | None:

@@ -1,12 +1,13 @@
 """The matching engine: orders against synthetic per-product books driven by price processes.
 
-Pure: every method takes `now`; randomness comes from seeded generators, so one seed and one
-sequence of calls give the same prices, ids and fills. Callers drain `events` after each call.
+Pure: every method takes `now`; price paths come from seeded generators, so one seed and one
+sequence of calls give the same prices and fills. Order, trade and wallet ids are random UUIDs: they
+never repeat across restarts or simulators (a seed must never reissue an id the daemon has stored).
+Callers drain `events` after each call.
 """
 
 from __future__ import annotations
 
-import random
 import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -33,7 +34,6 @@ class MatchingEngine:
     def __init__(self, config: EngineConfig, specs: list[ProductSpec], now: datetime,
                  initial_balances: dict[str, Decimal], replay: list[OhlcvRow] | None = None) -> None:
         self.config = config
-        self._ids = random.Random(f"{config.seed}:ids")
         self.ledger = Ledger()
         self.markets: dict[str, Market] = {}
         self.orders: dict[str, SimOrder] = {}
@@ -71,7 +71,14 @@ class MatchingEngine:
         self.markets[spec.product_id] = market
 
     def new_id(self) -> str:
-        return str(uuid.UUID(int=self._ids.getrandbits(128), version=4))
+        return str(uuid.uuid4())
+
+    def restore_books(self, orders: list[SimOrder], fills: list[SimFill]) -> None:
+        """Put back the orders (in creation order) and fills of an earlier run (see simulator/store.py)."""
+        self.orders = {o.order_id: o for o in orders}
+        self._active = {o.order_id: o for o in orders if not o.terminal}
+        self._by_client_id = {o.client_order_id: o.order_id for o in orders}
+        self.fills = list(fills)
 
     # ---- queries --------------------------------------------------------------------------------
     def market(self, product_id: str) -> Market | None:

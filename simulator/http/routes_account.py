@@ -75,7 +75,8 @@ async def transaction_summary(request: web.Request) -> web.Response:
 async def key_permissions(request: web.Request) -> web.Response:
     key = key_of(request)
     perms = key.permissions if key is not None else KeyPermissions()
-    return json_response(perms.to_json())
+    # One account per simulator: every key belongs to its portfolio (the paper account's identity).
+    return json_response(perms.to_json() | {"portfolio_uuid": ctx_of(request).engine.config.portfolio_id})
 
 
 def add_routes(app: web.Application) -> None:

@@ -119,6 +119,7 @@ async def post_deposit(request: web.Request) -> web.Response:
     if not isinstance(currency, str) or not currency:
         return invalid_argument("currency is required")
     ctx.engine.deposit(currency.upper(), _decimal(body.get("amount"), "amount"))
+    ctx.pump()  # balances are written before the answer
     return json_response({"balances": {c: [str(a), str(h)] for c, (a, h) in ctx.engine.balances().items()}})
 
 

@@ -25,6 +25,8 @@ class HealthReport:
     breakers: Mapping[str, bool] = field(default_factory=dict)  # breaker name → tripped
     halted: bool = False
     details: Mapping[str, Any] = field(default_factory=dict)  # anything else worth showing (JSON-able)
+    # Emergencies that make the daemon not ready, by name (e.g. "fills_unrecorded:BTC-USD", "crash_loop:reconciler").
+    problems: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ def assess_health(report: HealthReport, ws_max_age_s: float, matrix_max_age_s: f
         problems.append("websocket_disconnected")
     elif not ws_fresh:
         problems.append("websocket_stale")
+    problems.extend(report.problems)
     ready = not problems
     body: dict[str, Any] = {
         "live": True,

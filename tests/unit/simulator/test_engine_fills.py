@@ -201,8 +201,12 @@ def _run(seed: int) -> tuple[list[object], list[str], list[tuple[object, ...]]]:
     return prices, list(e.orders), [(f.trade_id, f.price, f.size, f.commission) for f in e.fills]
 
 
-def test_deterministic_for_a_seed() -> None:
-    assert _run(11) == _run(11)
+def test_prices_and_fills_follow_the_seed_but_ids_never_repeat() -> None:
+    first, second = _run(11), _run(11)
+    assert first[0] == second[0]  # the price path
+    assert [f[1:] for f in first[2]] == [f[1:] for f in second[2]]  # fill prices, sizes, fees
+    assert not set(first[1]) & set(second[1])  # order ids: random, never reissued
+    assert not {f[0] for f in first[2]} & {f[0] for f in second[2]}  # trade ids
     assert _run(11)[0] != _run(12)[0]
 
 

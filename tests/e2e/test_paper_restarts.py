@@ -1,0 +1,194 @@
+"""`both` with its in-process simulator survives SIGINT, SIGKILL and SIGKILL mid-placement; a wiped
+simulator under a kept database is refused until `paper reset` (issue #17).
+
+After every restart: each simulator fill is in `fills` exactly once, positions equal the
+simulator's balances, `fifo check` is clean, nothing was logged at error level, and the resting
+order placed in the first run is still open on the exchange and in passive_orders.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+
+from core.enums import OrderStatus, Side
+from exchange.models import OrderKind, OrderRequest
+from simulator.store import STATE_FILE_NAME
+from tests.e2e.harness import buy_alert, eventually
+from tests.e2e.paper_harness import (
+    PRODUCTS,
+    PaperExchange,
+    db_positions,
+    db_trade_ids,
+    error_lines,
+    fetch,
+    interrupt,
+    paper_env,
+    post_alert,
+    run_cli,
+    run_refused,
+)
+from tests.e2e.process_harness import DaemonProcess
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+async def daemons() -> AsyncIterator[list[DaemonProcess]]:
+    started: list[DaemonProcess] = []
+    yield started
+    for d in started:  # never leave a daemon running after a failed test
+        if d.proc is not None and d.proc.returncode is None:
+            await d.kill()
+
+
+async def _start(env: dict[str, str], daemons: list[DaemonProcess]) -> tuple[DaemonProcess, PaperExchange]:
+    daemon = DaemonProcess(env, mode="both")
+    daemons.append(daemon)
+    await daemon.start(ready_timeout=180)
+    return daemon, await PaperExchange.of(daemon)
+
+
+_alerts = iter(range(1, 10_000))
+
+
+async def _trade(daemon: DaemonProcess, db_url: str, symbol: str, action: str = "buy") -> None:
+    """One alert → one market order, waited for until its fills are recorded."""
+    before = len(await db_trade_ids(db_url))
+    body = buy_alert(symbol, notional=str(150 + next(_alerts)), action=action)
+    assert await post_alert(daemon.alert_url, body) == 200
+    await eventually(lambda: _more_fills(db_url, before), timeout=60, what=f"{action} {symbol} recorded")
+
+
+async def _more_fills(db_url: str, before: int) -> bool:
+    return len(await db_trade_ids(db_url)) > before
+
+
+async def _consistent(exchange: PaperExchange, db_url: str) -> str | None:
+    """None when the database agrees with the exchange; otherwise what differs."""
+    ours = await db_trade_ids(db_url)
+    theirs = await exchange.trade_ids()
+    if Counter(ours) != Counter(theirs):
+        return f"fills differ: missing {set(theirs) - set(ours)}, extra {set(ours) - set(theirs)}"
+    positions, balances = await db_positions(db_url), await exchange.base_balances()
+    if positions != balances:
+        return f"positions {positions} != balances {balances}"
+    return None
+
+
+async def _assert_consistent(daemon: DaemonProcess, exchange: PaperExchange, db_url: str, env: dict[str, str],
+                             resting_id: str) -> None:
+    async def agree() -> bool:
+        return await _consistent(exchange, db_url) is None
+
+    try:
+        await eventually(agree, timeout=90, interval=0.5, what="database agrees with the simulator")
+    except AssertionError:
+        raise AssertionError(f"{await _consistent(exchange, db_url)}\n{daemon.tail()}") from None
+    ours = await db_trade_ids(db_url)
+    assert len(ours) == len(set(ours))  # exactly once
+    resting = await exchange.adapter.get_order(resting_id)
+    assert resting.status is OrderStatus.OPEN
+    await eventually(lambda: fetch(db_url, "SELECT 1 FROM passive_orders WHERE order_id = $1", resting_id),
+                     timeout=60, what="resting order in passive_orders")
+    check = run_cli(env, "fifo", "check")
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert error_lines(daemon.lines) == [], "".join(error_lines(daemon.lines))
+
+
+async def test_three_runs_stopped_three_ways_then_a_wiped_simulator_is_refused(
+        tmp_path: Path, db_url: str, daemons: list[DaemonProcess]) -> None:
+    env = paper_env(db_url, tmp_path / "sim")
+
+    # Run 1: trade, leave a resting order on the book, Ctrl-C.
+    daemon, exchange = await _start(env, daemons)
+    for symbol in PRODUCTS:
+        await _trade(daemon, db_url, symbol)
+    quote = (await exchange.adapter.get_best_bid_ask(["BTC-USD"]))[0]
+    placed = await exchange.adapter.create_order(OrderRequest(
+        "test-resting-1", "BTC-USD", Side.BUY, OrderKind.LIMIT_GTC, base_size=D("0.001"),
+        limit_price=(quote.bid / 2).quantize(D("0.01"))))
+    assert placed.success and placed.order_id
+    resting_id = placed.order_id
+    await _assert_consistent(daemon, exchange, db_url, env, resting_id)
+    assert await interrupt(daemon) == 0
+
+    # Run 2: the same account comes back; trade; SIGKILL.
+    daemon, exchange = await _start(env, daemons)
+    assert daemon.find("sim_state_restored"), daemon.tail()
+    await _assert_consistent(daemon, exchange, db_url, env, resting_id)
+    await _trade(daemon, db_url, "BTC-USD")
+    await _trade(daemon, db_url, "ETH-USD", action="sell")
+    await _assert_consistent(daemon, exchange, db_url, env, resting_id)
+    await daemon.kill()
+
+    # Runs 3 and 4: SIGKILL while an order placement is in flight — first with the simulator holding
+    # back its answer to an order it has taken, then with one it has not taken yet.
+    for processed, notional in ((True, "333"), (False, "344")):
+        daemon, exchange = await _start(env, daemons)
+        await _assert_consistent(daemon, exchange, db_url, env, resting_id)
+        await _trade(daemon, db_url, "ETH-USD")
+        await exchange.admin("faults", {"kind": "slow", "path": "/orders", "method": "POST", "count": 1,
+                                        "params": {"delay_s": 30, "process": processed}})
+        fills_before = len(await db_trade_ids(db_url))
+        assert await post_alert(daemon.alert_url, buy_alert("BTC-USD", notional=notional)) == 200
+        # The row is written before the call; when the simulator took the order, the user channel may
+        # report (and the fill path record) it while the REST answer is still held back.
+        await eventually(lambda b=fills_before: _in_flight(db_url, b), timeout=30, what="placement in flight")
+        assert not daemon.find("order_placed", symbol="BTC-USD", quote_size=notional)
+        await daemon.kill()
+
+    # Run 5: the in-flight orders are settled (same client_order_id → the exchange's existing order, or
+    # sent now), their fills recorded once, and nothing is left NEW or marked rejected.
+    daemon, exchange = await _start(env, daemons)
+    await _assert_consistent(daemon, exchange, db_url, env, resting_id)
+    assert len(await db_trade_ids(db_url)) > fills_before
+    await eventually(lambda: _settled(db_url), timeout=60, what="no NEW/REJECTED orders")
+    identity = await fetch(db_url, "SELECT portfolio_uuid FROM account_identity")
+    assert identity and identity[0]["portfolio_uuid"] == (await exchange.adapter.get_key_permissions()).portfolio_uuid
+    assert await interrupt(daemon) == 0
+
+    # The simulator's state is removed under the kept database: refused, with one clear line.
+    counts_before = await fetch(db_url, "SELECT (SELECT COUNT(*) FROM fills) f, (SELECT COUNT(*) FROM trade_records) t")
+    for path in (tmp_path / "sim").glob(f"{STATE_FILE_NAME}*"):
+        path.unlink()
+    rc, err = await run_refused(env)
+    assert rc == 5, err
+    refusal = [line for line in err.splitlines() if line.startswith("bottrader: ")]
+    assert len(refusal) == 1 and "refusing to start" in refusal[0] and "portfolio_uuid" in refusal[0], err
+    assert "python main.py paper reset" in refusal[0]
+    assert await fetch(db_url, "SELECT (SELECT COUNT(*) FROM fills) f, (SELECT COUNT(*) FROM trade_records) t"
+                       ) == counts_before
+    assert (await fetch(db_url, "SELECT portfolio_uuid FROM account_identity")) == identity
+
+    # `paper reset` wipes both together and says what it removed; the next start is clean.
+    reset = run_cli(env, "paper", "reset", "--yes")
+    assert reset.returncode == 0, reset.stdout + reset.stderr
+    assert "Removed the simulator's books" in reset.stdout and "fills (" in reset.stdout, reset.stdout
+    for table in ("fills", "trade_records", "account_identity", "passive_orders"):
+        assert (await fetch(db_url, f"SELECT COUNT(*) AS n FROM {table}"))[0]["n"] == 0, table
+    daemon, exchange = await _start(env, daemons)
+    assert daemon.find("sim_state_created"), daemon.tail()
+    await _trade(daemon, db_url, "BTC-USD")
+    await eventually(lambda: _agrees(exchange, db_url), timeout=60, what="clean start agrees")
+    new_identity = await fetch(db_url, "SELECT portfolio_uuid FROM account_identity")
+    assert new_identity and new_identity != identity
+    assert error_lines(daemon.lines) == [], "".join(error_lines(daemon.lines))
+    assert await interrupt(daemon) == 0
+
+
+async def _in_flight(db_url: str, fills_before: int) -> bool:
+    new = await fetch(db_url, "SELECT 1 FROM trade_records WHERE status = 'NEW'")
+    return bool(new) or len(await db_trade_ids(db_url)) > fills_before
+
+
+async def _settled(db_url: str) -> bool:
+    return not await fetch(db_url, "SELECT 1 FROM trade_records WHERE status IN ('NEW', 'REJECTED')")
+
+
+async def _agrees(exchange: PaperExchange, db_url: str) -> bool:
+    return await _consistent(exchange, db_url) is None
