@@ -37,7 +37,7 @@ from simulator.engine.accounts import Ledger, Wallet
 from simulator.engine.candles import MINUTE, Bucket, CandleSeries
 from simulator.engine.events import EngineEvent, FillEvent, OrderEvent, TickerEvent, TradeEvent
 from simulator.engine.matching import MatchingEngine
-from simulator.engine.orders import OrderSpec, SimFill, SimOrder, parse_order_configuration
+from simulator.engine.orders import EditRecord, OrderSpec, SimFill, SimOrder, parse_order_configuration
 
 STATE_FILE_NAME = "exchange.sqlite3"
 LOCK_FILE_NAME = "exchange.lock"
@@ -93,6 +93,7 @@ def loads(text: str) -> Any:
 def order_to_dict(order: SimOrder) -> dict[str, Any]:
     out = {f.name: getattr(order, f.name) for f in dataclasses.fields(order) if f.name != "spec"}
     out["spec"] = {"config_key": order.spec.config_key, "raw": order.spec.raw}
+    out["edit_history"] = [dataclasses.asdict(edit) for edit in order.edit_history]
     return out
 
 
@@ -102,6 +103,7 @@ def order_from_dict(data: dict[str, Any]) -> SimOrder:
     if not isinstance(spec, OrderSpec):  # it was accepted once; the same text parses the same way
         raise ValueError(f"stored order {data.get('order_id')} has an unparsable configuration")
     known = {f.name for f in dataclasses.fields(SimOrder)}
+    data["edit_history"] = tuple(EditRecord(**edit) for edit in data.get("edit_history", ()))
     return SimOrder(spec=spec, **{k: v for k, v in data.items() if k in known})
 
 

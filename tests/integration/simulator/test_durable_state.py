@@ -104,3 +104,37 @@ def test_tagged_json_round_trips_exact_values() -> None:
     value = {"a": D("0.10000000"), "t": datetime(2026, 1, 2, 3, 4, 5, 678, tzinfo=UTC), "n": None}
     assert loads(dumps(value)) == value
     assert str(loads(dumps(value))["a"]) == "0.10000000"
+
+
+async def test_an_edited_order_keeps_its_edit_history_across_a_restart(tmp_path: Path) -> None:
+    """Edits (issue #21) are part of the books: price, size and every edit_history entry come back."""
+    from simulator.engine.edits import EditRequest, edit_order
+
+    sim = await start_simulator(_config(tmp_path))
+    try:
+        engine = sim.engine
+        placed = engine.create_order("c-edit", PRODUCT, "BUY", _limit("1", "80"), sim.ctx.now())
+        sim.ctx.pump()
+        assert placed.order is not None
+        order_id = placed.order.order_id
+        for price in ("81", "82"):
+            outcome = edit_order(engine, EditRequest(order_id, D("1"), D(price), None), sim.ctx.now())
+            assert outcome.order is not None, outcome
+            sim.ctx.pump()
+        before = engine.orders[order_id]
+        assert [e.price for e in before.edit_history] == [D("81"), D("82")]
+        hold_before = sim.balances()
+    finally:
+        await sim.stop()
+
+    again = await start_simulator(_config(tmp_path))
+    try:
+        order = again.engine.orders[order_id]
+        assert order.status == "OPEN"
+        assert order.spec.limit_price == D("82")
+        assert [(e.price, e.size) for e in order.edit_history] == [(D("81"), D("1")), (D("82"), D("1"))]
+        assert again.balances() == hold_before
+        again.set_price(PRODUCT, D("81.5"))  # trades through the edited price, not the original one
+        assert again.engine.orders[order_id].status == "FILLED"
+    finally:
+        await again.stop()
