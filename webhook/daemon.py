@@ -34,6 +34,7 @@ from risk.manager import RiskManager
 from shared_data.db import create_engine, session_factory
 from shared_data.shared_state import SharedStateListener
 from webhook.alert_executor import AlertOrderExecutor
+from webhook.alerts.entry_context import EntryContext
 from webhook.alerts.symbols import SymbolMap
 from webhook.alerts.worker import AlertWorker
 from webhook.dashboard_data import LiveDashboardData
@@ -161,9 +162,10 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
 
     products = _market_products(settings, list(catalog.values()))
     symbols = SymbolMap.from_products(products)
-    alert_exec = AlertOrderExecutor(orders, risk, settings, account_value=positions.account_value(cache, rest),
-                                    position_size=positions.size_of,
-                                    quote_age_s=lambda s: cache.age(s, clock.monotonic()), notifier=notifier)
+    entry_facts = EntryContext(rest, sessions, cache, clock, positions.account_value(cache, rest), orders.product,
+                               orders.taker_fee_rate)
+    alert_exec = AlertOrderExecutor(orders, risk, settings, entry_facts, position_size=positions.size_of,
+                                    notifier=notifier)
     worker = AlertWorker(sessions, alert_exec, clock)
 
     async def on_market_event(event: Any) -> None:
