@@ -149,7 +149,8 @@ class AlertEndpoint:
         now = deps.clock.now()
         refusal = admit(alert, now, self._policy)
         status = AlertStatus.ACCEPTED if refusal is None else refusal.status
-        key = dedup_key(alert, symbol) if refusal is None else rejected_key()
+        # A refused alert is stored under its own dedup key too: its resends are duplicates, not new rows.
+        key = dedup_key(alert, symbol)
         record = self._record_of(ip, status, refusal, raw=raw, payload=payload, alert=alert, symbol=symbol,
                                  key=key, now=now)
         try:

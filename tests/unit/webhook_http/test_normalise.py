@@ -11,7 +11,7 @@ import pytest
 
 from webhook.alerts.normalise import normalise_json, secret_in
 from webhook.alerts.reasons import Reason, Refusal
-from webhook.alerts.schema import Alert, BodyError, dedup_key, decode_body, parse_alert
+from webhook.alerts.schema import Alert, BodyError, decode_body, dedup_key, parse_alert
 
 SECRET = "k" * 40
 T = "2026-11-21T15:00:00Z"
@@ -91,7 +91,8 @@ def test_action_aliases_and_values(body: dict[str, Any], action: str) -> None:
 
 
 @pytest.mark.parametrize("body", [
-    {"action": "short"}, {"action": "enter_short"}, {"strategy": {"order": {"action": "sell"}, "market_position": "short"}},
+    {"action": "short"}, {"action": "enter_short"},
+    {"strategy": {"order": {"action": "sell"}, "market_position": "short"}},
     {"strategy": {"order": {"action": "buy"}, "market_position": "flat"}}])
 def test_shorts_are_refused_with_a_clear_reason(body: dict[str, Any]) -> None:
     refusal = _refused(body | {"ticker": "BTCUSD", "time": T})
