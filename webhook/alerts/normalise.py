@@ -29,7 +29,7 @@ from webhook.alerts.schema import MAX_ID_LENGTH, REJECTED_KEY_PREFIX, Alert, Ale
 # Accepted names per field, in precedence order (dotted = nested under those keys).
 SECRET_KEYS = ("secret", "passphrase", "token", "key")
 FIRE_TIME_KEYS = ("timenow", "timestamp", "time")
-SYMBOL_KEYS = ("ticker", "symbol", "pair")
+SYMBOL_KEYS = ("ticker", "symbol", "pair", "tv_instrument")
 EXCHANGE_KEYS = ("exchange",)
 ACTION_KEYS = ("action", "side", "signal", "strategy.order.action", "strategy.order_action")
 BASE_SIZE_KEYS = ("quantity", "qty", "contracts", "strategy.order.contracts", "strategy.order_contracts")

@@ -157,19 +157,23 @@ def parse_alert(raw: bytes) -> Alert | BodyError:
     return alert if isinstance(alert, Alert) else BodyError("schema", alert.message)
 
 
-def dedup_key(alert: Alert, symbol: str) -> str:
-    """The client id when given, else sha256 of source|symbol|action|time (time normalised).
+def dedup_key(alert: Alert, symbol: str, body_sha: str | None = None) -> str:
+    """The client id when given, else sha256 of source|symbol|action|fire time|body hash.
 
-    An id taken from `strategy.order.id` names the order ("Long"), not the firing: it is combined
-    with the fire time, so the strategy's next entry is not mistaken for a resend.
+    Without an id the raw body's hash is part of the key (TradingView resends are byte-identical;
+    two different alerts on one symbol in the same second are not). An id taken from
+    `strategy.order.id` names the order ("Long"), not the firing: it is combined with the fire time,
+    so the strategy's next entry is not mistaken for a resend.
     """
     if alert.id is not None:
         if alert.id_from_strategy:
             key = f"{alert.id}@{format_rfc3339(alert.time)}"
             return key if len(key) <= MAX_ID_LENGTH else "sid:" + hashlib.sha256(key.encode()).hexdigest()
         return alert.id
-    basis = "|".join((alert.source, symbol, alert.action, format_rfc3339(alert.time)))
-    return hashlib.sha256(basis.encode()).hexdigest()
+    parts = [alert.source, symbol, alert.action, format_rfc3339(alert.time)]
+    if body_sha is not None:
+        parts.append(body_sha)
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
 
 def body_sha256(raw: bytes) -> str:

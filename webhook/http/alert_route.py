@@ -150,7 +150,7 @@ class AlertEndpoint:
         refusal = admit(alert, now, self._policy)
         status = AlertStatus.ACCEPTED if refusal is None else refusal.status
         # A refused alert is stored under its own dedup key too: its resends are duplicates, not new rows.
-        key = dedup_key(alert, symbol)
+        key = dedup_key(alert, symbol, body_sha256(raw))
         record = self._record_of(ip, status, refusal, raw=raw, payload=payload, alert=alert, symbol=symbol,
                                  key=key, now=now)
         try:
