@@ -58,7 +58,8 @@ class AlertOrderExecutor:
             if isinstance(sized, Refusal):
                 log.info("alert_entry_refused", alert_id=alert.id, symbol=alert.symbol, reason=sized.code.value,
                          detail=sized.message)
-                return AlertOutcome(sized.status, reason=sized.message, code=sized.code.value)
+                # Refused on the live facts: a risk outcome, whatever the code (size, quote, cap, breaker).
+                return AlertOutcome(AlertStatus.REJECTED_RISK, reason=sized.message, code=sized.code.value)
             trigger["sizing"] = sized.describe()
             # Exactly what was checked: sizes already on the product's increments.
             intent = OrderIntent(alert.symbol, Side.BUY, IntentKind.MARKET, source, key, base_size=sized.base_size,
