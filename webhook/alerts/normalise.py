@@ -52,41 +52,46 @@ _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\
 MAX_TICKER = 40
 
 
-class _Fields:
-    """Case-insensitive lookup over a JSON object, nested objects reachable by dotted names."""
+class Fields:
+    """Case-insensitive lookup over a JSON object, nested objects reachable by dotted names.
+    Built once per request: the endpoint reads the secret from it, then the rest of the alert."""
+
+    __slots__ = ("_flat",)
 
     def __init__(self, obj: Mapping[str, Any]) -> None:
         self._flat: dict[str, tuple[str, Any]] = {}
-        self._add(obj, "", "", depth=0)
+        self._add(obj, "", "", 0)
 
     def _add(self, obj: Mapping[str, Any], prefix: str, shown: str, depth: int) -> None:
+        flat = self._flat
         for key, value in obj.items():
-            name, label = prefix + str(key).lower(), shown + str(key)
-            self._flat.setdefault(name, (label, value))
-            if isinstance(value, dict) and depth < 3:
+            label = shown + key  # JSON keys are always strings
+            name = prefix + key.lower()
+            if name not in flat:
+                flat[name] = (label, value)
+            if depth < 3 and type(value) is dict:
                 self._add(value, name + ".", label + ".", depth + 1)
 
     def first(self, names: Iterable[str]) -> tuple[str, Any] | None:
         """(the key as sent, its value) of the first alias present with a non-empty value."""
+        flat = self._flat
         for name in names:
-            found = self._flat.get(name)
+            found = flat.get(name)
             if found is not None and found[1] is not None and found[1] != "":
                 return found
         return None
 
-    def has(self, name: str) -> bool:
-        return name in self._flat
 
-
-def secret_in(obj: Mapping[str, Any]) -> tuple[str, Any] | None:
+def secret_in(fields: Fields) -> tuple[str, Any] | None:
     """The body's secret (first alias present), before anything else is read."""
-    return _Fields(obj).first(SECRET_KEYS)
+    return fields.first(SECRET_KEYS)
 
 
-def normalise_json(obj: Mapping[str, Any]) -> Alert | Refusal:
+def normalise_json(obj: Mapping[str, Any], fields: Fields | None = None) -> Alert | Refusal:
     """A decoded JSON body → Alert, or the parse-stage refusal (size/price problems ride on
     `Alert.problem`, reported after the product and staleness checks)."""
-    fields = _Fields(obj)
+    if fields is None:
+        fields = Fields(obj)
     try:
         source = _source(fields)
         ticker = _ticker(fields)
@@ -106,7 +111,7 @@ def normalise_json(obj: Mapping[str, Any]) -> Alert | Refusal:
         return refused.refusal
     quantity, notional, price, problem = _sizes(fields, action)
     strategy = obj.get("strategy") if isinstance(obj.get("strategy"), dict) else None
-    secret = fields.first(SECRET_KEYS)
+    secret = secret_in(fields)
     return Alert(
         ticker=ticker, action=action, time=fire_time, source=source, exchange=exchange, id=ident,
         quantity=quantity, notional=notional, price=price, strategy=strategy,
@@ -125,8 +130,8 @@ def _text(key: str, value: Any) -> str:
     """A used field's value as text; refuses non-text values and unfilled placeholders."""
     if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
         raise Refused(Refusal(Reason.BAD_VALUE, f"{key} must be a string", key))
-    text = str(value).strip()
-    if _PLACEHOLDER.search(text):
+    text = value.strip() if type(value) is str else str(value)
+    if "{{" in text and _PLACEHOLDER.search(text):
         raise Refused(unfilled(key))
     return text
 
@@ -136,7 +141,7 @@ def unfilled(key: str) -> Refusal:
                    "it in (is it a strategy placeholder in an indicator alert?)", key)
 
 
-def _optional_text(fields: _Fields, names: Iterable[str], *, check_placeholder: bool = True) -> str | None:
+def _optional_text(fields: Fields, names: Iterable[str], *, check_placeholder: bool = True) -> str | None:
     found = fields.first(names)
     if found is None:
         return None
@@ -146,7 +151,7 @@ def _optional_text(fields: _Fields, names: Iterable[str], *, check_placeholder: 
     return _text(key, value)
 
 
-def _source(fields: _Fields) -> AlertSource:
+def _source(fields: Fields) -> AlertSource:
     found = fields.first(SOURCE_KEYS)
     if found is None:
         return "tradingview"
@@ -154,7 +159,7 @@ def _source(fields: _Fields) -> AlertSource:
     return "sighook" if _text(found[0], found[1]).lower() == "sighook" else "tradingview"
 
 
-def _ticker(fields: _Fields) -> str:
+def _ticker(fields: Fields) -> str:
     found = fields.first(SYMBOL_KEYS)
     if found is None:
         raise Refused(Refusal(Reason.MISSING_FIELD, 'the symbol is missing: add "ticker":"{{ticker}}"', "ticker"))
@@ -164,7 +169,7 @@ def _ticker(fields: _Fields) -> str:
     return text
 
 
-def _action(fields: _Fields) -> AlertAction:
+def _action(fields: Fields) -> AlertAction:
     found = fields.first(ACTION_KEYS)
     if found is None:
         raise Refused(Refusal(Reason.MISSING_FIELD, 'the action is missing: add "action":"buy" (or sell, close, '
@@ -217,7 +222,7 @@ def parse_time(key: str, value: Any) -> datetime:
         raise Refused(Refusal(Reason.BAD_VALUE, f"{key} is not a valid date and time", key)) from None
 
 
-def _id(fields: _Fields) -> tuple[str | None, bool]:
+def _id(fields: Fields) -> tuple[str | None, bool]:
     found = fields.first(ID_KEYS)
     if found is None:
         return None, False
@@ -229,7 +234,7 @@ def _id(fields: _Fields) -> tuple[str | None, bool]:
     return (text or None), key.lower() != "id"
 
 
-def _sizes(fields: _Fields, action: AlertAction
+def _sizes(fields: Fields, action: AlertAction
            ) -> tuple[Decimal | None, Decimal | None, Decimal | None, Refusal | None]:
     """(base, quote, price, deferred problem). Placeholders here are parse errors like elsewhere,
     but reported at the size step so the check order stays documented and simple."""
@@ -253,7 +258,7 @@ def _sizes(fields: _Fields, action: AlertAction
 
 
 def read_amount(key: str, value: Any, reason: Reason) -> tuple[Decimal | None, Refusal | None]:
-    if isinstance(value, str) and _PLACEHOLDER.search(value):
+    if isinstance(value, str) and "{{" in value and _PLACEHOLDER.search(value):
         return None, unfilled(key)
     try:
         return parse_amount(value), None

@@ -26,7 +26,7 @@ from webhook.alerts.admission import AdmissionPolicy, admit
 from webhook.alerts.inbox import AlertInbox
 from webhook.alerts.limits import TokenBucketLimiter
 from webhook.alerts.masking import PayloadMasker
-from webhook.alerts.normalise import normalise_json, secret_in
+from webhook.alerts.normalise import Fields, normalise_json, secret_in
 from webhook.alerts.plain_text import PLAIN_TEXT_RESEND_WINDOW_S, looks_like_text, parse_text
 from webhook.alerts.reasons import Reason, Refusal
 from webhook.alerts.repository import UNKNOWN_SOURCE, AlertRecord, rejected_key, resent_text_exists
@@ -106,7 +106,8 @@ class AlertEndpoint:
             # Details only for a caller that proved it knows a secret.
             refusal = Refusal(Reason.NOT_JSON, obj.message)
             return await self._refuse(ip, refusal, shown=path_secret is not None, raw=raw)
-        body_secret = secret_in(obj)
+        fields = Fields(obj)
+        body_secret = secret_in(fields)
         # With a path secret the body may omit its own; one given must also be right.
         must_check_body = body_secret is not None or path_secret is None
         if must_check_body and not (body_secret is not None and isinstance(body_secret[1], str)
@@ -117,7 +118,7 @@ class AlertEndpoint:
 
         # Authenticated from here on.
         payload = self._masker.mask(obj)
-        alert = normalise_json(obj)
+        alert = normalise_json(obj, fields)
         if isinstance(alert, Refusal):
             return await self._refuse(ip, alert, raw=raw, payload=payload)
         return await self._admit(ip, raw, payload, alert)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from webhook.alerts.normalise import normalise_json, secret_in
+from webhook.alerts.normalise import Fields, normalise_json, secret_in
 from webhook.alerts.reasons import Reason, Refusal
 from webhook.alerts.schema import Alert, BodyError, decode_body, dedup_key, parse_alert
 
@@ -67,7 +67,7 @@ def test_epoch_seconds_and_milliseconds_are_fire_times() -> None:
 @pytest.mark.parametrize(("key", "value"), [("secret", SECRET), ("passphrase", SECRET), ("token", SECRET),
                                             ("key", SECRET)])
 def test_secret_aliases(key: str, value: str) -> None:
-    assert secret_in(_obj({key: value, "ticker": "BTCUSD"})) == (key, value)
+    assert secret_in(Fields(_obj({key: value, "ticker": "BTCUSD"}))) == (key, value)
 
 
 @pytest.mark.parametrize(("body", "symbol"), [
