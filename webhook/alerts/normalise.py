@@ -237,18 +237,26 @@ def _id(fields: Fields) -> tuple[str | None, bool]:
 def _sizes(fields: Fields, action: AlertAction
            ) -> tuple[Decimal | None, Decimal | None, Decimal | None, Refusal | None]:
     """(base, quote, price, deferred problem). Placeholders here are parse errors like elsewhere,
-    but reported at the size step so the check order stays documented and simple."""
+    but reported at the size step so the check order stays documented and simple.
+
+    Only fields the action uses can refuse it: a close sells everything (sizes unused) and an exit
+    never depends on the alert's price (it is only recorded), so a broken `{{close}}` cannot trap a
+    position."""
+    kinds = [(BASE_SIZE_KEYS, Reason.BAD_SIZE), (QUOTE_SIZE_KEYS, Reason.BAD_SIZE), (PRICE_KEYS, Reason.BAD_PRICE)]
     problem: Refusal | None = None
     values: list[Decimal | None] = []
-    for names, reason in ((BASE_SIZE_KEYS, Reason.BAD_SIZE), (QUOTE_SIZE_KEYS, Reason.BAD_SIZE),
-                          (PRICE_KEYS, Reason.BAD_PRICE)):
+    for index, (names, reason) in enumerate(kinds):
         found = fields.first(names)
         amount = None
         if found is not None:
             amount, refusal = read_amount(found[0], found[1], reason)
-            problem = problem or refusal
+            used = action == "buy" or (action == "sell" and index < 2)
+            if used:
+                problem = problem or refusal
         values.append(amount)
     base, quote, price = values
+    if action == "close":
+        return None, None, price, None
     if problem is None and base is not None and quote is not None:
         problem = Refusal(Reason.BAD_SIZE, "give a base size (quantity) or a USD amount (notional), not both",
                           "quantity")

@@ -189,3 +189,12 @@ def test_a_strategy_order_id_is_combined_with_the_fire_time() -> None:
                  "timenow": "2026-11-21T16:00:00Z"})
     assert dedup_key(first, "BTC-USD").startswith("Long@2026-11-21T15:00:00")
     assert dedup_key(first, "BTC-USD") != dedup_key(later, "BTC-USD")
+
+
+def test_exits_are_not_refused_for_fields_they_do_not_use() -> None:
+    close = _ok({"ticker": "BTCUSD", "action": "close", "timenow": T, "close": "{{close}}", "quantity": "-1"})
+    assert (close.action, close.quantity, close.price, close.problem) == ("close", None, None, None)
+    sell = _ok({"ticker": "BTCUSD", "action": "sell", "timenow": T, "price": "oops", "quantity": "0.5"})
+    assert (sell.quantity, sell.problem) == (Decimal("0.5"), None)
+    bad = _ok({"ticker": "BTCUSD", "action": "sell", "timenow": T, "quantity": "-0.5"})
+    assert bad.problem is not None and bad.problem.code is Reason.BAD_SIZE
