@@ -113,6 +113,10 @@ def _set(field: str, values: st.SearchStrategy[Any]) -> Any:
     return values.map(lambda value: lambda body: {**body, field: value})
 
 
+def _set_for_buy(field: str, values: st.SearchStrategy[Any]) -> Any:
+    return values.map(lambda value: lambda body: {**body, field: value, "action": "buy"})
+
+
 def _unknown_ticker(text: str) -> bool:
     try:
         return SYMBOLS.resolve(text) is None
@@ -140,9 +144,10 @@ breaking_mutation = st.one_of(
         lambda t: t.strip().lower().replace("-", "_").replace(" ", "_") not in ACTION_WORDS)),
     _set("time", not_text_or_number | st.text(max_size=30)),
     _set("id", not_text_or_number | st.sampled_from(["rej:1", "rej:" + "a" * 20, "x" * 129, "{{strategy.order.id}}"])),
-    _set("quantity", bad_amount), _set("price", bad_amount),
-    _set("notional", bad_amount | st.just("1000000")),
-    good_amount.map(lambda n: lambda body: {**body, "notional": n}),  # quantity and notional together
+    # Sizes and prices refuse an entry; an exit never depends on them (a broken {{close}} must not trap a position).
+    _set_for_buy("quantity", bad_amount), _set_for_buy("price", bad_amount),
+    _set_for_buy("notional", bad_amount | st.just("1000000")),
+    good_amount.map(lambda n: lambda body: {**body, "notional": n, "action": "buy"}),  # quantity and notional
     _set("action", st.sampled_from(["short", "SHORT", "enter_short", "cover"])),  # no shorts on spot
     _set("ticker", st.just("{{ticker}}")),
     st.integers(min_value=61, max_value=10**6).map(lambda s: _time_shift(-s)),  # stale
@@ -152,8 +157,9 @@ breaking_mutation = st.one_of(
 recorded_mutation = st.one_of(
     st.integers(min_value=61, max_value=10**6).map(lambda s: _time_shift(-s)),
     st.integers(min_value=6, max_value=10**6).map(_time_shift),
-    st.just(lambda body: {**{k: v for k, v in body.items() if k != "quantity"}, "notional": "1000000"}),
-    st.just(lambda body: {**body, "quantity": "1", "price": "999999999"}),
+    st.just(lambda body: {**{k: v for k, v in body.items() if k != "quantity"}, "notional": "1000000",
+                          "action": "buy"}),
+    st.just(lambda body: {**body, "quantity": "1", "price": "999999999", "action": "buy"}),  # exits are not capped
 )
 harmless_mutation = st.one_of(
     _set("strategy", st.dictionaries(weird_text, json_values, max_size=3)),
