@@ -99,7 +99,8 @@ class AlertEndpoint:
         if isinstance(obj, BodyError):
             if path_secret is not None and looks_like_text(raw):
                 parsed = parse_text(raw, self._deps.clock.now())
-                payload: dict[str, Any] = {"text": self._masker.mask({"text": raw.decode("utf-8", "replace")})["text"]}
+                text = raw.decode("utf-8", "replace").replace("\x00", "\ufffd")  # storable in JSONB
+                payload: dict[str, Any] = {"text": self._masker.mask({"text": text})["text"]}
                 if isinstance(parsed, Refusal):
                     return await self._refuse(ip, parsed, raw=raw, payload=payload)
                 return await self._admit(ip, raw, payload, parsed)
