@@ -266,6 +266,21 @@ class WebhookSettings(BaseModel):
         return _split_csv(value)
 
 
+# ---- Alert sizing (issue #16): per-source default entry size and the alert-price sanity check ----
+class AlertSizingSettings(BaseModel):
+    entry_quote_size_usd_tradingview: Decimal | None = Field(
+        default=None, gt=0, description="Default USD size of a TradingView/plain-text entry without a size "
+        "(empty: ENTRY_QUOTE_SIZE_USD).",
+    )
+    entry_quote_size_usd_sighook: Decimal | None = Field(
+        default=None, gt=0, description="Default USD size of a sighook entry (empty: ENTRY_QUOTE_SIZE_USD).",
+    )
+    alert_max_price_deviation_pct: Decimal = Field(
+        default=Decimal("2"), gt=0, le=100, description="Refuse an entry whose alert price is further than this "
+        "from the live best ask (percent).",
+    )
+
+
 class SighookSettings(BaseModel):
     sighook_interval_s: float = Field(default=60.0, gt=0, description="Signal cycle period.")
     sighook_webhook_url: str = Field(
@@ -381,6 +396,7 @@ class Settings(
     LoggingSettings,
     TaxSettings,
     SighookSettings,
+    AlertSizingSettings,
     WebhookSettings,
     RiskSettings,
     TradingSettings,
@@ -438,6 +454,7 @@ SETTING_GROUPS: list[tuple[str, type[BaseModel]]] = [
     ("Trading thresholds", TradingSettings),
     ("Risk limits", RiskSettings),
     ("Webhook server", WebhookSettings),
+    ("Alert sizing", AlertSizingSettings),
     ("Sighook", SighookSettings),
     ("Tax", TaxSettings),
     ("Logging", LoggingSettings),

@@ -79,6 +79,7 @@ class RiskVerdict:
     allowed: bool
     reasons: tuple[str, ...] = ()
     breakers: tuple[Breaker, ...] = ()  # tripped breakers that blocked the entry
+    reason_code: str | None = None  # a gate's own cause (webhook/alerts/reasons.py), else derived
 
     def __bool__(self) -> bool:
         return self.allowed

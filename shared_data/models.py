@@ -246,6 +246,7 @@ class Alert(Base):
     source_ip: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16))
     status_reason: Mapped[str | None] = mapped_column(Text)
+    reason_code: Mapped[str | None] = mapped_column(String(32))  # webhook/alerts/reasons.py (migration 0005)
     client_order_id: Mapped[str | None] = mapped_column(String(128))
     order_id: Mapped[str | None] = mapped_column(String(64))
     attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))

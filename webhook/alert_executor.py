@@ -1,12 +1,14 @@
-"""Turns a stored alert (TradingView or sighook) into an order intent, after the entry risk checks.
+"""Turns a stored alert (TradingView, plain text or sighook) into an order intent.
 
-Entries (buy) pass the risk manager; exits (sell/close) are always allowed. The intent key is the
-alert's dedup key, so a replayed alert can never place a second order.
+Entries (buy) are sized by `webhook.alerts.sizing.size_entry` on live facts (quote, holdings, open
+buys, account value), then pass the risk manager's breakers; the intent carries exactly the sized
+order. Exits (sell/close) are always allowed. The intent key is the alert's dedup key, so a
+replayed alert can never place a second order. Refusals carry a reason code (webhook/alerts/reasons.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -16,6 +18,9 @@ from core.money import ZERO
 from core.settings import Settings
 from market_data.ports import Notifier
 from webhook.alerts.contract import AlertOutcome, StoredAlert
+from webhook.alerts.entry_context import EntryFacts
+from webhook.alerts.reasons import Reason, Refusal
+from webhook.alerts.sizing import EntryRequest, SizedEntry, SizingLimits, size_entry
 from webhook.order_intent import IntentKind, OrderIntent
 from webhook.order_manager import OrderManager
 
@@ -23,49 +28,48 @@ log = get_logger(__name__)
 
 
 class EntryGate(Protocol):
-    """The risk manager's entry check (exits never go through it)."""
+    """The risk manager's entry check (breakers, position limit, stale-data guard); exits never go through it."""
 
     async def check_entry(self, symbol: str, notional: Decimal, account_value: Decimal,
                           quote_age_s: float | None) -> Any: ...
 
 
+class EntryFactsSource(Protocol):
+    async def gather(self, symbol: str) -> EntryFacts: ...
+
+
 class AlertOrderExecutor:
-    def __init__(self, orders: OrderManager, risk: EntryGate, settings: Settings,
-                 account_value: Callable[[], Awaitable[Decimal]], position_size: Callable[[str], Decimal],
-                 quote_age_s: Callable[[str], float | None], notifier: Notifier | None = None) -> None:
+    def __init__(self, orders: OrderManager, risk: EntryGate, settings: Settings, entry_facts: EntryFactsSource,
+                 position_size: Callable[[str], Decimal], notifier: Notifier | None = None) -> None:
         self._orders = orders
         self._notifier = notifier
         self._risk = risk
         self._settings = settings
-        self._account_value = account_value
+        self._facts = entry_facts
         self._position_size = position_size
-        self._quote_age_s = quote_age_s
 
     async def execute(self, alert: StoredAlert) -> AlertOutcome:
         source = OrderSource.SIGHOOK if alert.source == "sighook" else OrderSource.TRADINGVIEW
-        trigger = {"alert_id": alert.id, "dedup_key": alert.dedup_key, "source": alert.source,
-                   "action": alert.action, "strategy": alert.strategy, "price": _s(alert.price)}
+        trigger: dict[str, Any] = {"alert_id": alert.id, "dedup_key": alert.dedup_key, "source": alert.source,
+                                   "action": alert.action, "strategy": alert.strategy, "price": _s(alert.price)}
         key = f"alert:{alert.dedup_key}"
         if alert.action == "buy":
-            notional = alert.notional or (alert.quantity * alert.price if alert.quantity and alert.price else None)
-            notional = notional or self._settings.entry_quote_size_usd
-            verdict = await self._risk.check_entry(alert.symbol, notional, await self._account_value(),
-                                                   self._quote_age_s(alert.symbol))
-            if not getattr(verdict, "allowed", False):
-                reason = "; ".join(getattr(verdict, "reasons", ())) or "risk check refused"
-                log.info("alert_entry_refused", alert_id=alert.id, symbol=alert.symbol, reason=reason)
-                return AlertOutcome(AlertStatus.REJECTED_RISK, reason=reason)
-            if alert.quantity is not None:
-                intent = OrderIntent(alert.symbol, Side.BUY, IntentKind.MARKET, source, key,
-                                     base_size=alert.quantity, trigger=trigger)
-            else:
-                intent = OrderIntent(alert.symbol, Side.BUY, IntentKind.MARKET, source, key, quote_size=notional,
-                                     trigger=trigger)
+            sized = await self._size_entry(alert)
+            if isinstance(sized, Refusal):
+                log.info("alert_entry_refused", alert_id=alert.id, symbol=alert.symbol, reason=sized.code.value,
+                         detail=sized.message)
+                # Refused on the live facts: a risk outcome, whatever the code (size, quote, cap, breaker).
+                return AlertOutcome(AlertStatus.REJECTED_RISK, reason=sized.message, code=sized.code.value)
+            trigger["sizing"] = sized.describe()
+            # Exactly what was checked: sizes already on the product's increments.
+            intent = OrderIntent(alert.symbol, Side.BUY, IntentKind.MARKET, source, key, base_size=sized.base_size,
+                                 quote_size=sized.quote_size, trigger=trigger)
         else:
             held = self._position_size(alert.symbol)
             size = alert.quantity if (alert.action == "sell" and alert.quantity) else held
             if size is None or size <= ZERO:
-                return AlertOutcome(AlertStatus.FAILED, reason=f"no {alert.symbol} position to {alert.action}")
+                return AlertOutcome(AlertStatus.FAILED, reason=f"no {alert.symbol} position to {alert.action}",
+                                    code=Reason.NO_POSITION.value)
             intent = OrderIntent(alert.symbol, Side.SELL, IntentKind.MARKET, source, key, base_size=size,
                                  exit_reason=ExitReason.ALERT, exit_quote_price=alert.price, trigger=trigger)
         result = await self._orders.place(intent)
@@ -76,7 +80,32 @@ class AlertOrderExecutor:
         if self._notifier is not None:
             await self._notifier.notify("order_failed", f"{alert.action} {alert.symbol} ({alert.source} alert "
                                         f"{alert.id}) was not ordered: {reason}")
-        return AlertOutcome(AlertStatus.FAILED, reason=reason, client_order_id=result.client_order_id)
+        return AlertOutcome(AlertStatus.FAILED, reason=reason, client_order_id=result.client_order_id,
+                            code=Reason.ORDER_FAILED.value)
+
+    async def _size_entry(self, alert: StoredAlert) -> SizedEntry | Refusal:
+        """The one sizing function on live facts, then the risk manager's breakers on its figures."""
+        try:
+            facts = await self._facts.gather(alert.symbol)
+        except Exception as exc:  # a failed read never guesses: the entry is refused
+            log.warning("entry_facts_unavailable", symbol=alert.symbol, error=type(exc).__name__)
+            return Refusal(Reason.NO_QUOTE, f"live market or account data for {alert.symbol} unavailable "
+                           f"({type(exc).__name__}): an entry is never sized from a guess")
+        request = EntryRequest(alert.symbol, alert.source, alert.quantity, alert.notional, alert.price)
+        limits = SizingLimits.from_settings(self._settings, facts.taker_fee_rate)
+        sized = size_entry(request, facts.quote, facts.product, facts.exposure, limits)
+        if isinstance(sized, Refusal):
+            return sized
+        verdict = await self._risk.check_entry(alert.symbol, sized.position_after_usd,
+                                               facts.exposure.account_value_usd, facts.quote.age_s)
+        if not getattr(verdict, "allowed", False):
+            text = "; ".join(getattr(verdict, "reasons", ())) or "risk check refused"
+            # A gate in front of the risk manager names its own cause (degraded mode, unrecorded fills).
+            named = getattr(verdict, "reason_code", None)
+            code = Reason(named) if named else (
+                Reason.BREAKER_TRIPPED if getattr(verdict, "breakers", ()) else Reason.OVER_POSITION_CAP)
+            return Refusal(code, text)
+        return sized
 
 
 def _s(value: Decimal | None) -> str | None:

@@ -43,6 +43,7 @@ from shared_data.event_store import EventRetention
 from shared_data.shared_state import SharedStateListener
 from webhook.account_check import identify, verify_account
 from webhook.alert_executor import AlertOrderExecutor
+from webhook.alerts.entry_context import EntryContext
 from webhook.alerts.symbols import SymbolMap
 from webhook.alerts.worker import AlertWorker
 from webhook.dashboard_data import LiveDashboardData
@@ -196,9 +197,10 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
     symbols = SymbolMap.from_products(products)
     # No entries while degraded, nor where fills are unrecorded; then the risk rules.
     entry_gate = DeadLetterEntryGate(DegradedEntryGate(risk, degraded), dead_letters)
-    alert_exec = AlertOrderExecutor(orders, entry_gate, settings, account_value=positions.account_value(cache, rest),
-                                    position_size=positions.size_of,
-                                    quote_age_s=lambda s: cache.age(s, clock.monotonic()), notifier=notifier)
+    entry_facts = EntryContext(rest, sessions, cache, clock, positions.account_value(cache, rest), orders.product,
+                               orders.taker_fee_rate)
+    alert_exec = AlertOrderExecutor(orders, entry_gate, settings, entry_facts, position_size=positions.size_of,
+                                    notifier=notifier)
     worker = AlertWorker(sessions, alert_exec, clock)
 
     async def on_market_event(event: Any) -> None:

@@ -244,5 +244,5 @@ class DeadLetterEntryGate:
         if symbol in self._dead.blocked_symbols():
             reason = f"{symbol} has fills that could not be recorded; run `python main.py fills retry`"
             log.info("entry_blocked", symbol=symbol, reasons=[reason])
-            return RiskVerdict(allowed=False, reasons=(reason,))
+            return RiskVerdict(allowed=False, reasons=(reason,), reason_code="fills_unrecorded")
         return await self._inner.check_entry(symbol, notional, account_value, quote_age_s)

@@ -18,6 +18,7 @@ class EntryCheck(Protocol):
 class DegradedRefusal:
     reasons: tuple[str, ...]
     allowed: bool = False
+    reason_code: str = "degraded_mode"  # webhook/alerts/reasons.py
 
 
 class DegradedEntryGate:

@@ -32,9 +32,13 @@ async def sim(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Running
 
 async def alert_row(d: Daemon, key: str) -> tuple[str, str | None] | None:
     async with d.sessions() as session:
-        row = (await session.execute(select(Alert.status, Alert.status_reason)
+        row = (await session.execute(select(Alert.status, Alert.status_reason, Alert.reason_code)
                                      .where(Alert.dedup_key == key))).first()
-    return None if row is None or row.status == "accepted" else (row.status, row.status_reason)
+    if row is None or row.status == "accepted":
+        return None
+    # The stored code names the real cause (webhook/alerts/reasons.py), not a position cap.
+    assert row.status != "rejected_risk" or row.reason_code == "degraded_mode", row
+    return (row.status, row.status_reason)
 
 
 async def degraded_rows(d: Daemon) -> tuple[Any, list[str]]:

@@ -101,7 +101,7 @@ async def test_unrecordable_fill_halts_notifies_dead_letters_and_fills_retry_rec
     assert await post_alert(daemon.alert_url, buy_alert("BTC-USD", notional="260")) == 200
     refused = await eventually(lambda: daemon.find("alert_entry_refused", symbol="BTC-USD"), timeout=30,
                                what="BTC entry refused")
-    assert "fills retry" in refused[-1]["reason"]
+    assert refused[-1]["reason"] == "fills_unrecorded" and "fills retry" in refused[-1]["detail"], refused[-1]
     eth_before = len(await db_trade_ids(db_url))
     assert await post_alert(daemon.alert_url, buy_alert("ETH-USD", notional="270")) == 200
     await eventually(lambda: _count_above(db_url, eth_before), timeout=60, what="ETH entry recorded")

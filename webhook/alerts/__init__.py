@@ -1,1 +1,2 @@
-"""The alert inbox: schema of an alert body, symbol map, admission rules, storage and the worker."""
+"""The alert inbox: the alert value and its normaliser (JSON and plain text), reason codes, symbol map,
+admission rules, the one entry sizing function, storage and the worker."""

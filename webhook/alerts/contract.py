@@ -39,6 +39,7 @@ class AlertOutcome:
     reason: str | None = None
     client_order_id: str | None = None
     order_id: str | None = None
+    code: str | None = None  # webhook/alerts/reasons.py Reason, for refusals and failures
 
 
 class AlertExecutor(Protocol):

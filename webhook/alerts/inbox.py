@@ -37,7 +37,7 @@ _COLUMNS = (
     ("dedup_key", "text"), ("source", "text"), ("status", "text"), ("received_at", "timestamptz"),
     ("symbol", "text"), ("action", "text"), ("size", "numeric"), ("quote_amount", "numeric"), ("price", "numeric"),
     ("timenow", "timestamptz"), ("strategy", "jsonb"), ("payload", "jsonb"), ("body_sha256", "text"),
-    ("source_ip", "text"), ("status_reason", "text"),
+    ("source_ip", "text"), ("status_reason", "text"), ("reason_code", "text"),
 )
 _JSON_COLUMNS = frozenset({"strategy", "payload"})
 _INSERT = (

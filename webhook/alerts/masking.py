@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 MASK = "***"
-_SECRET_KEY = re.compile(r"(secret|passw|passphrase|token|api_?key|private_?key|authorization)", re.IGNORECASE)
+_SECRET_KEY = re.compile(r"(secret|passw|passphrase|token|api_?key|private_?key|authorization|^key$)", re.IGNORECASE)
 
 
 class PayloadMasker:

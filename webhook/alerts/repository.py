@@ -47,6 +47,7 @@ class AlertRecord:
     body_sha256: str | None = None
     source_ip: str | None = None
     status_reason: str | None = None
+    reason_code: str | None = None
 
     def values(self) -> dict[str, Any]:
         return {
@@ -65,6 +66,7 @@ class AlertRecord:
             "body_sha256": self.body_sha256,
             "source_ip": self.source_ip[:64] if self.source_ip else None,
             "status_reason": self.status_reason[:_REASON_MAX] if self.status_reason else None,
+            "reason_code": self.reason_code,
         }
 
 
@@ -110,11 +112,22 @@ async def record_outcome(session: AsyncSession, alert_id: int, outcome: AlertOut
         .values(
             status=outcome.status.value,
             status_reason=outcome.reason[:_REASON_MAX] if outcome.reason else None,
+            reason_code=outcome.code,
             client_order_id=outcome.client_order_id,
             order_id=outcome.order_id,
             processed_at=now,
         )
     )
+
+
+async def resent_text_exists(session: AsyncSession, body_sha256: str, since: datetime) -> bool:
+    """An alert with this exact body was stored since `since` (a plain-text message has no fire
+    time, so TradingView's resends of it, 5 s apart, are recognised by their body)."""
+    stmt = (select(AlertRow.id)
+            .where(AlertRow.body_sha256 == body_sha256, AlertRow.received_at >= since,
+                   ~AlertRow.dedup_key.startswith(REJECTED_KEY_PREFIX))
+            .limit(1))
+    return (await session.execute(stmt)).first() is not None
 
 
 async def counts_by_status(session: AsyncSession) -> dict[str, int]:

@@ -1,10 +1,10 @@
-"""The alert body shared by TradingView and sighook, and its parsing.
+"""The alert value shared by TradingView, plain text and sighook, and the body-level helpers.
 
 Bodies are parsed as JSON whatever the Content-Type: TradingView sends `text/plain` whenever the
 expanded message is not valid JSON by its own check. Amounts are Decimal (JSON numbers are read as
-Decimal, never float). Parsing is split in two steps so the endpoint can check the secret between
-them: `decode_body` (bytes → JSON object) and `validate_alert` (object → Alert); `parse_alert`
-does both.
+Decimal, never float). Parsing is split so the endpoint can check the secret in between:
+`decode_body` (bytes → JSON object), then `webhook.alerts.normalise` (object or text → Alert);
+`parse_alert` does both for JSON.
 """
 
 from __future__ import annotations
@@ -12,17 +12,17 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
-from core.clock import format_rfc3339, parse_rfc3339
+from core.clock import format_rfc3339
+from webhook.alerts.reasons import Refusal
 
 AlertAction = Literal["buy", "sell", "close"]
 AlertSource = Literal["tradingview", "sighook"]
+AlertForm = Literal["json", "text"]
 
 # Dedup keys of records that are not alerts (unauthorized, invalid, …) start with this; client ids may not.
 REJECTED_KEY_PREFIX = "rej:"
@@ -31,72 +31,41 @@ MAX_AMOUNT = Decimal("1e15")
 MIN_EXPONENT = -30  # more than 30 decimal places is not a price or a size
 
 _DECIMAL_TEXT = re.compile(r"^(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$")
 
 
 @dataclass(frozen=True)
 class BodyError:
-    """Why a body is not an acceptable alert. `message` never contains input values."""
+    """Why a body is not JSON we can read. `message` never contains input values."""
 
     kind: Literal["json", "schema"]
     message: str
 
 
-class Alert(BaseModel):
-    """One alert. `secret` may be absent when the secret is in the URL path."""
+@dataclass(frozen=True)
+class Alert:
+    """One alert, whatever form and field names it arrived in (see webhook/alerts/normalise.py).
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    `time` is the fire time the staleness window applies to. `problem` is a refusal found in a
+    size or price value: it is reported only after the product and staleness checks, so the stored
+    reason is the first real cause in the documented check order.
+    """
 
-    secret: str | None = Field(default=None, max_length=512)
-    id: str | None = Field(default=None, min_length=1, max_length=MAX_ID_LENGTH)
-    source: AlertSource = "tradingview"
-    ticker: str = Field(min_length=1, max_length=40)
-    exchange: str | None = Field(default=None, max_length=40)
+    ticker: str
     action: AlertAction
-    quantity: Decimal | None = None
-    notional: Decimal | None = None
-    price: Decimal | None = None
     time: datetime
+    source: AlertSource = "tradingview"
+    exchange: str | None = None
+    id: str | None = None
+    quantity: Decimal | None = None  # base units
+    notional: Decimal | None = None  # quote (USD), fees included
+    price: Decimal | None = None
     strategy: dict[str, Any] | None = None
-
-    @field_validator("id", "exchange", mode="before")
-    @classmethod
-    def _empty_is_absent(cls, value: Any) -> Any:
-        # Placeholders like {{strategy.order.id}} expand to "" outside strategies.
-        return None if value == "" else value
-
-    @field_validator("id")
-    @classmethod
-    def _id_not_reserved(cls, value: str | None) -> str | None:
-        if value is not None and value.startswith(REJECTED_KEY_PREFIX):
-            raise ValueError(f"id must not start with '{REJECTED_KEY_PREFIX}'")
-        return value
-
-    @field_validator("source", "action", mode="before")
-    @classmethod
-    def _lower(cls, value: Any) -> Any:
-        return value.strip().lower() if isinstance(value, str) else value
-
-    @field_validator("quantity", "notional", "price", mode="before")
-    @classmethod
-    def _amount(cls, value: Any) -> Decimal | None:
-        return parse_amount(value)
-
-    @field_validator("time", mode="before")
-    @classmethod
-    def _time(cls, value: Any) -> datetime:
-        if not isinstance(value, str) or not _RFC3339.match(value.strip()):
-            raise ValueError("time must be an RFC 3339 timestamp with a zone, e.g. 2026-11-21T15:00:00Z")
-        try:
-            return parse_rfc3339(value)
-        except ValueError:
-            raise ValueError("time is not a valid date and time") from None
-
-    @model_validator(mode="after")
-    def _one_size(self) -> Alert:
-        if self.quantity is not None and self.notional is not None:
-            raise ValueError("give quantity or notional, not both")
-        return self
+    secret: str | None = None
+    form: AlertForm = "json"
+    time_field: str = "time"  # the key the fire time came from ("received" for plain text without one)
+    bar_time: datetime | None = None
+    id_from_strategy: bool = False  # the id is {{strategy.order.id}}, not a per-firing id
+    problem: Refusal | None = field(default=None, compare=False)
 
     @property
     def notional_estimate(self) -> Decimal | None:
@@ -177,35 +146,34 @@ def _storable_text(text: str) -> bool:
     return True
 
 
-def validate_alert(obj: dict[str, Any]) -> Alert | BodyError:
-    try:
-        return Alert.model_validate(obj)
-    except ValidationError as exc:
-        return BodyError("schema", describe_errors(exc))
-
-
 def parse_alert(raw: bytes) -> Alert | BodyError:
-    """Bytes → Alert, whatever the Content-Type. Does not check the secret or the symbol."""
+    """Bytes → Alert (JSON form), whatever the Content-Type. Does not check the secret or the symbol."""
+    from webhook.alerts.normalise import normalise_json
+
     obj = decode_body(raw)
-    return obj if isinstance(obj, BodyError) else validate_alert(obj)
+    if isinstance(obj, BodyError):
+        return obj
+    alert = normalise_json(obj)
+    return alert if isinstance(alert, Alert) else BodyError("schema", alert.message)
 
 
-def describe_errors(exc: ValidationError) -> str:
-    """Field names and messages only: input values (which may hold the secret) are never echoed."""
-    parts = []
-    for err in exc.errors(include_input=False, include_url=False)[:5]:
-        loc = ".".join(str(p) for p in err.get("loc", ()))
-        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-        parts.append(f"{loc}: {msg}" if loc else msg)
-    return "; ".join(parts)
+def dedup_key(alert: Alert, symbol: str, body_sha: str | None = None) -> str:
+    """The client id when given, else sha256 of source|symbol|action|fire time|body hash.
 
-
-def dedup_key(alert: Alert, symbol: str) -> str:
-    """The client id when given, else sha256 of source|symbol|action|time (time normalised)."""
+    Without an id the raw body's hash is part of the key (TradingView resends are byte-identical;
+    two different alerts on one symbol in the same second are not). An id taken from
+    `strategy.order.id` names the order ("Long"), not the firing: it is combined with the fire time,
+    so the strategy's next entry is not mistaken for a resend.
+    """
     if alert.id is not None:
+        if alert.id_from_strategy:
+            key = f"{alert.id}@{format_rfc3339(alert.time)}"
+            return key if len(key) <= MAX_ID_LENGTH else "sid:" + hashlib.sha256(key.encode()).hexdigest()
         return alert.id
-    basis = "|".join((alert.source, symbol, alert.action, format_rfc3339(alert.time)))
-    return hashlib.sha256(basis.encode()).hexdigest()
+    parts = [alert.source, symbol, alert.action, format_rfc3339(alert.time)]
+    if body_sha is not None:
+        parts.append(body_sha)
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
 
 
 def body_sha256(raw: bytes) -> str:

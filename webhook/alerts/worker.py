@@ -23,6 +23,7 @@ from core.logging import get_logger
 from core.metrics import ALERTS
 from webhook.alerts import repository
 from webhook.alerts.contract import EXECUTOR_STATUSES, AlertExecutor, AlertOutcome, StoredAlert
+from webhook.alerts.reasons import Reason
 
 __all__ = ["AlertExecutor", "AlertOutcome", "AlertWorker", "StoredAlert"]
 
@@ -106,19 +107,22 @@ class AlertWorker:
             waited = self._clock.now() - alert.received_at
             if waited > timedelta(seconds=self._max_queue_age_s):
                 return AlertOutcome(AlertStatus.STALE, f"waited {waited.total_seconds():.0f} s in the queue "
-                                                       f"(limit {self._max_queue_age_s:g} s); not executed")
+                                                       f"(limit {self._max_queue_age_s:g} s); not executed",
+                                    code=Reason.QUEUED_TOO_LONG)
         try:
             async with asyncio.timeout(self._executor_timeout_s):
                 outcome = await self._executor.execute(alert)
         except TimeoutError:
             return AlertOutcome(AlertStatus.FAILED, f"executor timed out after {self._executor_timeout_s:g} s; "
-                                                    "order state unknown, see reconciliation")
+                                                    "order state unknown, see reconciliation",
+                                code=Reason.EXECUTOR_ERROR)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.error("alert_executor_error", alert_id=alert.id, error=type(exc).__name__)
-            return AlertOutcome(AlertStatus.FAILED, f"executor error: {type(exc).__name__}: {exc}")
+            return AlertOutcome(AlertStatus.FAILED, f"executor error: {type(exc).__name__}: {exc}",
+                                code=Reason.EXECUTOR_ERROR)
         if outcome.status not in EXECUTOR_STATUSES:
             return AlertOutcome(AlertStatus.FAILED, f"executor returned status {outcome.status!s}",
-                                outcome.client_order_id, outcome.order_id)
+                                outcome.client_order_id, outcome.order_id, code=Reason.EXECUTOR_ERROR)
         return outcome

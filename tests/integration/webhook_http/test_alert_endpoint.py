@@ -54,8 +54,8 @@ async def test_tradingview_text_plain_and_json_bodies_each_reach_the_executor_on
     try:
         status, body = await harness.post("/webhook", _tradingview_text(harness), content_type="text/plain")
         assert (status, body["result"]) == (200, "accepted")
-        json_alert = alert_body(harness.clock, secret=None, ticker="ETH-USD", action="sell", quantity=None,
-                                price=None, notional="25.50")
+        json_alert = alert_body(harness.clock, secret=None, ticker="ETH-USD", action="sell", quantity="0.25",
+                                price=None)
         status, body = await harness.post(f"/webhook/{SECRET}", json_alert)
         assert (status, body["result"]) == (200, "accepted")
         await wait_until(lambda: len(harness.executor.calls) >= 2)
@@ -71,7 +71,7 @@ async def test_tradingview_text_plain_and_json_bodies_each_reach_the_executor_on
                                                                   "tradingview")
     assert btc.dedup_key == "long-entry-2026-11-21T15:00:00Z"
     assert btc.strategy == {"order_id": "long-entry", "market_position": "long"}
-    assert (eth.action, eth.notional, eth.quantity) == ("sell", Decimal("25.50"), None)
+    assert (eth.action, eth.notional, eth.quantity) == ("sell", None, Decimal("0.25"))
     rows = await harness.rows()
     assert [r.status for r in rows] == ["ordered", "ordered"]
     assert {r.order_id for r in rows} == {f"order-{c.id}" for c in harness.executor.calls}
@@ -90,7 +90,7 @@ async def test_a_wrong_secret_gets_401_and_only_a_rejected_record(harness: Harne
     wrong = SECRET[:-1] + ("A" if SECRET[-1] != "A" else "B")
     before = _alerts_metric("unauthorized")
     status, body = await harness.post("/webhook", alert_body(harness.clock, secret=wrong), content_type="text/plain")
-    assert (status, body) == (401, {"result": "unauthorized"})
+    assert (status, body) == (401, {"result": "unauthorized", "reason": "bad_secret"})
     status, _ = await harness.post(f"/webhook/{wrong}", alert_body(harness.clock, secret=None))
     assert status == 401
     status, _ = await harness.post("/webhook", alert_body(harness.clock, secret=None))  # no secret at all
@@ -103,7 +103,9 @@ async def test_a_wrong_secret_gets_401_and_only_a_rejected_record(harness: Harne
     for row in rows:
         assert row.dedup_key.startswith("rej:") and row.symbol is None and row.action is None
         assert row.payload is None and wrong not in (row.status_reason or "")
-    assert {r.status_reason for r in rows} == {"bad_secret_in_body", "bad_secret_in_path", "missing_secret"}
+    assert {r.reason_code for r in rows} == {"bad_secret", "missing_secret"}
+    assert {r.status_reason for r in rows} == {"bad secret in the body (secret)", "bad secret in the URL path",
+                                               "no secret in the body or the URL path"}
     assert await harness.drain() == 0 and harness.executor.calls == []
     assert _alerts_metric("unauthorized") == before + 4
 
@@ -166,24 +168,27 @@ async def test_an_oversized_body_gets_413(harness: Harness) -> None:
     async with harness.http.post(harness.base + "/webhook", data=chunks()) as resp:
         assert resp.status == 413
     assert await harness.drain() == 0 and harness.executor.calls == []
-    assert [r.status_reason for r in await harness.rows()] == ["body_too_large"] * 2
+    assert [(r.reason_code, r.status_reason) for r in await harness.rows()] == [("body_too_large",
+                                                                                 "body too large")] * 2
 
 
 async def test_bad_input_gets_4xx_and_is_recorded_as_invalid(harness: Harness) -> None:
     status, body = await harness.post("/webhook", "secret=" + SECRET + ";SIGNAL=BUY", content_type="text/plain")
-    assert (status, body) == (400, {"result": "invalid", "error": "body is not a valid alert"})
+    assert (status, body) == (400, {"result": "invalid", "reason": "not_json", "error": "body is not a valid alert"})
     status, body = await harness.post(f"/webhook/{SECRET}", '{"ticker": "BTCUSD", "action": "buy", "price": {{close}}}')
-    assert status == 400 and "placeholders" in body["error"]
+    assert status == 400 and "placeholders" in body["error"] and body["reason"] == "not_json"
     status, body = await harness.post("/webhook", alert_body(harness.clock, ticker="DOGEUSD"))
-    assert (status, body["result"]) == (422, "invalid") and "unknown symbol" in body["error"]
+    assert (status, body["result"], body["reason"]) == (422, "invalid", "unknown_product")
     status, body = await harness.post("/webhook", alert_body(harness.clock, action="hold"))
-    assert status == 422 and body["error"].startswith("action:")
+    assert (status, body["reason"]) == (422, "bad_value") and body["error"].startswith("action ")
     status, body = await harness.post("/webhook", alert_body(harness.clock, quantity="-1"))
-    assert status == 422 and body["error"].startswith("quantity:")
-    status, body = await harness.post("/webhook", alert_body(harness.clock, quantity=None, notional="10"))
+    assert (status, body["reason"]) == (422, "bad_size") and body["error"].startswith("quantity ")
+    status, body = await harness.post("/webhook", alert_body(harness.clock, quantity=None, notional="10",
+                                                             id="notional-only"))
     assert status == 200  # notional alone is fine …
-    status, body = await harness.post("/webhook", alert_body(harness.clock, notional="10", action="sell"))
-    assert status == 422 and "not both" in body["error"]  # … but not with a quantity
+    status, body = await harness.post("/webhook", alert_body(harness.clock, notional="10", action="buy",
+                                                             id="both"))
+    assert (status, body["reason"]) == (422, "bad_size") and "not both" in body["error"]  # … not with a quantity
     rows = await harness.rows()
     assert sorted(r.status for r in rows) == ["accepted"] + ["invalid"] * 6
     assert all(SECRET not in json.dumps(r.payload) for r in rows if r.payload)
@@ -193,12 +198,17 @@ async def test_bad_input_gets_4xx_and_is_recorded_as_invalid(harness: Harness) -
 async def test_the_notional_cap_rejects_and_records(harness: Harness) -> None:
     cap = harness.settings.max_order_notional_usd
     status, body = await harness.post("/webhook", alert_body(harness.clock, quantity="1", price=str(cap + 1)))
-    assert (status, body["result"]) == (422, "rejected_risk") and "exceeds the cap" in body["error"]
+    assert (status, body["result"], body["reason"]) == (422, "rejected_risk", "over_order_cap")
+    assert "above MAX_ORDER_NOTIONAL_USD" in body["error"]
     status, body = await harness.post("/webhook", alert_body(harness.clock, quantity=None, price=None,
-                                                             notional=str(cap * 2), action="sell"))
+                                                             notional=str(cap * 2), action="buy", id="x2"))
     assert (status, body["result"]) == (422, "rejected_risk")
-    assert await harness.drain() == 0
-    assert [r.status for r in await harness.rows()] == ["rejected_risk", "rejected_risk"]
+    # Exits are never capped: a sell over the cap is accepted (a limit must never trap a position).
+    status, body = await harness.post("/webhook", alert_body(harness.clock, quantity="1", price=str(cap + 1),
+                                                             action="sell"))
+    assert status == 200, body
+    assert await harness.drain() == 1  # the sell (the harness's executor records it)
+    assert [r.status for r in await harness.rows()] == ["rejected_risk", "rejected_risk", "ordered"]
 
 
 async def test_the_rate_limit_answers_429(db_sessions: async_sessionmaker[AsyncSession]) -> None:
@@ -325,7 +335,8 @@ async def test_a_client_that_disconnects_mid_body_leaves_nothing(
 
 
 async def test_an_empty_body_is_refused(harness: Harness) -> None:
-    assert await harness.post("/webhook", b"") == (400, {"result": "invalid", "error": "body is not a valid alert"})
+    assert await harness.post("/webhook", b"") == (400, {"result": "invalid", "reason": "not_json",
+                                                         "error": "body is not a valid alert"})
     assert (await harness.post(f"/webhook/{SECRET}", b""))[0] == 400
     async with harness.http.post(harness.base + "/webhook") as resp:  # no body, no Content-Type
         assert resp.status == 400

@@ -1,7 +1,8 @@
 """Fuzz the alert endpoint over real HTTP: thousands of malformed requests (hypothesis).
 
 Every request is built to be unacceptable: random bytes, random JSON, or a valid alert broken by at
-least one mutation, each sent with a right, wrong, missing or path secret. Whatever arrives, the
+least one mutation (of a value the normaliser reads: unknown keys and unused fields break nothing),
+each sent with a right, wrong, missing or path secret. Whatever arrives, the
 endpoint must never answer 5xx, never accept (so nothing is ever executed), and never let a secret
 reach a log line (events are captured raw, before the redacting processor).
 """
@@ -37,6 +38,7 @@ from tests.integration.webhook_http.support import (
     stop_harness,
 )
 from webhook.alerts.limits import RecordBudget
+from webhook.alerts.normalise import BUY_WORDS, CLOSE_WORDS, SELL_WORDS
 from webhook.alerts.symbols import SymbolMap
 
 REAL_SECRETS = (SECRET, SECRET_OLD, ADMIN_TOKEN)
@@ -111,6 +113,10 @@ def _set(field: str, values: st.SearchStrategy[Any]) -> Any:
     return values.map(lambda value: lambda body: {**body, field: value})
 
 
+def _set_for_buy(field: str, values: st.SearchStrategy[Any]) -> Any:
+    return values.map(lambda value: lambda body: {**body, field: value, "action": "buy"})
+
+
 def _unknown_ticker(text: str) -> bool:
     try:
         return SYMBOLS.resolve(text) is None
@@ -122,25 +128,28 @@ def _time_shift(seconds: int) -> Any:
     return lambda body: {**body, "time": rfc3339(START + timedelta(seconds=seconds))}
 
 
+# Names the normaliser reads (webhook/alerts/normalise.py); any other key is ignored, so it breaks nothing.
+READ_NAMES = {"secret", "passphrase", "token", "key", "timenow", "timestamp", "time", "ticker", "symbol", "pair",
+              "exchange", "action", "side", "signal", "strategy", "quantity", "qty", "contracts", "notional",
+              "quote_size", "price", "close", "signalprice", "trigger_price", "id", "market_position", "source"}
+ACTION_WORDS = BUY_WORDS | SELL_WORDS | CLOSE_WORDS
+not_text_or_number = st.one_of(st.booleans(), st.lists(scalars, max_size=3),
+                               st.dictionaries(st.text(max_size=5), scalars, max_size=3))
+
 # Each mutation alone makes the alert unacceptable (refused, or recorded as stale/rejected — never accepted).
 breaking_mutation = st.one_of(
     _drop("ticker"), _drop("action"), _drop("time"),
     _set("ticker", not_a_string | st.text(max_size=12).filter(_unknown_ticker)),
-    _set("action", not_a_string | st.text(max_size=8).filter(lambda t: t.strip().lower() not in {"buy", "sell",
-                                                                                                 "close"})),
-    _set("time", not_a_string | st.text(max_size=30)),
-    _set("source", not_a_string | st.text(max_size=12).filter(lambda t: t.strip().lower() not in {"tradingview",
-                                                                                                  "sighook"})),
-    _set("id", not_a_string | st.sampled_from(["rej:1", "rej:" + "a" * 20, "x" * 129])),
-    _set("exchange", not_a_string | st.just("E" * 41)),
-    _set("quantity", bad_amount), _set("price", bad_amount),
-    _set("notional", bad_amount | st.just("1000000")),
-    _set("strategy", st.one_of(st.lists(scalars, max_size=2), st.integers(), st.text(max_size=5))),
-    st.tuples(st.text(min_size=1, max_size=10), json_values)
-    .filter(lambda kv: kv[0] not in {"secret", "id", "source", "ticker", "exchange", "action", "quantity",
-                                     "notional", "price", "time", "strategy"})
-    .map(lambda kv: lambda body: {**body, kv[0]: kv[1]}),
-    good_amount.map(lambda n: lambda body: {**body, "notional": n}),  # quantity and notional together
+    _set("action", not_a_string | st.text(max_size=8).filter(
+        lambda t: t.strip().lower().replace("-", "_").replace(" ", "_") not in ACTION_WORDS)),
+    _set("time", not_text_or_number | st.text(max_size=30)),
+    _set("id", not_text_or_number | st.sampled_from(["rej:1", "rej:" + "a" * 20, "x" * 129, "{{strategy.order.id}}"])),
+    # Sizes and prices refuse an entry; an exit never depends on them (a broken {{close}} must not trap a position).
+    _set_for_buy("quantity", bad_amount), _set_for_buy("price", bad_amount),
+    _set_for_buy("notional", bad_amount | st.just("1000000")),
+    good_amount.map(lambda n: lambda body: {**body, "notional": n, "action": "buy"}),  # quantity and notional
+    _set("action", st.sampled_from(["short", "SHORT", "enter_short", "cover"])),  # no shorts on spot
+    _set("ticker", st.just("{{ticker}}")),
     st.integers(min_value=61, max_value=10**6).map(lambda s: _time_shift(-s)),  # stale
     st.integers(min_value=6, max_value=10**6).map(_time_shift),  # from the future
 )
@@ -148,8 +157,9 @@ breaking_mutation = st.one_of(
 recorded_mutation = st.one_of(
     st.integers(min_value=61, max_value=10**6).map(lambda s: _time_shift(-s)),
     st.integers(min_value=6, max_value=10**6).map(_time_shift),
-    st.just(lambda body: {**{k: v for k, v in body.items() if k != "quantity"}, "notional": "1000000"}),
-    st.just(lambda body: {**body, "quantity": "1", "price": "999999999"}),
+    st.just(lambda body: {**{k: v for k, v in body.items() if k != "quantity"}, "notional": "1000000",
+                          "action": "buy"}),
+    st.just(lambda body: {**body, "quantity": "1", "price": "999999999", "action": "buy"}),  # exits are not capped
 )
 harmless_mutation = st.one_of(
     _set("strategy", st.dictionaries(weird_text, json_values, max_size=3)),
@@ -157,7 +167,12 @@ harmless_mutation = st.one_of(
     _set("action", st.sampled_from(["BUY", " sell ", "Close"])),
     _set("ticker", st.sampled_from(["btcusd", "BTC-USD", "COINBASE:ETHUSD", " sol-usd ", "BTCUSDC"])),
     _set("id", weird_text.filter(lambda t: not t.startswith("rej:"))),
-    _set("source", st.sampled_from(["sighook", "TradingView"])),
+    _set("source", st.sampled_from(["sighook", "TradingView"]) | not_a_string),
+    _set("exchange", not_a_string | st.just("E" * 41) | st.just("{{exchange}}")),
+    _set("strategy", st.one_of(st.lists(scalars, max_size=2), st.integers(), st.text(max_size=5))),
+    st.tuples(st.text(min_size=1, max_size=10), json_values)  # unknown keys are ignored
+    .filter(lambda kv: kv[0].lower().split(".")[0] not in READ_NAMES)
+    .map(lambda kv: lambda body: {**body, kv[0]: kv[1]}),
 )
 secret_placement = st.sampled_from(["body", "path", "both", "bad_body", "bad_path", "none", "path_bad_body"])
 bad_secret = st.one_of(st.text(max_size=64), st.just(SECRET[:-1]), st.just(SECRET + "x"), st.just(SECRET.upper()))

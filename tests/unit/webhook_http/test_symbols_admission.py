@@ -7,6 +7,8 @@ from decimal import Decimal
 
 from core.enums import AlertStatus
 from webhook.alerts.admission import AdmissionPolicy, admit
+from webhook.alerts.normalise import normalise_json
+from webhook.alerts.reasons import Reason
 from webhook.alerts.schema import Alert
 from webhook.alerts.symbols import SymbolMap
 
@@ -36,23 +38,35 @@ def test_lookalike_products_keep_distinct_tickers() -> None:
 def _alert(**fields: object) -> Alert:
     base: dict[str, object] = {"ticker": "BTCUSD", "action": "buy", "time": "2026-11-21T15:00:00Z"}
     base.update(fields)
-    return Alert.model_validate(base)
+    alert = normalise_json(base)
+    assert isinstance(alert, Alert), alert
+    return alert
 
 
 def test_staleness_window_and_future_skew() -> None:
-    assert admit(_alert(), NOW + timedelta(seconds=60), POLICY).status is AlertStatus.ACCEPTED
+    assert admit(_alert(), NOW + timedelta(seconds=60), POLICY) is None
     late = admit(_alert(), NOW + timedelta(seconds=61), POLICY)
-    assert late.status is AlertStatus.STALE and "61 s old" in (late.reason or "")
-    assert admit(_alert(), NOW - timedelta(seconds=5), POLICY).status is AlertStatus.ACCEPTED
+    assert late is not None and late.code is Reason.STALE and "61 s old" in late.message
+    assert "{{timenow}}" in late.message  # the fire time came from `time`: hint at the bar-time mix-up
+    assert admit(_alert(), NOW - timedelta(seconds=5), POLICY) is None
     early = admit(_alert(), NOW - timedelta(seconds=6), POLICY)
-    assert early.status is AlertStatus.STALE and "future" in (early.reason or "")
+    assert early is not None and early.code is Reason.FUTURE and early.status is AlertStatus.STALE
+
+
+def test_staleness_is_reported_before_a_bad_size() -> None:
+    refusal = admit(_alert(quantity="-5"), NOW + timedelta(seconds=600), POLICY)
+    assert refusal is not None and refusal.code is Reason.STALE
+    refusal = admit(_alert(quantity="-5"), NOW, POLICY)
+    assert refusal is not None and refusal.code is Reason.BAD_SIZE and refusal.http_status == 422
 
 
 def test_notional_cap_uses_notional_or_quantity_times_price() -> None:
-    assert admit(_alert(notional="1000"), NOW, POLICY).status is AlertStatus.ACCEPTED
+    assert admit(_alert(notional="1000"), NOW, POLICY) is None
     over = admit(_alert(notional="1000.01"), NOW, POLICY)
-    assert over.status is AlertStatus.REJECTED_RISK and "1000.01 USD exceeds the cap of 1000 USD" in (over.reason or "")
-    assert admit(_alert(quantity="0.02", price="50000"), NOW, POLICY).status is AlertStatus.ACCEPTED
-    assert admit(_alert(quantity="0.02", price="50001"), NOW, POLICY).status is AlertStatus.REJECTED_RISK
-    # Without a price the endpoint cannot know; the executor's risk checks decide.
-    assert admit(_alert(quantity="100"), NOW, POLICY).status is AlertStatus.ACCEPTED
+    assert over is not None and over.code is Reason.OVER_ORDER_CAP and over.status is AlertStatus.REJECTED_RISK
+    assert "1000.01 USD" in over.message
+    assert admit(_alert(quantity="0.02", price="50000"), NOW, POLICY) is None
+    assert admit(_alert(quantity="0.02", price="50001"), NOW, POLICY) is not None
+    # Without a price the endpoint cannot know; the sizing on the live quote decides.
+    assert admit(_alert(quantity="100"), NOW, POLICY) is None
+    assert admit(_alert(action="sell", quantity="100", price="50000"), NOW, POLICY) is None  # exits are not capped

@@ -1,0 +1,91 @@
+"""The I/O shell around `sizing.size_entry`: reads the live quote, product rules, holdings, open buys
+and account value for one entry. Every read has a timeout; a failed read refuses the entry.
+
+- quote: the market cache decides freshness (the stale-data guard); its best ask is used, or, when
+  the ticker carried none, the exchange's current best ask;
+- holdings: the exchange's balance of the base asset (what the account really holds, bought by the
+  daemon or not);
+- open buys: this daemon's open buy orders on the symbol (unfilled part, at their limit price or the
+  ask; a quote-sized order at its quote size);
+- account value: cash plus positions, as the daemon values them (webhook/positions.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.clock import Clock
+from core.enums import Side
+from core.money import ZERO
+from exchange.models import Product
+from exchange.port import ExchangePort
+from market_data.market_cache import MarketCache
+from shared_data.models import TradeRecord
+from shared_data.order_store import OPEN_STATUSES
+from webhook.alerts.sizing import Exposure, LiveQuote, ProductRules
+
+READ_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class EntryFacts:
+    quote: LiveQuote
+    product: ProductRules
+    exposure: Exposure
+    taker_fee_rate: Decimal
+
+
+class EntryContext:
+    def __init__(self, exchange: ExchangePort, sessions: async_sessionmaker[AsyncSession], cache: MarketCache,
+                 clock: Clock, account_value: Callable[[], Awaitable[Decimal]],
+                 product: Callable[[str], Awaitable[Product]],
+                 taker_fee_rate: Callable[[], Awaitable[Decimal]]) -> None:
+        self._exchange = exchange
+        self._sessions = sessions
+        self._cache = cache
+        self._clock = clock
+        self._account_value = account_value
+        self._product = product
+        self._taker_fee_rate = taker_fee_rate
+
+    async def gather(self, symbol: str) -> EntryFacts:
+        async with asyncio.timeout(READ_TIMEOUT_S):
+            product = await self._product(symbol)
+            quote = await self._quote(symbol)
+            balances = await self._exchange.get_balances()
+            base = balances.get(product.base_currency)
+            held = base.total if base is not None else ZERO
+            open_buys = await self._open_buy_usd(symbol, quote.best_ask)
+            account = await self._account_value()
+            fee = await self._taker_fee_rate()
+        return EntryFacts(quote, ProductRules.of(product), Exposure(held, open_buys, account), fee)
+
+    async def _quote(self, symbol: str) -> LiveQuote:
+        cached = self._cache.get(symbol)
+        if cached is None:
+            return LiveQuote(None, None)
+        age = cached.age(self._clock.monotonic())
+        ask = cached.best_ask
+        if ask is None or ask <= 0:
+            quotes = await self._exchange.get_best_bid_ask([symbol])
+            ask = quotes[0].ask if quotes and quotes[0].ask > 0 else None
+        return LiveQuote(ask, age)
+
+    async def _open_buy_usd(self, symbol: str, ask: Decimal | None) -> Decimal:
+        stmt = select(TradeRecord.size, TradeRecord.quote_size, TradeRecord.filled_size, TradeRecord.price).where(
+            TradeRecord.symbol == symbol, TradeRecord.side == Side.BUY.value, TradeRecord.status.in_(OPEN_STATUSES))
+        total = ZERO
+        async with self._sessions() as session:
+            for size, quote_size, filled, price in (await session.execute(stmt)).all():
+                if quote_size is not None:
+                    total += quote_size
+                elif size is not None:
+                    at = price if price is not None else (ask or ZERO)
+                    total += max(ZERO, size - (filled or ZERO)) * at
+        return total
