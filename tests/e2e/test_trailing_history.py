@@ -1,5 +1,5 @@
 """A trailing stop's whole life on the simulator, through the whole daemon, as history rows:
-created → activated → exchange stop placed → three moves, each followed on the exchange →
+created → activated → exchange stop placed → three moves, each an in-place edit on the exchange →
 triggered → exit decided, sent, filled → removed. Each checkpoint reads the state row and the
 newest event in one snapshot: both carry the same `xmin`, i.e. one transaction wrote them."""
 
@@ -87,7 +87,7 @@ async def test_whole_life_of_a_trailing_stop_is_in_its_history(db_url: str, sim:
         for step in ("1.05", "1.06", "1.07"):
             before = row["current_stop"]
             sim.set_price(SYMBOL, (entry * D(step)).quantize(TICK))
-            expected += ["stop_moved", "exchange_stop_replaced"]
+            expected += ["stop_moved", "exchange_stop_edited"]  # moved in place (issue #21)
             await eventually(lambda e=list(expected): _has(db_url, e), what=f"stop moved at {step} and followed")
             row = await _same_transaction(db_url)
             assert row["state_xmin"] == row["event_xmin"], "state and its event in different transactions"
@@ -112,7 +112,7 @@ async def test_whole_life_of_a_trailing_stop_is_in_its_history(db_url: str, sim:
                 f"http://127.0.0.1:{d.parts['port']}/health/trailing_stop") as resp:
             health = await resp.json()
         assert health["events_last_hour"]["trailing"] == {
-            "created": 1, "activated": 1, "exchange_stop_placed": 1, "stop_moved": 3, "exchange_stop_replaced": 3,
+            "created": 1, "activated": 1, "exchange_stop_placed": 1, "stop_moved": 3, "exchange_stop_edited": 3,
             "triggered": 1, "removed": 1}
         assert health["events_last_hour"]["exit"] == {"decided": 1, "order_sent": 1, "filled": 1}
         assert health["stale"] == [] and health["staleness_limit_s"] == d.settings.quote_max_age_s
