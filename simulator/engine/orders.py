@@ -164,6 +164,9 @@ class SimOrder:
     reject_message: str = ""
     attached: dict[str, Any] | None = field(default=None)
     version: int = 0  # bumps on every change (dedupe key for user-channel replays)
+    # Resting size ahead of this order at its price when it joined (time priority); trades printed
+    # at that price consume it before this order can fill at its level. None: not a resting limit.
+    queue_ahead: Decimal | None = None
 
     @property
     def is_buy(self) -> bool:
