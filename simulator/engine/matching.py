@@ -19,9 +19,9 @@ from simulator.engine.candles import seed_history
 from simulator.engine.events import BookEvent, EngineEvent, FillEvent, OrderEvent, TickerEvent, TradeEvent
 from simulator.engine.market import Market
 from simulator.engine.orders import MarketTrade, OrderSpec, Rejection, SimFill, SimOrder, parse_order_configuration
-from simulator.engine.queue import queue_fill, resting_ahead
 from simulator.engine.price_process import CsvReplay, OhlcvRow, RandomWalk
 from simulator.engine.products import ProductSpec, ProductState
+from simulator.engine.queue import queue_fill, resting_ahead
 from simulator.engine.settlement import release_remaining_hold, settle_fill
 from simulator.engine.types import AcceptMode, CancelOutcome, CreateOutcome, EngineConfig
 
