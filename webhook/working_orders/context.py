@@ -56,4 +56,4 @@ class WorkContext:
         for s in steps:
             log.info("working_order_step", working_order_id=wo.id, symbol=wo.symbol, purpose=wo.purpose.value,
                      step=s.kind.value, state=wo.state.value, reprices=wo.reprice_count,
-                     filled=format(wo.filled_size, "f"), **{k: v for k, v in s.detail.items() if k != "step"})
+                     filled_size=format(wo.filled_size, "f"), detail=s.detail)
