@@ -17,7 +17,8 @@ from core.settings import Settings
 from market_data.ports import Notifier
 from webhook.alerts.contract import AlertOutcome, StoredAlert
 from webhook.order_intent import IntentKind, OrderIntent
-from webhook.order_manager import OrderManager
+from webhook.order_manager import OrderManager, PlaceResult
+from webhook.working_orders.desk import RISK_REFUSALS
 
 log = get_logger(__name__)
 
@@ -29,11 +30,19 @@ class EntryGate(Protocol):
                           quote_age_s: float | None) -> Any: ...
 
 
+class EntryPlacer(Protocol):
+    """How an entry is placed (issue #19: the working-order desk works it on the book)."""
+
+    async def start_entry(self, intent: OrderIntent) -> PlaceResult: ...
+
+
 class AlertOrderExecutor:
     def __init__(self, orders: OrderManager, risk: EntryGate, settings: Settings,
                  account_value: Callable[[], Awaitable[Decimal]], position_size: Callable[[str], Decimal],
-                 quote_age_s: Callable[[str], float | None], notifier: Notifier | None = None) -> None:
+                 quote_age_s: Callable[[str], float | None], notifier: Notifier | None = None,
+                 entries: EntryPlacer | None = None) -> None:
         self._orders = orders
+        self._entries = entries
         self._notifier = notifier
         self._risk = risk
         self._settings = settings
@@ -68,7 +77,13 @@ class AlertOrderExecutor:
                 return AlertOutcome(AlertStatus.FAILED, reason=f"no {alert.symbol} position to {alert.action}")
             intent = OrderIntent(alert.symbol, Side.SELL, IntentKind.MARKET, source, key, base_size=size,
                                  exit_reason=ExitReason.ALERT, exit_quote_price=alert.price, trigger=trigger)
-        result = await self._orders.place(intent)
+        if intent.side is Side.BUY and self._entries is not None:
+            result = await self._entries.start_entry(intent)
+            if not result.ok and result.error in RISK_REFUSALS:
+                log.info("alert_entry_refused", alert_id=alert.id, symbol=alert.symbol, reason=result.detail)
+                return AlertOutcome(AlertStatus.REJECTED_RISK, reason=f"{result.error}: {result.detail or ''}"[:500])
+        else:
+            result = await self._orders.place(intent)
         if result.ok:
             return AlertOutcome(AlertStatus.ORDERED, client_order_id=result.client_order_id, order_id=result.order_id,
                                 reason="duplicate intent: already placed" if result.duplicate else None)

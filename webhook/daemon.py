@@ -51,6 +51,7 @@ from webhook.positions import PositionBook
 from webhook.reconciler import Reconciler
 from webhook.status import DaemonHealth, RiskAdmin
 from webhook.supervisor import Supervisor
+from webhook.working_orders.desk import WorkingOrderDesk
 
 log = get_logger(__name__)
 
@@ -153,17 +154,21 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
                  update_count=ts.update_count,
                  activated_at=None if ts.activated_at is None else ts.activated_at.isoformat())
     writer = TrailingWriter(trailing_store)
-    exits = OrderExitExecutor(orders, rest, sessions, settle_order=fills.process_order, clock=clock)
+    # Working orders (issue #19): post-only entries and resting exits, owned by one desk.
+    desk = WorkingOrderDesk(rest, orders, sessions, settings, clock, settle=fills.process_order)
+    exits = OrderExitExecutor(orders, rest, sessions, settle_order=fills.process_order, clock=clock, resting=desk)
     monitor = PositionMonitor(settings, cache, positions, listener, exits, notifier, clock=clock, writer=writer,
                               trailing=trailing)
-    recorder.on_order_recorded(positions.exit_watcher(monitor, risk, sessions))
+    desk.set_exit_listener(lambda symbol, filled: monitor.exit_finished(symbol, filled=filled))
+    recorder.on_order_recorded(positions.exit_watcher(monitor, risk, sessions, owned=desk.owns))
     await listener.start()
 
     products = _market_products(settings, list(catalog.values()))
     symbols = SymbolMap.from_products(products)
     alert_exec = AlertOrderExecutor(orders, risk, settings, account_value=positions.account_value(cache, rest),
                                     position_size=positions.size_of,
-                                    quote_age_s=lambda s: cache.age(s, clock.monotonic()), notifier=notifier)
+                                    quote_age_s=lambda s: cache.age(s, clock.monotonic()), notifier=notifier,
+                                    entries=desk)
     worker = AlertWorker(sessions, alert_exec, clock)
 
     async def on_market_event(event: Any) -> None:
@@ -212,12 +217,13 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
     supervisor.add("sentinel", monitor.run)
     supervisor.add("trailing_writer", writer.run)
     supervisor.add("alert_worker", worker.run)
+    supervisor.add("working_orders", desk.run)
     return {
         "sessions": sessions, "ledger": ledger, "positions": positions, "recorder": recorder, "fills": fills,
         "orders": orders, "reconciler": reconciler, "risk": risk, "cache": cache, "monitor": monitor,
         "worker": worker, "market_feed": market_feed, "user_feed": user_feed, "runner": runner,
         "supervisor": supervisor, "alert_url": alert_url, "port": port, "symbols": symbols, "notifier": notifier,
-        "settings": settings,
+        "settings": settings, "desk": desk,
     }
 
 

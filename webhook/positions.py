@@ -88,8 +88,12 @@ class PositionBook:
         return value
 
     def exit_watcher(self, monitor: ExitListener, risk: ExitRecorder,
-                     sessions: async_sessionmaker[AsyncSession]) -> Callable[[Order, int], None]:
-        """When a sell reaches a final state: tell the sentinel, and count its P&L for the breakers."""
+                     sessions: async_sessionmaker[AsyncSession],
+                     owned: Callable[[str], bool] | None = None) -> Callable[[Order, int], None]:
+        """When a sell reaches a final state: tell the sentinel, and count its P&L for the breakers.
+
+        `owned(order_id)`: the order is a child of a working exit (re-priced by cancel-replace); the
+        desk tells the sentinel when the whole exit is done, not each cancelled child."""
 
         def on_order(order: Order, new_fills: int) -> None:
             if new_fills:
@@ -99,7 +103,8 @@ class PositionBook:
             if order.order_id in self._settled:
                 return
             self._settled.add(order.order_id)
-            monitor.exit_finished(order.product_id, filled=order.filled_size > 0)
+            if owned is None or not owned(order.order_id):
+                monitor.exit_finished(order.product_id, filled=order.filled_size > 0)
             if order.filled_size > 0:
                 task = asyncio.get_running_loop().create_task(self._count_exit(order.order_id, risk, sessions))
                 self._tasks.add(task)

@@ -20,6 +20,7 @@ from core.enums import ExitReason, OrderSource, Side
 from core.logging import get_logger
 from core.settings import Settings
 from exchange.port import ExchangeError, ExchangePort
+from risk.momentum import EntryRefusalCode, red_day_refusal
 from shared_data import order_store
 from shared_data.db import unit_of_work
 from webhook.order_intent import OrderIntent, client_order_id
@@ -33,6 +34,10 @@ from webhook.working_orders.types import EntryOrderType, Purpose, WorkingOrder, 
 from webhook.working_orders.waits import wait
 
 log = get_logger(__name__)
+
+
+# Refusals by an entry rule (not an execution failure): the alert is recorded as refused by risk.
+RISK_REFUSALS = frozenset(c.value for c in EntryRefusalCode)
 
 
 def working_order_id(intent_key: str) -> str:
@@ -101,6 +106,11 @@ class WorkingOrderDesk:
                 return PlaceResult(False, coid0, error="EXCHANGE_UNAVAILABLE", detail=str(exc))
             if top is None:
                 return PlaceResult(False, coid0, error="NO_BOOK", detail=f"no bid/ask for {intent.symbol}")
+            refusal = red_day_refusal(intent.symbol, product.price_change_24h_pct,
+                                      ctx.settings.allow_buys_on_red_day)
+            if refusal is not None:
+                log.info("entry_refused", symbol=intent.symbol, code=refusal.code.value, detail=refusal.detail)
+                return PlaceResult(False, coid0, error=refusal.code.value, detail=refusal.detail)
             size = intent.base_size
             if size is None:
                 assert intent.quote_size is not None
@@ -125,6 +135,12 @@ class WorkingOrderDesk:
             return PlaceResult(True, wo.client_order_id or coid0, order_id=wo.order_id)
 
     # ---- exits ------------------------------------------------------------------------------
+    def hard_stop_price(self, entry_price: Decimal) -> Decimal | None:
+        """Where a resting exit stops waiting: the hard stop's price level."""
+        if entry_price <= 0:
+            return None
+        return entry_price * (100 + self._ctx.settings.stop_loss_hard_pct) / 100
+
     async def start_exit(self, *, symbol: str, size: Decimal, intent_key: str, reason: ExitReason,
                          target_price: Decimal, quote_price: Decimal, hard_stop_price: Decimal | None,
                          trigger: dict[str, object]) -> PlaceResult:

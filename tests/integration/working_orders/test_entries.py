@@ -6,10 +6,9 @@ from decimal import Decimal as D
 
 from sqlalchemy import select
 
+from core.enums import OrderSource, Side
 from exchange.models import OrderKind
 from shared_data.db import unit_of_work
-
-from core.enums import OrderSource, Side
 from shared_data.models import Fill as FillRow
 from tests.integration.working_orders.conftest import PRODUCT, Desk
 from webhook.order_intent import IntentKind, OrderIntent
