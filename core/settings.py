@@ -312,6 +312,10 @@ class ExecutionSettings(BaseModel):
         default=60.0, gt=0, description="A resting entry is cancelled after this (a filled part stays a position).")
     entry_max_reprices: int = Field(
         default=5, ge=0, le=100, description="Re-prices of a post-only entry as the bid moves away.")
+    exit_order_style: str = Field(
+        default="resting", pattern="^(resting|marketable)$",
+        description="Non-hard-stop exits: resting (limit above the bid, re-priced, escalated) or marketable "
+        "(limit at the bid, the pre-#19 behaviour).")
     exit_limit_offset: Decimal = Field(
         default=Decimal("0.0001"), ge=0, lt=Decimal("0.05"),
         description="Resting exits sell at bid × (1 + offset); the hard stop is always market.")

@@ -34,6 +34,9 @@ class RestingExits(Protocol):
 
     def hard_stop_price(self, entry_price: Decimal) -> Decimal | None: ...
 
+    @property
+    def rests_exits(self) -> bool: ...
+
 
 class OrderExitExecutor:
     def __init__(self, orders: OrderManager, exchange: ExchangePort, sessions: async_sessionmaker[AsyncSession],
@@ -57,7 +60,7 @@ class OrderExitExecutor:
         # Unique per decision, stable for retries of this decision: never doubles, never blocks a later exit.
         key = f"exit:{position.symbol}:{opened}:{decision.reason.value}:{format_rfc3339(self._clock.now())}"
         trigger: dict[str, object] = {"why": decision.why, "pnl_pct": format(decision.pnl_pct, "f")}
-        if self._resting is not None and not decision.is_market:
+        if self._resting is not None and self._resting.rests_exits and not decision.is_market:
             result = await self._resting.start_exit(
                 symbol=position.symbol, size=position.size, intent_key=key, reason=decision.reason,
                 target_price=decision.target_price, quote_price=decision.quote_price,

@@ -135,6 +135,10 @@ class WorkingOrderDesk:
             return PlaceResult(True, wo.client_order_id or coid0, order_id=wo.order_id)
 
     # ---- exits ------------------------------------------------------------------------------
+    @property
+    def rests_exits(self) -> bool:
+        return self._ctx.settings.exit_order_style == "resting"
+
     def hard_stop_price(self, entry_price: Decimal) -> Decimal | None:
         """Where a resting exit stops waiting: the hard stop's price level."""
         if entry_price <= 0:
