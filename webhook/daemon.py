@@ -19,7 +19,7 @@ from pydantic import SecretStr
 
 from core.clock import SystemClock
 from core.logging import get_logger, redactor
-from core.money import quantize_down
+from core.position_rule import SizeRule, is_position
 from core.settings import Settings
 from exchange.coinbase import build_feed
 from exchange.coinbase.ws_feed import WsFeed
@@ -31,7 +31,8 @@ from market_data.position_monitor import PositionMonitor
 from market_data.trailing_store import TrailingStore, TrailingWriter
 from reports.dashboard.routes import dashboard_routes
 from risk.manager import RiskManager
-from shared_data.db import create_engine, session_factory
+from shared_data import product_rules
+from shared_data.db import create_engine, session_factory, unit_of_work
 from shared_data.shared_state import SharedStateListener
 from webhook.alert_executor import AlertOrderExecutor
 from webhook.alerts.symbols import SymbolMap
@@ -133,6 +134,8 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
     async with sessions() as session:
         ledger = await FifoLedger.load(session, settings)
     catalog = {p.product_id: p for p in await rest.get_products()}
+    async with unit_of_work(sessions) as session:  # SQL readers (views, sighook) use the same position rule
+        await product_rules.record(session, catalog.values(), clock.now())
     positions = PositionBook(ledger, sellable=lambda symbol, size: _sellable(catalog, symbol, size))
     recorder = FillRecorder(sessions, ledger, clock.now)
     fills = FillProcessor(rest, recorder, fills_lag_retry_s=settings.fills_lag_retry_s)
@@ -248,10 +251,9 @@ async def _feed_run(feed: WsFeed) -> None:
 
 
 def _sellable(catalog: dict[str, Product], symbol: str, size: Decimal) -> bool:
+    """The one definition of a position (core/position_rule.py); below it is dust."""
     product = catalog.get(symbol)
-    if product is None:
-        return size > 0
-    return quantize_down(size, product.base_increment) >= max(product.base_min_size, product.base_increment)
+    return is_position(size, None if product is None else SizeRule(product.base_increment, product.base_min_size))
 
 
 def _market_products(settings: Settings, products: list[Product]) -> list[str]:

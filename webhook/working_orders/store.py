@@ -42,7 +42,7 @@ async def save(session: AsyncSession, wo: WorkingOrder, step: Step | None, now: 
     """Write the current state, appending `step` to the ordered list of steps."""
     await session.execute(text(
         """UPDATE working_orders SET state = :state, filled_size = CAST(:filled AS numeric),
-               limit_price = CAST(:limit AS numeric), current_order_id = :order_id, reprice_count = :reprices,
+               limit_price = CAST(:limit AS numeric), current_order_id = :order_id, amend_count = :reprices,
                post_only_rejections = :rejections, escalated = :escalated, updated_at = :now,
                finished_at = CASE WHEN :final THEN :now ELSE finished_at END,
                steps = steps || CAST(:step AS jsonb)
@@ -56,7 +56,7 @@ async def save(session: AsyncSession, wo: WorkingOrder, step: Step | None, now: 
 async def link_child(session: AsyncSession, client_order_id: str, wo: WorkingOrder) -> None:
     """Mark a child's trade_records row as part of the working order, with its re-price count."""
     await session.execute(text(
-        """UPDATE trade_records SET working_order_id = :wo, reprice_count = :reprices, escalated = :escalated
+        """UPDATE trade_records SET working_order_id = :wo, amend_count = :reprices, escalated = :escalated
            WHERE client_order_id = :coid"""),
         {"wo": wo.id, "reprices": wo.reprice_count, "escalated": wo.escalated, "coid": client_order_id})
 
@@ -65,7 +65,7 @@ async def active(session: AsyncSession) -> list[dict[str, Any]]:
     """Working orders not finished yet (the dashboard's 'working orders' table)."""
     rows = await session.execute(text(
         """SELECT id, purpose, symbol, side, order_type, source, state, target_size, filled_size, limit_price,
-                  current_order_id, reprice_count, post_only_rejections, escalated, exit_reason, started_at,
+                  current_order_id, amend_count, post_only_rejections, escalated, exit_reason, started_at,
                   deadline_at, updated_at, steps
            FROM working_orders WHERE state IN ('working', 'escalated') ORDER BY started_at"""))
     return [dict(r._mapping) for r in rows]
@@ -74,7 +74,7 @@ async def active(session: AsyncSession) -> list[dict[str, Any]]:
 async def recent(session: AsyncSession, limit: int = 20) -> list[dict[str, Any]]:
     rows = await session.execute(text(
         """SELECT id, purpose, symbol, side, order_type, source, state, target_size, filled_size, limit_price,
-                  current_order_id, reprice_count, post_only_rejections, escalated, exit_reason, started_at,
+                  current_order_id, amend_count, post_only_rejections, escalated, exit_reason, started_at,
                   deadline_at, updated_at, finished_at, steps
            FROM working_orders ORDER BY started_at DESC LIMIT :limit"""), {"limit": limit})
     return [dict(r._mapping) for r in rows]

@@ -44,7 +44,7 @@ async def test_post_only_entry_joins_the_bid_and_fills_as_maker(desk: Desk) -> N
     desk.sim.set_price(PRODUCT, D("100.95"))  # trades through our bid
     assert await desk.step() == 0
     row = await desk.row(wo_id)
-    assert row["state"] == "filled" and row["filled_size"] == D("0.98429130") and row["reprice_count"] == 0
+    assert row["state"] == "filled" and row["filled_size"] == D("0.98429130") and row["amend_count"] == 0
     assert [s["step"] for s in row["steps"]] == ["placed", "filled", "finished"]
     [child] = await desk.children(wo_id)
     assert child.status == "FILLED" and child.order_id == placed.order_id
@@ -65,7 +65,7 @@ async def test_post_only_entry_re_priced_twice_as_the_bid_moves_away_then_filled
     desk.sim.set_price(PRODUCT, D("102"))  # bid 101.99
     await desk.step()
     row = await desk.row(wo_id)
-    assert row["reprice_count"] == 2 and row["limit_price"] == D("101.99") and row["state"] == "working"
+    assert row["amend_count"] == 2 and row["limit_price"] == D("101.99") and row["state"] == "working"
     desk.sim.set_price(PRODUCT, D("101.9"))  # through 101.99
     await desk.step()
     row = await desk.row(wo_id)
@@ -74,7 +74,7 @@ async def test_post_only_entry_re_priced_twice_as_the_bid_moves_away_then_filled
     assert [(s["from_price"], s["to_price"]) for s in row["steps"] if s["step"] == "repriced"] == [
         ("100.99", "101.49"), ("101.49", "101.99")]
     children = await desk.children(wo_id)
-    assert [(c.status, c.price, c.reprice_count) for c in children] == [
+    assert [(c.status, c.price, c.amend_count) for c in children] == [
         ("CANCELLED", D("100.99"), 0), ("CANCELLED", D("101.49"), 1), ("FILLED", D("101.99"), 2)]
     fills = await _fills(desk, children[-1].order_id)
     assert {f.liquidity_indicator for f in fills} == {"MAKER"} and sum(f.size for f in fills) == row["target_size"]

@@ -39,7 +39,7 @@ async def test_soft_stop_exit_rests_above_the_bid_and_escalates_to_market_when_p
     desk.sim.set_price(PRODUCT, D("98.2"))  # bid 98.19: the limit follows it down
     await desk.step()
     row = await desk.row(wo_id)
-    assert row["reprice_count"] == 1 and row["limit_price"] == D("98.20") and not row["escalated"]
+    assert row["amend_count"] == 1 and row["limit_price"] == D("98.20") and not row["escalated"]
     desk.sim.set_price(PRODUCT, D("95"))  # bid 94.99 ≤ hard stop 95.94: no more waiting on a limit
     await desk.step()
     await desk.step()
@@ -71,7 +71,7 @@ async def test_take_profit_exit_fills_as_maker_when_price_trades_up_through_it(d
     desk.sim.set_price(PRODUCT, D("107.6"))  # above our 107.50 limit
     await desk.step()
     row = await desk.row(working_order_id("exit:tp-1"))
-    assert row["state"] == "filled" and not row["escalated"] and row["reprice_count"] == 0
+    assert row["state"] == "filled" and not row["escalated"] and row["amend_count"] == 0
     [child] = await desk.children(working_order_id("exit:tp-1"))
     async with desk.core.sessions() as session:
         fills = list((await session.execute(select(FillRow).where(FillRow.order_id == child.order_id))).scalars())
