@@ -330,6 +330,10 @@ class ExecutionSettings(BaseModel):
         default=4, ge=0, le=20, description="Retries of a working order's placement (transport/post-only).")
     placement_backoff_base_s: float = Field(default=0.2, gt=0, description="First retry delay (jittered).")
     placement_backoff_max_s: float = Field(default=5.0, gt=0, description="Retry delay cap.")
+    exit_pnl_basis: str = Field(
+        default="net", pattern="^(net|price)$",
+        description="P&L basis of every exit threshold, the trailing breakeven floor and the dashboard: net of "
+        "round-trip fees (buy fee + taker exit fee) or price.")
     allow_buys_on_red_day: bool = Field(
         default=True, description="false: refuse entries while the product's 24 h change is negative.")
 

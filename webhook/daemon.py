@@ -27,6 +27,7 @@ from exchange.coinbase.ws_protocol import Ticker, UserOrderUpdate, UserSnapshotB
 from exchange.models import Product
 from fifo_engine.ledger import FifoLedger
 from market_data.market_cache import MarketCache
+from market_data.pnl_basis import BasisPositions, PnlBasis
 from market_data.position_monitor import PositionMonitor
 from market_data.trailing_store import TrailingStore, TrailingWriter
 from reports.dashboard.routes import dashboard_routes
@@ -160,7 +161,9 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
     # Working orders (issue #19): post-only entries and resting exits, owned by one desk.
     desk = WorkingOrderDesk(rest, orders, sessions, settings, clock, settle=fills.process_order)
     exits = OrderExitExecutor(orders, rest, sessions, settle_order=fills.process_order, clock=clock, resting=desk)
-    monitor = PositionMonitor(settings, cache, positions, listener, exits, notifier, clock=clock, writer=writer,
+    # EXIT_PNL_BASIS: the sentinel measures every threshold from the basis price (market_data/pnl_basis.py).
+    basis = BasisPositions(positions, PnlBasis(settings.exit_pnl_basis), (await rest.get_fee_tier()).taker_rate)
+    monitor = PositionMonitor(settings, cache, basis, listener, exits, notifier, clock=clock, writer=writer,
                               trailing=trailing)
     desk.set_exit_listener(lambda symbol, filled: monitor.exit_finished(symbol, filled=filled))
     recorder.on_order_recorded(positions.exit_watcher(monitor, risk, sessions, owned=desk.owns))
@@ -202,7 +205,8 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
                     clock=clock, wake=worker.wake)
     app = build_app(deps)
     # The dashboard shows positions and P&L: operators only (loopback or ADMIN_TOKEN), like /metrics.
-    dashboard = dashboard_routes(LiveDashboardData(settings, sessions, positions, cache, monitor, health))
+    dashboard = dashboard_routes(LiveDashboardData(settings, sessions, positions, cache, monitor, health,
+                                                   basis=basis))
     app.router.add_routes(OperatorGuard(settings).protect(dashboard))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

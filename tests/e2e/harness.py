@@ -43,7 +43,7 @@ def e2e_settings(**overrides: Any) -> Settings:
         alert_rate_limit_per_min=1000, max_order_notional_usd="100000", max_position_pct="100",
         # These tests drive the taker path (market entries, marketable exits); the maker-first path
         # (issue #19) has its own tests: tests/integration/working_orders, tests/e2e/test_maker_first.py.
-        entry_order_type="market", exit_order_style="marketable",
+        entry_order_type="market", exit_order_style="marketable", exit_pnl_basis="price",
     )
     base.update(overrides)
     return load_settings(**base)
