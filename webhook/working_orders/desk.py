@@ -62,6 +62,11 @@ class WorkingOrderDesk:
     def _note(self, wo: WorkingOrder, step: object) -> None:
         self._ctx.note(wo, step)  # type: ignore[arg-type]
 
+    def reconfigure(self, settings: Settings) -> None:
+        """Use new execution settings for orders started from now on (a config reload; tests rotate
+        ENTRY_ORDER_TYPE this way). Orders already working keep their own deadlines."""
+        self._ctx.settings = settings
+
     def set_exit_listener(self, on_exit_done: Callable[[str, bool], None]) -> None:
         self._on_exit_done = on_exit_done
 
