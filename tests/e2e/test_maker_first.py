@@ -19,10 +19,10 @@ import pytest
 from sqlalchemy import select, text
 
 from shared_data.models import TradeRecord
-from simulator.app import RunningSimulator
 from sighook.entry_alerts import EntryAlerter, load_blockers
 from sighook.matrix import BuySellMatrix, MatrixRow
 from sighook.rules import Decision
+from simulator.app import RunningSimulator
 from tests.e2e.harness import Daemon, buy_alert, e2e_settings, eventually, running_daemon, start_test_simulator
 
 SYMBOL = "ETH-USD"
@@ -67,10 +67,10 @@ async def held_everywhere(d: Daemon, symbol: str) -> dict[str, Any]:
         assert resp.status == 200
         dashboard = [p for p in await resp.json() if p["symbol"] == symbol]
     book = d.parts["positions"]
+    sentinel = [p.size for p in d.parts["monitor"]._positions.open_positions() if p.symbol == symbol]
     return {
         "view": view, "dust": dust, "dashboard": D(str(dashboard[0]["size"])) if dashboard else None,
-        "book": book.size_of(symbol) or None, "sentinel": [p.size for p in d.parts["monitor"]._positions.open_positions()
-                                                       if p.symbol == symbol] or None,
+        "book": book.size_of(symbol) or None, "sentinel": sentinel or None,
         "sighook_sees_position": symbol in blockers.positions,
     }
 
