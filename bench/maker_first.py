@@ -39,12 +39,14 @@ PRODUCT = "ETH-USD"
 BPS = Decimal(10_000)
 
 
-def scripted_path(ticks: int, seed: int, start: Decimal = Decimal("100")) -> list[tuple[Decimal, Decimal]]:
-    """(price, traded volume) per tick: a random walk of ~3 bps per step on the 0.01 tick."""
+def scripted_path(ticks: int, seed: int, drift: float = 0.0, start: Decimal = Decimal("100")
+                  ) -> list[tuple[Decimal, Decimal]]:
+    """(price, traded volume) per tick: a random walk of ~3 bps per step (plus `drift`) on the 0.01 tick."""
     rng = random.Random(seed)
     price, out = start, []
     for _ in range(ticks):
-        price = max(Decimal("1"), price * (1 + Decimal(str(rng.gauss(0, 0.0003))))).quantize(Decimal("0.01"))
+        step = Decimal(str(rng.gauss(drift, 0.0003)))
+        price = max(Decimal("1"), price * (1 + step)).quantize(Decimal("0.01"))
         out.append((price, Decimal(str(round(rng.uniform(0.5, 5.0), 4)))))
     return out
 
@@ -156,9 +158,13 @@ async def run_mode(mode: str, path: list[tuple[Decimal, Decimal]], server_url: s
             row = (await session.execute(text(
                 """SELECT count(DISTINCT sell_order_id), sum(allocated_size * (buy_fees_per_unit + sell_fees_per_unit)),
                           sum(allocated_size * buy_price) FROM fifo_allocations"""))).one()
+            exits = (await session.execute(text(
+                "SELECT count(*) FROM working_orders WHERE purpose = 'exit' AND state IN ('filled', 'partial')"))
+            ).scalar_one()
             wo = (await session.execute(text(
                 "SELECT count(*) FILTER (WHERE escalated), coalesce(sum(amend_count), 0) FROM working_orders"))).one()
-        result.round_trips = int(row[0] or 0)
+        # A maker exit may be several sell orders (re-priced children): count the exits themselves.
+        result.round_trips = int(exits) if mode == "maker" else int(row[0] or 0)
         if row[2]:
             result.fees_bps = float(Decimal(row[1]) / Decimal(row[2]) * BPS)
         result.exits_escalated, result.reprices = int(wo[0]), int(wo[1])
@@ -176,7 +182,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     configure_logging("WARNING", "json")  # stdout carries only the JSON result
     from shared_data.server import database_url
 
-    path = scripted_path(args.ticks, args.seed)
+    path = scripted_path(args.ticks, args.seed, args.drift)
     async with database_url(load_settings()) as url:
         maker = await run_mode("maker", path, url, args)
         market = await run_mode("market", path, url, args)
@@ -186,7 +192,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 
     return {
         "bench": "maker_first",
-        "path": {"ticks": args.ticks, "seed": args.seed, "entry_every": args.entry_every, "hold_s": args.hold,
+        "path": {"ticks": args.ticks, "seed": args.seed, "drift_per_tick": args.drift,
+                 "entry_every": args.entry_every, "hold_s": args.hold,
                  "ttl_s": args.ttl, "escalate_s": args.escalate, "quote_usd": str(args.quote)},
         "fees_per_round_trip_bps": {"maker_first": maker.fees_bps, "all_market_reference": market.fees_bps,
                                     "ratio": (maker.fees_bps / market.fees_bps)
@@ -207,6 +214,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ticks", type=int, default=1500)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--drift", type=float, default=0.0, help="mean move per tick (0.0002 = a rally)")
     parser.add_argument("--entry-every", type=int, default=60)
     parser.add_argument("--hold", type=float, default=60.0)
     parser.add_argument("--ttl", type=float, default=60.0)

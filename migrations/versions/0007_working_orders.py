@@ -87,6 +87,12 @@ def upgrade() -> None:
     op.create_table(
         "working_orders",
         sa.Column("id", sa.String(64), primary_key=True),
+        # Child client_order_ids derive from (intent_key, child number): a restart resumes the sequence.
+        sa.Column("intent_key", sa.String(300), nullable=False),
+        sa.Column("children", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("trigger", postgresql.JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+        sa.Column("exit_target_price", sa.Numeric(38, 18)),
+        sa.Column("exit_quote_price", sa.Numeric(38, 18)),
         sa.Column("purpose", sa.String(8), nullable=False),  # entry / exit
         sa.Column("symbol", sa.String(32), nullable=False),
         sa.Column("side", sa.String(4), nullable=False),

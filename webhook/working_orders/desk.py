@@ -203,8 +203,21 @@ class WorkingOrderDesk:
                 self._working.pop(wo.id, None)
         return len(self._working)
 
+    async def recover(self) -> int:
+        """Adopt the working orders a previous run left (a crash or restart): this run re-prices,
+        times out and escalates them as if it had placed them."""
+        async with self._ctx.sessions() as session:
+            found = await store.load_working(session)
+        for wo in found:
+            if wo.id not in self._working:
+                self._adopt(wo)
+                log.info("working_order_recovered", working_order_id=wo.id, symbol=wo.symbol,
+                         purpose=wo.purpose.value, order_id=wo.order_id, filled=format(wo.filled_size, "f"))
+        return len(found)
+
     async def run(self, stop: asyncio.Event) -> None:
         interval = self._ctx.settings.working_poll_interval_s
+        await self.recover()
         while not stop.is_set():
             await self.step_all()
             await wait(self._ctx.clock, interval, stop)

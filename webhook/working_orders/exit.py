@@ -48,7 +48,8 @@ async def place_first(ctx: WorkContext, wo: WorkingOrder, top: BookTop) -> tuple
 
 
 async def step(ctx: WorkContext, wo: WorkingOrder, done: ExitDone | None) -> None:
-    if wo.order_id is None:
+    if wo.order_id is None:  # recovered without a live child (a crash before the first send)
+        await _finish(ctx, wo, "no live order", done)
         return
     try:
         order = await ctx.exchange.get_order(wo.order_id)

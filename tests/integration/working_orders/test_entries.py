@@ -13,9 +13,9 @@ from shared_data.models import Fill as FillRow
 from tests.integration.working_orders.conftest import PRODUCT, Desk
 from webhook.order_intent import IntentKind, OrderIntent
 from webhook.working_orders import store
-from webhook.working_orders.desk import working_order_id
+from webhook.working_orders.desk import WorkingOrderDesk, working_order_id
 from webhook.working_orders.reprice import cancel_child
-from webhook.working_orders.types import EntryOrderType, Purpose, WorkingOrder
+from webhook.working_orders.types import EntryOrderType, Purpose, WorkingOrder, WorkingState
 
 MAKER = D("0.006")
 
@@ -123,4 +123,26 @@ async def test_post_only_rejection_is_re_priced_from_a_fresh_book_not_retried_bl
     assert [(c.status, c.price) for c in children] == [("REJECTED", D("100.99")), ("OPEN", D("99.99"))] or [
         (c.status, c.price) for c in children] == [("REJECTED", D("100.99")), ("PENDING", D("99.99"))]
     assert "POST_ONLY" in (children[0].reject_reason or "")
-    await cancel_child(ctx, wo)  # leave the book clean for the next test
+    await cancel_child(ctx, wo)  # leave the book (and the working set) clean for the next test
+    wo.state = WorkingState.CANCELLED
+    await ctx.save(wo)
+
+
+async def test_a_restarted_desk_adopts_a_resting_entry_and_cancels_it_at_its_ttl(desk: Desk) -> None:
+    desk.sim.set_price(PRODUCT, D("101"))
+    placed = await desk.desk.start_entry(_intent("e2e:restart", "100"))
+    assert placed.ok
+    wo_id = working_order_id("e2e:restart")
+    # A new process: a fresh desk over the same database and exchange, nothing in memory.
+    core = desk.core
+    fresh = WorkingOrderDesk(core.adapter, core.orders, core.sessions, desk.desk._ctx.settings, desk.clock,
+                             settle=core.fills.process_order)
+    assert await fresh.recover() == 1
+    [wo] = fresh.working()
+    assert (wo.id, wo.order_id, wo.children, wo.limit_price) == (wo_id, placed.order_id, 1, D("100.99"))
+    assert fresh.owns(placed.order_id)
+    desk.clock.advance(61)
+    assert await fresh.step_all() == 0
+    row = await desk.row(wo_id)
+    assert row["state"] == "cancelled" and [s["step"] for s in row["steps"]][-2:] == ["ttl_cancelled", "finished"]
+    desk.desk._working.clear()  # the old desk's copy is stale now (a dead process)
