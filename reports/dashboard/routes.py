@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.clock import Clock, SystemClock, format_rfc3339
 from core.logging import get_logger
 from core.money import ZERO, fmt
-from reports.dashboard import queries
+from reports.dashboard import queries, working
 from reports.dashboard.data import DashboardData
 from reports.dashboard.positions import PositionRow, position_row
 from reports.performance import ExitThresholds, build_performance_report
@@ -136,6 +136,12 @@ class DashboardHandlers:
         rows = await self._read(lambda s: queries.recent_fills(s, self.recent_limit))
         return [asdict(r) for r in rows]
 
+    async def working_orders(self) -> list[dict[str, Any]]:
+        return await self._read(lambda s: working.working_orders(s, self.recent_limit))
+
+    async def dust(self) -> list[dict[str, Any]]:
+        return await self._read(working.dust)
+
     def _window_start(self) -> tuple[date, datetime, date]:
         tz = ZoneInfo(self.data.settings.tax_timezone)
         today = self.clock.now().astimezone(tz).date()
@@ -175,6 +181,7 @@ class DashboardHandlers:
         sections: dict[str, Callable[[], Awaitable[Any]]] = {
             "positions": self.positions, "health": self.health, "orders": self.orders, "fills": self.fills,
             "exits": self.exits, "pnl_daily": self.pnl_daily,
+            "working_orders": self.working_orders, "dust": self.dust,
         }
         payload: dict[str, Any] = {
             "generated_at": self.clock.now(), "poll_interval_s": self.poll_interval_s, "errors": {},
@@ -216,4 +223,6 @@ def dashboard_routes(
         web.get("/api/dashboard/fills", h.section(h.fills)),
         web.get("/api/dashboard/exits", h.section(h.exits)),
         web.get("/api/dashboard/pnl-daily", h.section(h.pnl_daily)),
+        web.get("/api/dashboard/working-orders", h.section(h.working_orders)),
+        web.get("/api/dashboard/dust", h.section(h.dust)),
     ]

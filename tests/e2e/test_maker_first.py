@@ -75,6 +75,13 @@ async def held_everywhere(d: Daemon, symbol: str) -> dict[str, Any]:
     }
 
 
+async def dashboard(d: Daemon, section: str) -> Any:
+    async with aiohttp.ClientSession() as http, http.get(
+            f"http://127.0.0.1:{d.parts['port']}/api/dashboard/{section}") as resp:
+        assert resp.status == 200
+        return await resp.json()
+
+
 async def _filled_sells(d: Daemon, symbol: str) -> list[TradeRecord]:
     return [r for r in await d.sells(symbol) if r.status == "FILLED"]
 
@@ -100,6 +107,9 @@ async def test_five_sighook_round_trips_reenter_after_every_exit_and_every_reade
                 assert (report.planned, report.sent, report.skipped) == (1, 1, {}), (i, kind, report)
                 if kind == "post_only":
                     await eventually(lambda: desk.working(), what="working post-only entry")
+                    shown = await dashboard(d, "working-orders")
+                    assert (shown[0]["symbol"], shown[0]["purpose"], shown[0]["order_type"], shown[0]["state"],
+                            shown[0]["limit_price"]) == (SYMBOL, "entry", "post_only", "working", "99.99"), shown[0]
                     sim.set_price(SYMBOL, D("99.95"))  # trades through our bid at 99.99
                 await eventually(lambda: d.position_size(SYMBOL) > 0, what=f"round trip {i} entry ({kind})")
                 await eventually(lambda: not desk.working(), what="entry finished")
