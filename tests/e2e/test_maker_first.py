@@ -176,3 +176,41 @@ async def test_net_basis_trailing_exit_at_its_floor_realizes_no_loss_after_fees(
 async def _first_filled(d: Daemon) -> TradeRecord | None:
     sells = await _filled_sells(d, TRAIL)
     return sells[0] if sells and sells[0].pnl_usd is not None else None
+
+
+RED = "BTC-USD"
+
+
+@pytest.fixture(scope="module")
+async def red_sim(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RunningSimulator]:
+    running = await start_test_simulator(Path(tmp_path_factory.mktemp("red")), [RED])
+    try:
+        yield running
+    finally:
+        await running.stop()
+
+
+@pytest.mark.slow
+async def test_red_day_filter_refuses_an_alert_buy_with_its_own_reason_code(
+        db_url: str, red_sim: RunningSimulator) -> None:
+    from shared_data.models import Alert
+
+    red_sim.set_price(RED, D("50"))  # half the 24 h open: a red day
+    async with running_daemon(db_url, red_sim, maker_settings(allow_buys_on_red_day=False)) as d:
+        status, body = await d.post_alert(buy_alert(RED))
+        assert status == 200, body
+
+        async def refused() -> Any:
+            async with d.sessions() as session:
+                row = (await session.execute(select(Alert).where(Alert.symbol == RED))).scalar_one_or_none()
+            return row if row is not None and row.status != "accepted" else None
+
+        alert = await eventually(refused, what="alert processed")
+        assert alert.status == "rejected_risk" and (alert.status_reason or "").startswith("RED_DAY:"), (
+            alert.status, alert.status_reason)
+        async with d.sessions() as session:
+            orders = (await session.execute(select(TradeRecord).where(TradeRecord.symbol == RED))).scalars().all()
+            working = (await session.execute(text("SELECT count(*) FROM working_orders WHERE symbol = :s"),
+                                             {"s": RED})).scalar_one()
+        assert orders == [] and working == 0
+        assert red_sim.engine.open_orders(RED) == []
