@@ -57,7 +57,8 @@ async def step(ctx: WorkContext, wo: WorkingOrder, done: ExitDone | None) -> Non
         return
     await observe(ctx, wo, order)
     product = await ctx.product(wo.symbol)
-    top = await ctx.books.top(wo.symbol) if not order.status.is_terminal else None
+    # A fresh book every look: the hard-stop check must not act on a cached bid while the price falls.
+    top = await ctx.books.top(wo.symbol, fresh=True) if not order.status.is_terminal else None
     action = decide_exit(wo, order.status, top, ctx.clock.now(), params(ctx, product.price_increment))
     if isinstance(action, Finish):
         wo.filled_before += order.filled_size
