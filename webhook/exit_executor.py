@@ -34,6 +34,8 @@ class RestingExits(Protocol):
 
     def hard_stop_price(self, entry_price: Decimal) -> Decimal | None: ...
 
+    async def escalate_exit(self, symbol: str, why: str) -> PlaceResult | None: ...
+
     @property
     def rests_exits(self) -> bool: ...
 
@@ -52,6 +54,11 @@ class OrderExitExecutor:
         self._clock = clock or SystemClock()
 
     async def submit_exit(self, position: OpenPosition, decision: ExitDecision) -> ExitSubmission:
+        if self._resting is not None and decision.is_market:
+            # A resting exit of this position is escalated by its owner, not raced by a second sell.
+            escalated = await self._resting.escalate_exit(position.symbol, decision.reason.value)
+            if escalated is not None:
+                return ExitSubmission(escalated.ok, order_id=escalated.order_id, error=escalated.error)
         try:
             await self._cancel_open_sells(position.symbol)
         except ExchangeError as exc:

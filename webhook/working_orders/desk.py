@@ -58,6 +58,8 @@ class WorkingOrderDesk:
         self._working: dict[str, WorkingOrder] = {}
         self._owned: set[str] = set()  # every child order id ever placed here
         self._lock = asyncio.Lock()
+        # One coroutine at a time per working order (the poll loop, or the sentinel escalating it).
+        self._wo_locks: dict[str, asyncio.Lock] = {}
 
     def _note(self, wo: WorkingOrder, step: object) -> None:
         self._ctx.note(wo, step)  # type: ignore[arg-type]
@@ -191,17 +193,39 @@ class WorkingOrderDesk:
     async def step_all(self) -> int:
         """Look at every working order once; returns how many are still working."""
         for wo in list(self._working.values()):
-            try:
-                if wo.purpose is Purpose.ENTRY:
-                    await entry.step(self._ctx, wo)
-                else:
-                    await exit.step(self._ctx, wo, self._on_exit_done)
-            except Exception:
-                log.exception("working_order_step_failed", working_order_id=wo.id, symbol=wo.symbol)
+            async with self._wo_lock(wo):
+                if wo.state.is_final:
+                    self._working.pop(wo.id, None)
+                    continue
+                try:
+                    if wo.purpose is Purpose.ENTRY:
+                        await entry.step(self._ctx, wo)
+                    else:
+                        await exit.step(self._ctx, wo, self._on_exit_done)
+                except Exception:
+                    log.exception("working_order_step_failed", working_order_id=wo.id, symbol=wo.symbol)
+                self._owned.update(wo.child_ids)
+                if wo.state.is_final:
+                    self._working.pop(wo.id, None)
+                    self._wo_locks.pop(wo.id, None)
+        return len(self._working)
+
+    def _wo_lock(self, wo: WorkingOrder) -> asyncio.Lock:
+        return self._wo_locks.setdefault(wo.id, asyncio.Lock())
+
+    async def escalate_exit(self, symbol: str, why: str) -> PlaceResult | None:
+        """The sentinel decided a market exit (hard stop) while an exit of `symbol` rests here: turn
+        that exit into the market order now instead of a second, competing sell. None when no exit
+        of `symbol` is working."""
+        wo = self.working_exit(symbol)
+        if wo is None:
+            return None
+        async with self._wo_lock(wo):
+            await exit.escalate_now(self._ctx, wo, why, self._on_exit_done)
             self._owned.update(wo.child_ids)
             if wo.state.is_final:
                 self._working.pop(wo.id, None)
-        return len(self._working)
+        return PlaceResult(True, wo.client_order_id or "", order_id=wo.order_id)
 
     async def recover(self) -> int:
         """Adopt the working orders a previous run left (a crash or restart): this run re-prices,

@@ -79,6 +79,15 @@ async def step(ctx: WorkContext, wo: WorkingOrder, done: ExitDone | None) -> Non
         await ctx.save(wo)
 
 
+async def escalate_now(ctx: WorkContext, wo: WorkingOrder, why: str, done: ExitDone | None) -> None:
+    """Escalate on request (the sentinel decided a hard stop while this exit rests)."""
+    if wo.escalated or wo.state.is_final:
+        return
+    ok, _error = await _escalate(ctx, wo, why)
+    if not ok or wo.order_id is None:
+        await _finish(ctx, wo, f"escalation: {why}", done)
+
+
 async def _escalate(ctx: WorkContext, wo: WorkingOrder, why: str, first: bool = False) -> tuple[bool, str | None]:
     """Cancel the resting limit (its fills count) and sell what is left at market."""
     if not first:

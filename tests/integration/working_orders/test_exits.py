@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from core.enums import ExitReason, OrderSource, Side
 from shared_data.models import Fill as FillRow
+from shared_data.models import TradeRecord
 from tests.integration.working_orders.conftest import PRODUCT, Desk
 from webhook.order_intent import IntentKind, OrderIntent
 from webhook.working_orders.desk import working_order_id
@@ -92,3 +93,41 @@ async def test_resting_exit_escalates_to_market_after_exit_escalate_s(desk: Desk
     row = await desk.row(working_order_id("exit:sig-1"))
     assert row["escalated"] and row["state"] == "filled"
     assert [s["why"] for s in row["steps"] if s["step"] == "escalated"] == ["timeout"]
+
+
+async def test_sentinel_hard_stop_escalates_the_resting_exit_instead_of_racing_it(desk: Desk) -> None:
+    from datetime import UTC, datetime
+
+    from market_data.exit_policy import ExitDecision, ExitOrderKind
+    from market_data.pnl_basis import BasisPosition
+    from webhook.exit_executor import OrderExitExecutor
+
+    held = await _buy(desk, "exit:buy-4")
+    desk.exits_done.clear()
+    core = desk.core
+    executor = OrderExitExecutor(core.orders, core.adapter, core.sessions, settle_order=core.fills.process_order,
+                                 clock=desk.clock, resting=desk.desk)
+    position = BasisPosition(PRODUCT, held, D("100.99"), datetime(2026, 1, 1, tzinfo=UTC), D("100.99"), D("100"))
+    desk.sim.set_price(PRODUCT, D("98.4"))
+    soft = ExitDecision(ExitReason.SOFT_STOP, ExitOrderKind.LIMIT, D("98.46"), D("98.39"), D("98.39"), D("-2.6"), "t")
+    first = await executor.submit_exit(position, soft)
+    assert first.ok and desk.desk.working_exit(PRODUCT) is not None
+    desk.sim.set_price(PRODUCT, D("95.5"))  # the sentinel sees −5.4 %: hard stop, market
+    hard = ExitDecision(ExitReason.HARD_STOP, ExitOrderKind.MARKET, D("95.94"), D("95.49"), None, D("-5.4"), "t")
+    second = await executor.submit_exit(position, hard)
+    assert second.ok and second.order_id != first.order_id
+    await desk.step()
+    async with desk.core.sessions() as session:
+        sells = (await session.execute(select(TradeRecord).where(
+            TradeRecord.symbol == PRODUCT, TradeRecord.side == "SELL",
+            TradeRecord.client_order_id.like("bt-%")))).scalars().all()
+    ours = [s for s in sells if s.order_id in (first.order_id, second.order_id)]
+    assert sorted((s.order_type, s.status) for s in ours) == [("LIMIT", "CANCELLED"), ("MARKET", "FILLED")]
+    async with desk.core.sessions() as session:
+        wo_id = (await session.execute(text(
+            "SELECT id FROM working_orders WHERE purpose = 'exit' AND exit_reason = 'soft_stop' "
+            "ORDER BY started_at DESC LIMIT 1"))).scalar_one()
+    row = await desk.row(wo_id)
+    assert row["escalated"] and row["state"] == "filled"
+    assert [s["why"] for s in row["steps"] if s["step"] == "escalated"] == ["hard_stop"]
+    assert desk.position() == 0 and desk.exits_done == [(PRODUCT, True)]
