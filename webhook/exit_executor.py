@@ -27,6 +27,11 @@ log = get_logger(__name__)
 CANCEL_WAIT_S = 3.0
 
 
+class WorkingExitView(Protocol):
+    @property
+    def order_id(self) -> str | None: ...
+
+
 class RestingExits(Protocol):
     async def start_exit(self, *, symbol: str, size: Decimal, intent_key: str, reason: ExitReason,
                          target_price: Decimal, quote_price: Decimal, hard_stop_price: Decimal | None,
@@ -35,6 +40,8 @@ class RestingExits(Protocol):
     def hard_stop_price(self, entry_price: Decimal) -> Decimal | None: ...
 
     async def escalate_exit(self, symbol: str, why: str) -> PlaceResult | None: ...
+
+    def working_exit(self, symbol: str) -> WorkingExitView | None: ...
 
     @property
     def rests_exits(self) -> bool: ...
@@ -59,6 +66,10 @@ class OrderExitExecutor:
             escalated = await self._resting.escalate_exit(position.symbol, decision.reason.value)
             if escalated is not None:
                 return ExitSubmission(escalated.ok, order_id=escalated.order_id, error=escalated.error)
+        elif self._resting is not None and self._resting.working_exit(position.symbol) is not None:
+            # Already resting (re-priced, escalated on its own deadline): a softer re-decision adds nothing.
+            live = self._resting.working_exit(position.symbol)
+            return ExitSubmission(True, order_id=live.order_id if live is not None else None)
         try:
             await self._cancel_open_sells(position.symbol)
         except ExchangeError as exc:
