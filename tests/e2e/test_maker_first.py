@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
@@ -75,6 +76,19 @@ async def held_everywhere(d: Daemon, symbol: str) -> dict[str, Any]:
     }
 
 
+async def agreed(d: Daemon, check: Any, timeout_s: float = 10.0) -> dict[str, Any]:
+    """Every reader's answer once they agree (each refreshes on its own path: fills land in the
+    ledger, then the order row; the dashboard polls the book), or the last answers with ok=False."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        answers = await held_everywhere(d, SYMBOL)
+        if check(answers):
+            return {**answers, "ok": True}
+        if asyncio.get_running_loop().time() > deadline:
+            return {**answers, "ok": False}
+        await asyncio.sleep(0.1)
+
+
 async def dashboard(d: Daemon, section: str) -> Any:
     async with aiohttp.ClientSession() as http, http.get(
             f"http://127.0.0.1:{d.parts['port']}/api/dashboard/{section}") as resp:
@@ -99,9 +113,9 @@ async def test_five_sighook_round_trips_reenter_after_every_exit_and_every_reade
             for i, kind in enumerate(kinds):
                 desk.reconfigure(settings.model_copy(update={"entry_order_type": kind}))
                 sim.set_price(SYMBOL, D("100"))
-                flat = await held_everywhere(d, SYMBOL)
-                assert flat == {"view": None, "dust": None, "dashboard": None, "book": None, "sentinel": None,
-                                "sighook_sees_position": False}, (i, flat)
+                flat = await agreed(d, lambda h: h == {"view": None, "dust": None, "dashboard": None, "book": None,
+                                                     "sentinel": None, "sighook_sees_position": False})
+                assert flat["ok"], (i, flat)
                 report = await alerter.run(buy_matrix(SYMBOL, start + timedelta(minutes=i), D("100")),
                                            market_now=datetime.now(UTC), max_signal_age_s=3600)
                 assert (report.planned, report.sent, report.skipped) == (1, 1, {}), (i, kind, report)
@@ -113,10 +127,10 @@ async def test_five_sighook_round_trips_reenter_after_every_exit_and_every_reade
                     sim.set_price(SYMBOL, D("99.95"))  # trades through our bid at 99.99
                 await eventually(lambda: d.position_size(SYMBOL) > 0, what=f"round trip {i} entry ({kind})")
                 await eventually(lambda: not desk.working(), what="entry finished")
-                held = await held_everywhere(d, SYMBOL)
-                size = held["book"]
-                assert held == {"view": size, "dust": None, "dashboard": size, "book": size, "sentinel": [size],
-                                "sighook_sees_position": True}, (i, held)
+                held = await agreed(d, lambda h: h["book"] is not None and h == {
+                    "view": h["book"], "dust": None, "dashboard": h["book"], "book": h["book"],
+                    "sentinel": [h["book"]], "sighook_sees_position": True})
+                assert held["ok"], (i, held)
                 # While held, sighook does not enter again (has_position).
                 again = await alerter.run(buy_matrix(SYMBOL, start + timedelta(minutes=i, seconds=30), D("100")),
                                           market_now=datetime.now(UTC), max_signal_age_s=3600)
@@ -158,7 +172,9 @@ async def test_net_basis_trailing_exit_at_its_floor_realizes_no_loss_after_fees(
         await eventually(lambda: d.parts["desk"].working(), what="post-only entry working")
         sim.set_price(TRAIL, D("99.95"))
         await eventually(lambda: d.position_size(TRAIL) > 0, what="entry filled")
-        [basis] = [p for p in d.parts["monitor"]._positions.open_positions() if p.symbol == TRAIL]
+        # The sentinel's own view (the position book refreshes its list when the fill's order row lands).
+        basis = await eventually(lambda: next((p for p in d.parts["monitor"]._positions.open_positions()
+                                               if p.symbol == TRAIL), None), what="position seen by the sentinel")
         floor = basis.avg_entry_price  # the net break-even price: 99.99 × 1.006 / (1 − 0.012)
         assert floor > basis.entry_price * D("1.018")
         sim.set_price(TRAIL, (floor * D("1.04")).quantize(D("0.01")))  # +4 % over the basis: activates
