@@ -165,7 +165,8 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
     basis = BasisPositions(positions, PnlBasis(settings.exit_pnl_basis), (await rest.get_fee_tier()).taker_rate)
     monitor = PositionMonitor(settings, cache, basis, listener, exits, notifier, clock=clock, writer=writer,
                               trailing=trailing)
-    desk.set_exit_listener(lambda symbol, filled: monitor.exit_finished(symbol, filled=filled))
+    desk.set_exit_listener(lambda symbol, filled: monitor.exit_finished(symbol, filled=filled),
+                           positions.working_exit_counter(risk, sessions))
     recorder.on_order_recorded(positions.exit_watcher(monitor, risk, sessions, owned=desk.owns))
     await listener.start()
 

@@ -146,6 +146,13 @@ async def test_five_sighook_round_trips_reenter_after_every_exit_and_every_reade
             assert len(sells) == 5 and {s.exit_reason for s in sells} == {"take_profit"}, [
                 (s.order_time.isoformat(), s.exit_reason, s.trigger, s.price) for s in sells]
             assert all(s.pnl_usd is not None and s.pnl_usd > 0 for s in sells)
+            # The breakers counted each working exit once, with the P&L of all its children.
+            total = sum(s.pnl_usd for s in sells)
+
+            async def counted() -> bool:
+                return (await d.parts["risk"].state()).counters.realized_pnl_usd == total
+
+            await eventually(counted, what="risk counters hold the five exits' P&L")
             final = await held_everywhere(d, SYMBOL)
             assert final["view"] is None and final["dust"] is None and not final["sighook_sees_position"]
             async with d.sessions() as session:

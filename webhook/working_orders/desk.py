@@ -55,6 +55,7 @@ class WorkingOrderDesk:
                                 books=books, placer=ChildPlacer(orders, sessions, books, clock, retry, self._note),
                                 settle=settle)
         self._on_exit_done = on_exit_done
+        self._on_exit_settled: Callable[[str], object] | None = None
         self._working: dict[str, WorkingOrder] = {}
         self._owned: set[str] = set()  # every child order id ever placed here
         self._lock = asyncio.Lock()
@@ -69,8 +70,12 @@ class WorkingOrderDesk:
         ENTRY_ORDER_TYPE this way). Orders already working keep their own deadlines."""
         self._ctx.settings = settings
 
-    def set_exit_listener(self, on_exit_done: Callable[[str, bool], None]) -> None:
+    def set_exit_listener(self, on_exit_done: Callable[[str, bool], None],
+                          on_exit_settled: Callable[[str], object] | None = None) -> None:
+        """`on_exit_done(symbol, filled)`: the whole exit ended (the sentinel's in-flight gate).
+        `on_exit_settled(working_order_id)`: count its realized P&L once, over all its children."""
         self._on_exit_done = on_exit_done
+        self._on_exit_settled = on_exit_settled
 
     @property
     def books(self) -> BookCache:
@@ -206,9 +211,14 @@ class WorkingOrderDesk:
                     log.exception("working_order_step_failed", working_order_id=wo.id, symbol=wo.symbol)
                 self._owned.update(wo.child_ids)
                 if wo.state.is_final:
-                    self._working.pop(wo.id, None)
-                    self._wo_locks.pop(wo.id, None)
+                    self._ended(wo)
         return len(self._working)
+
+    def _ended(self, wo: WorkingOrder) -> None:
+        self._working.pop(wo.id, None)
+        self._wo_locks.pop(wo.id, None)
+        if wo.purpose is Purpose.EXIT and wo.filled_size > 0 and self._on_exit_settled is not None:
+            self._on_exit_settled(wo.id)
 
     def _wo_lock(self, wo: WorkingOrder) -> asyncio.Lock:
         return self._wo_locks.setdefault(wo.id, asyncio.Lock())
@@ -224,7 +234,7 @@ class WorkingOrderDesk:
             await exit.escalate_now(self._ctx, wo, why, self._on_exit_done)
             self._owned.update(wo.child_ids)
             if wo.state.is_final:
-                self._working.pop(wo.id, None)
+                self._ended(wo)
         return PlaceResult(True, wo.client_order_id or "", order_id=wo.order_id)
 
     async def recover(self) -> int:
