@@ -339,6 +339,50 @@ class DurabilitySettings(BaseModel):
     crash_loop_window_s: float = Field(default=300.0, gt=0, description="Window of CRASH_LOOP_RESTARTS.")
 
 
+# ---- Execution (issue #19: maker-first working orders) ----
+class ExecutionSettings(BaseModel):
+    entry_order_type: str = Field(
+        default="post_only", pattern="^(post_only|limit|market)$",
+        description="How entries are placed: post_only (join the bid, maker fee), limit (at the ask) or market.")
+    entry_order_type_sighook: str | None = Field(
+        default=None, pattern="^(post_only|limit|market)$", description="Override for sighook entries.")
+    entry_order_type_tradingview: str | None = Field(
+        default=None, pattern="^(post_only|limit|market)$", description="Override for TradingView entries.")
+    entry_order_ttl_s: float = Field(
+        default=60.0, gt=0, description="A resting entry is cancelled after this (a filled part stays a position).")
+    entry_max_reprices: int = Field(
+        default=5, ge=0, le=100, description="Re-prices of a post-only entry as the bid moves away.")
+    exit_order_style: str = Field(
+        default="resting", pattern="^(resting|marketable)$",
+        description="Non-hard-stop exits: resting (limit above the bid, re-priced, escalated) or marketable "
+        "(limit at the bid, the pre-#19 behaviour).")
+    exit_limit_offset: Decimal = Field(
+        default=Decimal("0.0001"), ge=0, lt=Decimal("0.05"),
+        description="Resting exits sell at bid × (1 + offset); the hard stop is always market.")
+    exit_escalate_s: float = Field(
+        default=30.0, gt=0, description="A resting exit still unfilled after this becomes a market order.")
+    exit_max_reprices: int = Field(default=20, ge=0, le=1000, description="Re-prices of a resting exit.")
+    working_poll_interval_s: float = Field(
+        default=1.0, gt=0, description="How often working orders are checked against the book.")
+    book_cache_ttl_s: float = Field(
+        default=1.5, ge=0, le=10, description="Book top reused for this long by working orders.")
+    placement_max_retries: int = Field(
+        default=4, ge=0, le=20, description="Retries of a working order's placement (transport/post-only).")
+    placement_backoff_base_s: float = Field(default=0.2, gt=0, description="First retry delay (jittered).")
+    placement_backoff_max_s: float = Field(default=5.0, gt=0, description="Retry delay cap.")
+    exit_pnl_basis: str = Field(
+        default="net", pattern="^(net|price)$",
+        description="P&L basis of every exit threshold, the trailing breakeven floor and the dashboard: net of "
+        "round-trip fees (buy fee + taker exit fee) or price.")
+    allow_buys_on_red_day: bool = Field(
+        default=True, description="false: refuse entries while the product's 24 h change is negative.")
+
+    def entry_order_type_for(self, source: str) -> str:
+        override = {"sighook": self.entry_order_type_sighook,
+                    "tradingview": self.entry_order_type_tradingview}.get(source)
+        return override or self.entry_order_type
+
+
 class LoggingSettings(BaseModel):
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$", description="Level.")
     log_format: LogFormat = Field(default=LogFormat.AUTO, description="auto, json or console.")
@@ -394,6 +438,7 @@ class Settings(
     HistorySettings,
     DurabilitySettings,
     LoggingSettings,
+    ExecutionSettings,
     TaxSettings,
     SighookSettings,
     AlertSizingSettings,
@@ -457,6 +502,7 @@ SETTING_GROUPS: list[tuple[str, type[BaseModel]]] = [
     ("Alert sizing", AlertSizingSettings),
     ("Sighook", SighookSettings),
     ("Tax", TaxSettings),
+    ("Execution (working orders)", ExecutionSettings),
     ("Logging", LoggingSettings),
     ("Order previews and degraded mode", ExchangeResilienceSettings),
     ("Local state", LocalStateSettings),

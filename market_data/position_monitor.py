@@ -274,11 +274,15 @@ class PositionMonitor:
                          now: datetime) -> TrailingStop:
         symbol = position.symbol
         current = self._trailing.get(symbol)
-        created = current is None or current.entry_price != position.avg_entry_price
+        # A new position (re-entered at the same price after an exit the sweep did not see) must not
+        # inherit the last one's stop: it is identified by its entry price *and* when it opened.
+        created = current is None or current.entry_price != position.avg_entry_price or (
+            position.opened_at is not None and current.opened_at is not None
+            and current.opened_at != position.opened_at)
         if current is None or created:
             if current is not None:
-                log.info("trailing_stop_removed", why="entry price changed", **final_state(current))
-                self._history.removed(current, "entry price changed")
+                log.info("trailing_stop_removed", why="new position", **final_state(current))
+                self._history.removed(current, "new position")
             current = start_trailing(symbol, position.avg_entry_price, price, position.opened_at, now, atr)
             TRAILING_CREATED.inc()
             log.info("trailing_stop_created", symbol=symbol, entry_price=fmt(current.entry_price), price=fmt(price))

@@ -71,6 +71,9 @@ class ExitThresholds:
     trailing_activation_pct: Decimal
     trailing_min_distance_pct: Decimal
     trailing_max_distance_pct: Decimal
+    # EXIT_PNL_BASIS: which realized figure the configured percentages are comparable with —
+    # `net`: P&L over cost basis (fees in, = the sentinel's net basis); `price`: the price move.
+    pnl_basis: str = "price"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ExitThresholds:
@@ -81,6 +84,7 @@ class ExitThresholds:
             trailing_activation_pct=settings.trailing_activation_pct,
             trailing_min_distance_pct=settings.trailing_min_distance_pct,
             trailing_max_distance_pct=settings.trailing_max_distance_pct,
+            pnl_basis=getattr(settings, "exit_pnl_basis", "price"),
         )
 
     def for_reason(self, reason: str | None) -> tuple[tuple[str, Decimal], ...]:
@@ -128,6 +132,12 @@ class GroupStats:
     avg_return_pct: Decimal | None
     avg_slippage_pct: Decimal | None
     configured: tuple[tuple[str, Decimal], ...]
+    pnl_basis: str = "price"
+
+    @property
+    def avg_on_basis_pct(self) -> Decimal | None:
+        """The realized figure the configured thresholds are measured on (EXIT_PNL_BASIS)."""
+        return self.avg_return_pct if self.pnl_basis == "net" else self.avg_move_pct
 
 
 @dataclass(frozen=True)
@@ -152,7 +162,8 @@ def _mean(values: Sequence[Decimal]) -> Decimal | None:
     return sum(values, ZERO) / len(values) if values else None
 
 
-def group_stats(label: str, trades: Sequence[TradeOutcome], configured: tuple[tuple[str, Decimal], ...]) -> GroupStats:
+def group_stats(label: str, trades: Sequence[TradeOutcome], configured: tuple[tuple[str, Decimal], ...],
+                pnl_basis: str = "price") -> GroupStats:
     wins = [t.pnl_usd for t in trades if t.pnl_usd > 0]
     losses = [t.pnl_usd for t in trades if t.pnl_usd < 0]
     total = sum((t.pnl_usd for t in trades), ZERO)
@@ -179,6 +190,7 @@ def group_stats(label: str, trades: Sequence[TradeOutcome], configured: tuple[tu
         avg_return_pct=_mean(returns),
         avg_slippage_pct=_mean(slips),
         configured=configured,
+        pnl_basis=pnl_basis,
     )
 
 
@@ -212,12 +224,13 @@ def build_performance_report(
     usable = [t for t in chosen if not t.missing_basis]
     reasons = sorted({t.reason for t in usable}, key=_reason_order)
     by_reason = tuple(
-        group_stats(r, [t for t in usable if t.reason == r], thresholds.for_reason(r)) for r in reasons
+        group_stats(r, [t for t in usable if t.reason == r], thresholds.for_reason(r), thresholds.pnl_basis)
+        for r in reasons
     )
     curve = equity_curve(usable)
     return PerformanceReport(
         since=since,
-        overall=group_stats("overall", usable, thresholds.for_reason(None)),
+        overall=group_stats("overall", usable, thresholds.for_reason(None), thresholds.pnl_basis),
         by_reason=by_reason,
         equity_curve=curve,
         max_drawdown_usd=max_drawdown(curve),

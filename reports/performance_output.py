@@ -42,6 +42,8 @@ def group_to_dict(g: GroupStats) -> dict[str, Any]:
             "max_move_pct": _q(g.max_move_pct, PCT),
             "avg_return_pct": _q(g.avg_return_pct, PCT),
             "avg_slippage_vs_target_pct": _q(g.avg_slippage_pct, PCT),
+            "pnl_basis": g.pnl_basis,
+            "avg_on_basis_pct": _q(g.avg_on_basis_pct, PCT),
         },
         "configured": {name: fmt(value) for name, value in g.configured},
     }
@@ -74,7 +76,7 @@ def _cell(value: Decimal | None, step: Decimal, suffix: str = "") -> str:
 def render_table(report: PerformanceReport) -> str:
     head = (
         f"{'exit reason':<16}{'trades':>7}{'win rate':>10}{'avg win':>12}{'avg loss':>12}{'R:R':>8}"
-        f"{'expectancy':>12}{'total P&L':>13}{'fees':>11}{'avg move':>10}  configured"
+        f"{'expectancy':>12}{'total P&L':>13}{'fees':>11}{'avg move':>10}{'on basis':>10}  configured"
     )
     lines = ["Performance by exit reason" + (f" since {format_rfc3339(report.since)}" if report.since else ""), head]
     for g in (*report.by_reason, report.overall):
@@ -87,8 +89,12 @@ def render_table(report: PerformanceReport) -> str:
             f"{g.label:<16}{g.trades:>7}{_cell(win_rate, PCT, '%'):>10}{_cell(g.avg_win, MONEY):>12}"
             f"{_cell(g.avg_loss, MONEY):>12}{_cell(g.reward_risk, PCT):>8}{_cell(g.expectancy, MONEY):>12}"
             f"{_cell(g.total_pnl, MONEY):>13}{_cell(g.fees_paid, MONEY):>11}{_cell(g.avg_move_pct, PCT, '%'):>10}"
-            f"  {configured}"
+            f"{_cell(g.avg_on_basis_pct, PCT, '%'):>10}  {configured}"
         )
+    basis = report.overall.pnl_basis
+    meaning = "P&L over cost basis, fees in" if basis == "net" else "price move"
+    lines.append(f"'on basis': the realized figure the configured thresholds are measured on "
+                 f"(EXIT_PNL_BASIS={basis}: {meaning}).")
     lines.append(f"max drawdown: {_cell(report.max_drawdown_usd, MONEY)} USD; equity points: "
                  f"{len(report.equity_curve)} (use --json for the curve)")
     if report.excluded_missing_basis:

@@ -152,6 +152,16 @@ class _Block:
         self.acquired.add(acquired)
 
 
+DUST_NOTE = ("{n} sub-cent dust slice(s) (a lot remainder below one cent of proceeds and basis) are merged into "
+             "their sell's line; every lot stays exact in the ledger, and a line's acquired date reads VARIOUS when "
+             "a merged slice came from another lot.")
+
+
+def is_dust_slice(row: AllocationRow) -> bool:
+    """A slice whose proceeds and basis both round to $0.00: not printed as a line of its own."""
+    return cents(row.net_proceeds_usd) == 0 and cents(row.cost_basis_usd) == 0 and cents(row.proceeds_usd) == 0
+
+
 def _to_line(block: _Block, tz: ZoneInfo, style: ProceedsStyle) -> Form8949Row:
     row = block.first
     only = next(iter(block.acquired)) if len(block.acquired) == 1 else None
@@ -225,6 +235,8 @@ def build_tax_report(
     """
     tz = ZoneInfo(timezone)
     blocks: dict[tuple[object, ...], _Block] = {}
+    first_of_sell: dict[tuple[object, ...], _Block] = {}
+    dust: dict[tuple[object, ...], list[tuple[AllocationRow, date | None]]] = {}
     non_usd = 0
     # Stable by sell time: the rows of one sell keep their slice order, equal times their input order.
     for n, row in enumerate(sorted(rows, key=lambda r: r.sell_time)):
@@ -235,11 +247,24 @@ def build_tax_report(
             non_usd += 1  # §8: digital-asset quote legs need rules not implemented yet
             continue
         acquired = None if row.missing_basis or row.buy_time is None else local_date(row.buy_time, tz)
-        key: tuple[object, ...] = (
-            (row.sell_order_id, row.holding_term, row.missing_basis, sold) if aggregate else (n,)
-        )
+        sell_key: tuple[object, ...] = (row.sell_order_id, row.holding_term, row.missing_basis, sold)
+        if not aggregate and is_dust_slice(row):
+            dust.setdefault(sell_key, []).append((row, acquired))
+            continue
+        key: tuple[object, ...] = sell_key if aggregate else (n,)
         block = blocks.setdefault(key, _Block(first=row))
         block.add(row, acquired)
+        first_of_sell.setdefault(sell_key, block)
+    merged = 0
+    for sell_key, slices in dust.items():
+        for row, acquired in slices:
+            target = first_of_sell.get(sell_key)
+            if target is None:  # a sell made only of dust keeps its own (exact) line
+                target = blocks.setdefault(("dust", *sell_key), _Block(first=row))
+                first_of_sell[sell_key] = target
+            else:
+                merged += 1
+            target.add(row, acquired)
     lines = [_to_line(b, tz, proceeds_style) for b in blocks.values()]
     short = tuple(r for r in lines if r.part is Part.SHORT)
     long_ = tuple(r for r in lines if r.part is Part.LONG)
@@ -255,7 +280,7 @@ def build_tax_report(
         long_totals=_totals(long_),
         missing_basis_rows=missing,
         excluded_non_usd_rows=non_usd,
-        notes=notes_for(timezone, proceeds_style),
+        notes=notes_for(timezone, proceeds_style) + ((DUST_NOTE.format(n=merged),) if merged else ()),
         warnings=_warnings(missing, non_usd),
     )
 

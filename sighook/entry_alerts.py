@@ -46,7 +46,7 @@ class EntryBlockers:
     """What stops entries, as read from webhook's tables."""
 
     tripped_breakers: tuple[str, ...] = ()
-    positions: frozenset[str] = frozenset()  # symbols with net filled size > 0
+    positions: frozenset[str] = frozenset()  # symbols holding a position (not dust)
     open_buys: frozenset[str] = frozenset()  # symbols with an open BUY order or a pending buy alert
 
 
@@ -136,7 +136,9 @@ async def load_blockers(session: AsyncSession) -> EntryBlockers:
     tripped = (await session.scalars(select(RiskState.breaker).where(RiskState.tripped.is_(True))
                                      .order_by(RiskState.breaker))).all()
     net = func.sum(case((Fill.side == Side.BUY.value, Fill.size), else_=-Fill.size))
-    positions = (await session.scalars(select(Fill.symbol).group_by(Fill.symbol).having(net > 0))).all()
+    # The one position definition (core/position_rule.py as SQL): dust left by an exit is no position.
+    positions = (await session.scalars(select(Fill.symbol).group_by(Fill.symbol)
+                                       .having(func.bt_is_position(Fill.symbol, net)))).all()
     terminal = [s.value for s in TERMINAL_STATUSES]
     passive = (await session.scalars(select(PassiveOrder.symbol).distinct().where(
         and_(PassiveOrder.side == Side.BUY.value, PassiveOrder.status.not_in(terminal))))).all()

@@ -78,9 +78,10 @@ class RunningSimulator:
         self.ctx.keys.register(key_name, public_pem, permissions, persist=self.config.persist_keys)
 
     # ---- market control -------------------------------------------------------------------------
-    def set_price(self, product_id: str, price: Decimal) -> None:
-        """Move the market now: book re-centred, resting orders that trade through fill, ticker emitted."""
-        self.engine.set_price(product_id, price, self.ctx.now())
+    def set_price(self, product_id: str, price: Decimal, volume: Decimal = Decimal(0)) -> None:
+        """Move the market now: book re-centred, resting orders that trade through fill, ticker emitted.
+        `volume` > 0 prints a public trade there, consuming resting queues at that price."""
+        self.engine.set_price(product_id, price, self.ctx.now(), volume)
         self.ctx.pump()
 
     async def step(self, n: int = 1) -> None:

@@ -22,7 +22,8 @@ from webhook.alerts.entry_context import EntryFacts
 from webhook.alerts.reasons import Reason, Refusal
 from webhook.alerts.sizing import EntryRequest, SizedEntry, SizingLimits, size_entry
 from webhook.order_intent import IntentKind, OrderIntent
-from webhook.order_manager import OrderManager
+from webhook.order_manager import OrderManager, PlaceResult
+from webhook.working_orders.desk import RISK_REFUSALS
 
 log = get_logger(__name__)
 
@@ -38,10 +39,18 @@ class EntryFactsSource(Protocol):
     async def gather(self, symbol: str) -> EntryFacts: ...
 
 
+class EntryPlacer(Protocol):
+    """How an entry is placed (issue #19: the working-order desk works it on the book)."""
+
+    async def start_entry(self, intent: OrderIntent) -> PlaceResult: ...
+
+
 class AlertOrderExecutor:
     def __init__(self, orders: OrderManager, risk: EntryGate, settings: Settings, entry_facts: EntryFactsSource,
-                 position_size: Callable[[str], Decimal], notifier: Notifier | None = None) -> None:
+                 position_size: Callable[[str], Decimal], notifier: Notifier | None = None,
+                 entries: EntryPlacer | None = None) -> None:
         self._orders = orders
+        self._entries = entries
         self._notifier = notifier
         self._risk = risk
         self._settings = settings
@@ -62,8 +71,10 @@ class AlertOrderExecutor:
                 return AlertOutcome(AlertStatus.REJECTED_RISK, reason=sized.message, code=sized.code.value)
             trigger["sizing"] = sized.describe()
             # Exactly what was checked: sizes already on the product's increments.
+            # limit_price: the ask the caps were checked at — a working (post-only/limit) entry never rests
+            # above it, so re-pricing can never order more than was checked; a market order ignores it.
             intent = OrderIntent(alert.symbol, Side.BUY, IntentKind.MARKET, source, key, base_size=sized.base_size,
-                                 quote_size=sized.quote_size, trigger=trigger)
+                                 quote_size=sized.quote_size, limit_price=sized.reference_price, trigger=trigger)
         else:
             held = self._position_size(alert.symbol)
             size = alert.quantity if (alert.action == "sell" and alert.quantity) else held
@@ -72,7 +83,15 @@ class AlertOrderExecutor:
                                     code=Reason.NO_POSITION.value)
             intent = OrderIntent(alert.symbol, Side.SELL, IntentKind.MARKET, source, key, base_size=size,
                                  exit_reason=ExitReason.ALERT, exit_quote_price=alert.price, trigger=trigger)
-        result = await self._orders.place(intent)
+        if intent.side is Side.BUY and self._entries is not None:
+            result = await self._entries.start_entry(intent)
+            if not result.ok and result.error in RISK_REFUSALS:
+                log.info("alert_entry_refused", alert_id=alert.id, symbol=alert.symbol, reason=result.detail)
+                code = Reason.RED_DAY if result.error == "RED_DAY" else Reason.BREAKER_TRIPPED
+                return AlertOutcome(AlertStatus.REJECTED_RISK, reason=f"{result.error}: {result.detail or ''}"[:500],
+                                    code=code.value)
+        else:
+            result = await self._orders.place(intent)
         if result.ok:
             return AlertOutcome(AlertStatus.ORDERED, client_order_id=result.client_order_id, order_id=result.order_id,
                                 reason="duplicate intent: already placed" if result.duplicate else None)

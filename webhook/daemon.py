@@ -20,7 +20,7 @@ from core.alert_secret import with_paper_admin_token, with_paper_secret
 from core.clock import SystemClock
 from core.logging import get_logger, redactor
 from core.metrics import MARKET_LAST_TICK, MARKET_TICKS, OPEN_POSITIONS
-from core.money import quantize_down
+from core.position_rule import SizeRule, is_position
 from core.settings import Settings
 from exchange.coinbase import build_feed
 from exchange.coinbase.ws_feed import WsFeed
@@ -29,6 +29,7 @@ from exchange.models import Product
 from exchange.monitored import MonitoredExchange
 from fifo_engine.ledger import FifoLedger
 from market_data.market_cache import MarketCache
+from market_data.pnl_basis import BasisPositions, PnlBasis
 from market_data.position_monitor import PositionMonitor
 from market_data.protective_stop import ProtectiveStopManager
 from market_data.trailing_store import TrailingStore, TrailingWriter
@@ -38,7 +39,8 @@ from risk.degraded.gate import DegradedEntryGate
 from risk.degraded.mode import DegradedMode
 from risk.degraded.store import DegradedStore
 from risk.manager import RiskManager
-from shared_data.db import create_engine, session_factory
+from shared_data import product_rules
+from shared_data.db import create_engine, session_factory, unit_of_work
 from shared_data.event_store import EventRetention
 from shared_data.shared_state import SharedStateListener
 from webhook.account_check import identify, verify_account
@@ -64,6 +66,7 @@ from webhook.reconciler import Reconciler
 from webhook.status import DaemonHealth, RiskAdmin
 from webhook.supervisor import Supervisor
 from webhook.trailing_health import TrailingHistoryHealth
+from webhook.working_orders.desk import WorkingOrderDesk
 
 log = get_logger(__name__)
 
@@ -154,6 +157,8 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
     async with sessions() as session:
         ledger = await FifoLedger.load(session, settings)
     catalog = {p.product_id: p for p in await rest.get_products()}
+    async with unit_of_work(sessions) as session:  # SQL readers (views, sighook) use the same position rule
+        await product_rules.record(session, catalog.values(), clock.now())
     positions = PositionBook(ledger, sellable=lambda symbol, size: _sellable(catalog, symbol, size))
     OPEN_POSITIONS.set_function(lambda: len(positions.open_positions()))
     dead_letters = DeadLetters(sessions, notifier, clock)
@@ -184,13 +189,19 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
                  update_count=ts.update_count,
                  activated_at=None if ts.activated_at is None else ts.activated_at.isoformat())
     writer = TrailingWriter(trailing_store)
-    exits = OrderExitExecutor(orders, rest, sessions, settle_order=fills.process_order, clock=clock)
+    # Working orders (issue #19): post-only entries and resting exits, owned by one desk.
+    desk = WorkingOrderDesk(rest, orders, sessions, settings, clock, settle=fills.process_order)
+    exits = OrderExitExecutor(orders, rest, sessions, settle_order=fills.process_order, clock=clock, resting=desk)
     # The exchange-side mirror of each trailing stop, when enabled (PROTECTIVE_STOP_ENABLED).
     protective = ProtectiveStopManager(rest, settings, clock, degraded=lambda: degraded.active) \
         if settings.protective_stop_enabled else None
-    monitor = PositionMonitor(settings, cache, positions, listener, exits, notifier, clock=clock, writer=writer,
+    # EXIT_PNL_BASIS: the sentinel measures every threshold from the basis price (market_data/pnl_basis.py).
+    basis = BasisPositions(positions, PnlBasis(settings.exit_pnl_basis), (await rest.get_fee_tier()).taker_rate)
+    monitor = PositionMonitor(settings, cache, basis, listener, exits, notifier, clock=clock, writer=writer,
                               trailing=trailing, protective=protective)
-    recorder.on_order_recorded(positions.exit_watcher(monitor, risk, sessions))
+    desk.set_exit_listener(lambda symbol, filled: monitor.exit_finished(symbol, filled=filled),
+                           positions.working_exit_counter(risk, sessions))
+    recorder.on_order_recorded(positions.exit_watcher(monitor, risk, sessions, owned=desk.owns))
     await listener.start()
 
     products = _market_products(settings, list(catalog.values()))
@@ -199,8 +210,9 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
     entry_gate = DeadLetterEntryGate(DegradedEntryGate(risk, degraded), dead_letters)
     entry_facts = EntryContext(rest, sessions, cache, clock, positions.account_value(cache, rest), orders.product,
                                orders.taker_fee_rate)
+    # What is ordered: the one sizing function (#16); how it is placed: the working-order desk (#19).
     alert_exec = AlertOrderExecutor(orders, entry_gate, settings, entry_facts, position_size=positions.size_of,
-                                    notifier=notifier)
+                                    notifier=notifier, entries=desk)
     worker = AlertWorker(sessions, alert_exec, clock)
 
     async def on_market_event(event: Any) -> None:
@@ -240,7 +252,7 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
     app = build_app(deps)
     # The dashboard shows positions and P&L: operators only (loopback or ADMIN_TOKEN), like /metrics.
     dashboard = dashboard_routes(LiveDashboardData(settings, sessions, positions, cache, monitor, health,
-                                                   exchange=rest, catalog=catalog))
+                                                   exchange=rest, catalog=catalog, basis=basis))
     app.router.add_routes(OperatorGuard(settings).protect(dashboard))
     app.router.add_routes(OperatorGuard(settings).protect(event_routes(sessions)))
     runner = web.AppRunner(app, access_log=None)
@@ -262,13 +274,14 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
     supervisor.add("event_retention", EventRetention(sessions, settings.event_retention_days, clock).run)
     supervisor.add("alert_worker", worker.run)
     supervisor.add("dead_letters", lambda s: dead_letters.run(s, settings.fill_dead_letter_watch_s))
+    supervisor.add("working_orders", desk.run)
     return {
         "sessions": sessions, "ledger": ledger, "positions": positions, "recorder": recorder, "fills": fills,
         "orders": orders, "reconciler": reconciler, "risk": risk, "cache": cache, "monitor": monitor,
         "worker": worker, "market_feed": market_feed, "user_feed": user_feed, "runner": runner,
         "supervisor": supervisor, "alert_url": alert_url, "port": port, "symbols": symbols, "notifier": notifier,
         "settings": settings, "degraded": degraded, "protective": protective, "products": products,
-        "dead_letters": dead_letters,
+        "dead_letters": dead_letters, "desk": desk,
     }
 
 
@@ -293,10 +306,9 @@ async def _feed_run(feed: WsFeed) -> None:
 
 
 def _sellable(catalog: dict[str, Product], symbol: str, size: Decimal) -> bool:
+    """The one definition of a position (core/position_rule.py); below it is dust."""
     product = catalog.get(symbol)
-    if product is None:
-        return size > 0
-    return quantize_down(size, product.base_increment) >= max(product.base_min_size, product.base_increment)
+    return is_position(size, None if product is None else SizeRule(product.base_increment, product.base_min_size))
 
 
 def _market_products(settings: Settings, products: list[Product]) -> list[str]:

@@ -12,6 +12,7 @@ from core.settings import Settings
 from exchange.models import Product
 from exchange.port import ExchangePort
 from market_data.market_cache import MarketCache
+from market_data.pnl_basis import BasisPositions, PnlBasis, on_basis
 from market_data.ports import base_asset
 from reports.dashboard.account import CashBalance, Increments
 from reports.dashboard.data import BreakerStatus, FeedStatus, HealthSnapshot, PositionSnapshot, TrailingSnapshot
@@ -22,8 +23,10 @@ from webhook.status import DaemonHealth
 class LiveDashboardData:
     def __init__(self, settings: Settings, sessions: async_sessionmaker[AsyncSession], positions: PositionBook,
                  cache: MarketCache, monitor: object, health: DaemonHealth, *,
-                 exchange: ExchangePort | None = None, catalog: Mapping[str, Product] | None = None) -> None:
+                 exchange: ExchangePort | None = None, catalog: Mapping[str, Product] | None = None,
+                 basis: BasisPositions | None = None) -> None:
         self._settings = settings
+        self._basis = basis  # EXIT_PNL_BASIS: thresholds and unrealized % measured from the basis price
         self._sessions = sessions
         self._positions = positions
         self._cache = cache
@@ -61,10 +64,14 @@ class LiveDashboardData:
                 state=stop.state.value, current_stop=stop.current_stop, highest_price=stop.highest_price,
                 atr=stop.atr, stop_order_id=stop.stop_order_id, activated_at=stop.activated_at)
             assert p.avg_entry_price is not None  # open_positions() only returns priced positions
+            entry, cost = p.avg_entry_price, p.cost_basis_usd
+            if self._basis is not None and self._basis.basis is PnlBasis.NET:
+                entry = on_basis(p, self._basis.basis, self._basis.exit_fee_rate).avg_entry_price
+                cost = entry * p.size  # unrealized % = move from the break-even price, as the sentinel sees it
             rows.append(PositionSnapshot(
-                symbol=p.symbol, size=p.size, entry_price=p.avg_entry_price,
+                symbol=p.symbol, size=p.size, entry_price=entry,
                 last_price=quote.price if quote else None, quote_age_s=quote.age(now) if quote else None,
-                cost_basis_usd=p.cost_basis_usd, opened_at=p.opened_at, hodl=base_asset(p.symbol) in self._hodl,
+                cost_basis_usd=cost, opened_at=p.opened_at, hodl=base_asset(p.symbol) in self._hodl,
                 trailing=trailing))
         return rows
 

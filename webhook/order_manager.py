@@ -250,6 +250,8 @@ class OrderManager:
             request = OrderRequest(
                 client_order_id=row.client_order_id, product_id=row.symbol, side=Side(row.side), kind=kind,
                 base_size=row.size, quote_size=row.quote_size, limit_price=row.price,
+                # A working order's post-only child stays post-only when re-sent (issue #19 records it).
+                post_only=bool((row.trigger or {}).get("post_only")),
             )
             result = await self.send_recorded(request)
             log.info("order_recovered", client_order_id=row.client_order_id, ok=result.ok, order_id=result.order_id)

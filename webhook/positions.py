@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import utcnow
@@ -89,8 +89,12 @@ class PositionBook:
         return value
 
     def exit_watcher(self, monitor: ExitListener, risk: ExitRecorder,
-                     sessions: async_sessionmaker[AsyncSession]) -> Callable[[Order, int], None]:
-        """When a sell reaches a final state: tell the sentinel, and count its P&L for the breakers."""
+                     sessions: async_sessionmaker[AsyncSession],
+                     owned: Callable[[str], bool] | None = None) -> Callable[[Order, int], None]:
+        """When a sell reaches a final state: tell the sentinel, and count its P&L for the breakers.
+
+        `owned(order_id)`: the order is a child of a working exit (re-priced by cancel-replace); the
+        desk tells the sentinel when the whole exit is done, not each cancelled child."""
 
         def on_order(order: Order, new_fills: int) -> None:
             if new_fills:
@@ -100,6 +104,8 @@ class PositionBook:
             if order.order_id in self._settled:
                 return
             self._settled.add(order.order_id)
+            if owned is not None and owned(order.order_id):
+                return  # a working exit's child: the desk reports the whole exit, and its P&L, once
             monitor.exit_finished(order.product_id, filled=order.filled_size > 0, order_id=order.order_id)
             if order.filled_size > 0:
                 task = asyncio.get_running_loop().create_task(self._count_exit(order.order_id, risk, sessions))
@@ -107,6 +113,29 @@ class PositionBook:
                 task.add_done_callback(self._tasks.discard)
 
         return on_order
+
+    def working_exit_counter(self, risk: ExitRecorder, sessions: async_sessionmaker[AsyncSession]
+                             ) -> Callable[[str], None]:
+        """Count a finished working exit as ONE exit for the breakers: the P&L of all its children."""
+
+        def count(working_order_id: str) -> None:
+            task = asyncio.get_running_loop().create_task(self._count_working(working_order_id, risk, sessions))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        return count
+
+    async def _count_working(self, working_order_id: str, risk: ExitRecorder,
+                             sessions: async_sessionmaker[AsyncSession]) -> None:
+        try:
+            async with sessions() as session:
+                pnl = (await session.execute(
+                    select(func.sum(TradeRecord.pnl_usd)).where(text("working_order_id = :wo")).params(
+                        wo=working_order_id))).scalar_one_or_none()
+            if pnl is not None:
+                await risk.record_exit(pnl, utcnow())
+        except Exception:
+            log.exception("exit_pnl_count_failed", working_order_id=working_order_id)
 
     async def _count_exit(self, order_id: str, risk: ExitRecorder, sessions: async_sessionmaker[AsyncSession]) -> None:
         try:

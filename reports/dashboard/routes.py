@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.clock import Clock, SystemClock, format_rfc3339
 from core.logging import get_logger
 from core.money import ZERO, fmt
-from reports.dashboard import queries
+from reports.dashboard import queries, working
 from reports.dashboard.account import AccountSource, account_summary
 from reports.dashboard.alerts import recent_alerts
 from reports.dashboard.data import DashboardData
@@ -155,6 +155,12 @@ class DashboardHandlers:
         rows = await self._read(lambda s: queries.recent_fills(s, self.recent_limit))
         return [asdict(r) for r in rows]
 
+    async def working_orders(self) -> list[dict[str, Any]]:
+        return await self._read(lambda s: working.working_orders(s, self.recent_limit))
+
+    async def dust(self) -> list[dict[str, Any]]:
+        return await self._read(working.dust)
+
     def _window_start(self) -> tuple[date, datetime, date]:
         tz = ZoneInfo(self.data.settings.tax_timezone)
         today = self.clock.now().astimezone(tz).date()
@@ -195,6 +201,7 @@ class DashboardHandlers:
             "positions": self.positions, "health": self.health, "orders": self.orders, "fills": self.fills,
             "exits": self.exits, "pnl_daily": self.pnl_daily,
             "account": self.account, "alerts": self.alerts,
+            "working_orders": self.working_orders, "dust": self.dust,
         }
         payload: dict[str, Any] = {
             "generated_at": self.clock.now(), "poll_interval_s": self.poll_interval_s, "errors": {},
@@ -239,4 +246,6 @@ def dashboard_routes(
         web.get("/api/dashboard/pnl-daily", h.section(h.pnl_daily)),
         web.get("/api/dashboard/account", h.section(h.account)),
         web.get("/api/dashboard/alerts", h.section(h.alerts)),
+        web.get("/api/dashboard/working-orders", h.section(h.working_orders)),
+        web.get("/api/dashboard/dust", h.section(h.dust)),
     ]

@@ -97,11 +97,12 @@ class Market:
         self.rebuild_book()
         return self._record(now, previous, point)
 
-    def jump(self, now: datetime, price: Decimal) -> MarketTrade | None:
+    def jump(self, now: datetime, price: Decimal, volume: Decimal = ZERO) -> MarketTrade | None:
+        """Move the price; with a volume, a public trade of that size prints at the new price."""
         previous = self.price
         self.price = max(quantize_to(price, self.state.spec.price_increment), self.state.spec.price_increment)
         self.rebuild_book()
-        return self._record(now, previous, PricePoint(self.price, ZERO))
+        return self._record(now, previous, PricePoint(self.price, volume))
 
     def record_user_trade(self, now: datetime, price: Decimal, size: Decimal, maker_side: str) -> MarketTrade:
         """A fill of a user order also prints on the public tape and in the candle volume."""

@@ -19,9 +19,10 @@ from simulator.engine.book import walk_base, walk_quote
 from simulator.engine.candles import seed_history
 from simulator.engine.events import BookEvent, EngineEvent, FillEvent, OrderEvent, TickerEvent, TradeEvent
 from simulator.engine.market import Market
-from simulator.engine.orders import OrderSpec, Rejection, SimFill, SimOrder, parse_order_configuration
+from simulator.engine.orders import MarketTrade, OrderSpec, Rejection, SimFill, SimOrder, parse_order_configuration
 from simulator.engine.price_process import CsvReplay, OhlcvRow, RandomWalk
 from simulator.engine.products import ProductSpec, ProductState
+from simulator.engine.queue import queue_fill, resting_ahead
 from simulator.engine.settlement import release_remaining_hold, settle_fill
 from simulator.engine.types import AcceptMode, CancelOutcome, CreateOutcome, EngineConfig
 
@@ -189,6 +190,8 @@ class MatchingEngine:
                 return
         if order.status == "PENDING":
             order.status = "OPEN"
+            if spec.order_type == "LIMIT" and order.working_price is not None and order.leaves > 0:
+                order.queue_ahead = resting_ahead(market.book, order.is_buy, order.working_price)
             self._changed(order)
 
     def _fok_fillable(self, order: SimOrder, market: Market) -> bool:
@@ -279,9 +282,10 @@ class MatchingEngine:
             self._market_moved(market, now, trade)
         self.housekeeping(now)
 
-    def set_price(self, product_id: str, price: Decimal, now: datetime) -> None:
+    def set_price(self, product_id: str, price: Decimal, now: datetime, volume: Decimal = ZERO) -> None:
+        """Jump the price; `volume` > 0 also prints a public trade of that size there (queue tests)."""
         market = self.markets[product_id]
-        trade = market.jump(now, price)
+        trade = market.jump(now, price, volume)
         self._market_moved(market, now, trade)
         self.housekeeping(now)
 
@@ -290,10 +294,12 @@ class MatchingEngine:
         self.events.append(BookEvent(market.product_id))
         if trade is not None:
             self.events.append(TradeEvent(trade))  # type: ignore[arg-type]
-        self._work_resting(market, now)
+        self._work_resting(market, now, trade if isinstance(trade, MarketTrade) else None)
 
-    def _work_resting(self, market: Market, now: datetime) -> None:
+    def _work_resting(self, market: Market, now: datetime, trade: MarketTrade | None = None) -> None:
         price = market.price
+        # Volume printed exactly at the price: it consumes resting queues at that level in time order.
+        level_volume = trade.size if trade is not None and trade.price == price else ZERO
         resting = sorted((o for o in self._active.values()
                           if o.product_id == market.product_id and o.status in ("OPEN", "CANCEL_QUEUED")),
                          key=lambda o: (o.created_time, o.order_id))
@@ -309,6 +315,10 @@ class MatchingEngine:
             if through or touch:
                 cap = quantize_down(self.config.maker_fill_notional_per_tick / limit, market.state.spec.base_increment)
                 size = min(order.leaves, max(cap, market.state.spec.base_increment))
+                if size > 0:
+                    self._fill(order, market, now, limit, size, self.config.maker_fee_rate, "MAKER")
+            elif price == limit and level_volume > 0:
+                size, level_volume = queue_fill(order, level_volume, market.state.spec.base_increment)
                 if size > 0:
                     self._fill(order, market, now, limit, size, self.config.maker_fee_rate, "MAKER")
 

@@ -175,6 +175,9 @@ class SimOrder:
     attached: dict[str, Any] | None = field(default=None)
     version: int = 0  # bumps on every change (dedupe key for user-channel replays)
     edit_history: tuple[EditRecord, ...] = ()  # appended by simulator.engine.edits
+    # Resting size ahead of this order at its price when it joined (time priority); trades printed
+    # at that price consume it before this order can fill at its level. None: not a resting limit.
+    queue_ahead: Decimal | None = None
 
     @property
     def is_buy(self) -> bool:

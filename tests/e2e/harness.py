@@ -41,6 +41,9 @@ def e2e_settings(**overrides: Any) -> Settings:
         webhook_port=0, webhook_host="127.0.0.1", webhook_secrets=SECRET, sentinel_sweep_interval_s=0.5,
         quote_max_age_s=60, reconcile_interval_s=600, fills_lag_retry_s=5, log_format="json",
         alert_rate_limit_per_min=1000, max_order_notional_usd="100000", max_position_pct="100",
+        # These tests drive the taker path (market entries, marketable exits); the maker-first path
+        # (issue #19) has its own tests: tests/integration/working_orders, tests/e2e/test_maker_first.py.
+        entry_order_type="market", exit_order_style="marketable", exit_pnl_basis="price",
     )
     base.update(overrides)
     return load_settings(**base)

@@ -31,6 +31,8 @@ def daemon_env(db_url: str, sim: RunningSimulator, key: TestKey, **extra: str) -
         "WEBHOOK_SECRETS": SECRET, "LOG_FORMAT": "json", "LOG_LEVEL": "INFO", "SENTINEL_SWEEP_INTERVAL_S": "0.5",
         "QUOTE_MAX_AGE_S": "60", "ALERT_RATE_LIMIT_PER_MIN": "1000", "MAX_POSITION_PCT": "100",
         "MAX_ORDER_NOTIONAL_USD": "100000", "PYTHONPATH": str(ROOT),
+        # The taker path, as in harness.e2e_settings (maker-first has its own tests, issue #19).
+        "ENTRY_ORDER_TYPE": "market", "EXIT_ORDER_STYLE": "marketable", "EXIT_PNL_BASIS": "price",
     })
     env.update(extra)
     return env

@@ -45,6 +45,7 @@ class Reason(StrEnum):
     BREAKER_TRIPPED = "breaker_tripped"
     DEGRADED_MODE = "degraded_mode"  # the exchange is failing (risk/degraded): no new entries
     FILLS_UNRECORDED = "fills_unrecorded"  # the product has dead-lettered fills (`fills retry`)
+    RED_DAY = "red_day"  # ALLOW_BUYS_ON_RED_DAY=false and a negative 24 h change (risk/momentum.py)
     # After checks.
     NO_POSITION = "no_position"
     ORDER_FAILED = "order_failed"

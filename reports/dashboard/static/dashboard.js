@@ -197,6 +197,28 @@
     }));
   }
 
+  function renderWorking(list) {
+    const rows = list || [];
+    $("working-empty").hidden = rows.length > 0;
+    replaceRows($("working-orders"), rows.map(function (w) {
+      const last = w.last_step || {};
+      return el("tr", { cls: w.state === "working" || w.state === "escalated" ? "live" : "" }, [
+        td(fmtTime(w.started_at)), td(w.symbol, "symbol"), td(w.purpose + (w.exit_reason ? " · " + w.exit_reason : "")),
+        td(w.order_type), td(w.state), td(fmtSize(w.filled_size) + " / " + fmtSize(w.target_size), "num"),
+        td(fmtPrice(w.limit_price), "num"), td(String(w.reprices), "num"), td(w.escalated ? "yes" : "no"),
+        td((last.step || "–") + (last.why ? " (" + last.why + ")" : ""), "small", JSON.stringify(last)),
+      ]);
+    }));
+  }
+
+  function renderDust(dust) {
+    const rows = dust || [];
+    const p = $("dust");
+    p.hidden = rows.length === 0;
+    p.textContent = rows.length ? "Dust (below the product's minimum, not a position; sold with the next sell): " +
+      rows.map(function (d) { return d.symbol + " " + fmtSize(d.size); }).join(", ") : "";
+  }
+
   function renderFills(fills) {
     replaceRows($("fills"), (fills || []).map(function (f) {
       return el("tr", {}, [
@@ -322,6 +344,8 @@
     renderExits(data.exits);
     renderOrders(data.orders);
     renderFills(data.fills);
+    renderWorking(data.working_orders);
+    renderDust(data.dust);
     const errors = Object.entries(data.errors || {});
     const banner = $("banner");
     banner.hidden = errors.length === 0;

@@ -120,3 +120,21 @@ def test_json_and_table_output() -> None:
     table = render_table(report)
     assert "take_profit" in table and "take_profit_pct=6.25" in table and "50.00%" in table
     assert "1 sell(s) with missing cost basis" in table
+
+
+def test_configured_thresholds_are_compared_on_the_exit_pnl_basis() -> None:
+    from datetime import UTC, datetime
+    from decimal import Decimal as Dec
+
+    from reports.performance import ExitThresholds, TradeOutcome, build_performance_report
+
+    t = TradeOutcome("s1", "ETH-USD", "take_profit", datetime(2026, 1, 2, tzinfo=UTC), pnl_usd=Dec("4.60"),
+                     fees_usd=Dec("2.60"), cost_basis_usd=Dec("100.60"), entry_price=Dec("100"),
+                     exit_price=Dec("106.25"))
+    base = dict(stop_loss_hard_pct=Dec("-5"), stop_loss_soft_pct=Dec("-2.5"), take_profit_pct=Dec("6.25"),
+                trailing_activation_pct=Dec("3.5"), trailing_min_distance_pct=Dec("1"),
+                trailing_max_distance_pct=Dec("2"))
+    on_price = build_performance_report([t], ExitThresholds(**base, pnl_basis="price")).by_reason[0]
+    on_net = build_performance_report([t], ExitThresholds(**base, pnl_basis="net")).by_reason[0]
+    assert on_price.avg_on_basis_pct == Dec("6.25")  # the price move
+    assert on_net.avg_on_basis_pct == t.return_pct and on_net.avg_on_basis_pct < 5  # fees eat the rest

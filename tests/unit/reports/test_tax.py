@@ -206,3 +206,23 @@ def test_summary_shows_method_totals_and_warnings() -> None:
     assert "Lot method: FIFO" in text and "Coinbase" in text
     assert "Part I  (short-term)" in text and "8661.00" in text  # 3485 + 1586 + 3590 (the $0-basis line)
     assert "WARNING: 1 line(s) have no known cost basis" in text
+
+
+def test_sub_cent_dust_slices_are_merged_into_their_sells_line_and_totals_stay_exact() -> None:
+    t_buy1, t_buy2, t_sell = utc(2025, 1, 2, 15), utc(2025, 1, 5, 15), utc(2025, 2, 1, 15)
+    dust = AllocationRow("ETH-USD", "S1", "B1", D("0.000000000001"), D("0.000000003"), D("0.000000003"),
+                         D("0.000000002"), D("-0.000000001"), t_buy1, t_sell, HoldingTerm.SHORT)
+    main = AllocationRow("ETH-USD", "S1", "B2", D("1.5"), D("150.90"), D("160.00"), D("159.04"), D("8.14"),
+                         t_buy2, t_sell, HoldingTerm.SHORT)
+    other = AllocationRow("ETH-USD", "S2", "B2", D("0.5"), D("50.30"), D("49.00"), D("48.71"), D("-1.59"),
+                          t_buy2, t_sell, HoldingTerm.SHORT)
+    report = build_tax_report([dust, main, other], timezone=NY)
+    assert len(report.short_term) == 2  # not three: the dust slice is not a $0.00 line of its own
+    s1 = next(r for r in report.short_term if r.sell_order_id == "S1")
+    # Merged into S1's line: size exact, acquired VARIOUS (the dust came from another lot), cents unchanged.
+    assert s1.description == "1.500000000001 ETH" and s1.date_acquired == "VARIOUS"
+    assert (s1.proceeds, s1.cost_basis, s1.gain_loss) == (D("159.04"), D("150.90"), D("8.14"))
+    assert any("dust slice" in n for n in report.notes)
+    # Without dust nothing changes, and no note is added.
+    plain = build_tax_report([main, other], timezone=NY)
+    assert not any("dust slice" in n for n in plain.notes)

@@ -1,0 +1,130 @@
+"""Sends one child order of a working order: recorded first, idempotent id, bounded jittered retries.
+
+- Transport failure with unknown outcome: the same client_order_id is sent again (the exchange
+  answers with the existing order), so a retry can never double an order.
+- Transport failure the exchange certainly did not process: a new child id after a backoff.
+- Post-only rejection (the book moved into our price): the price is recomputed from a *fresh* book
+  top, never re-sent blindly at the same price.
+- Any other business rejection (funds, size, product state): no retry; the caller records it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.clock import Clock
+from core.logging import get_logger
+from exchange.models import OrderKind, OrderRequest
+from shared_data import order_store
+from shared_data.db import unit_of_work
+from webhook.order_intent import client_order_id
+from webhook.order_manager import OrderManager, PlaceResult
+from webhook.working_orders import store
+from webhook.working_orders.book_cache import BookCache
+from webhook.working_orders.policy import backoff_delay, entry_limit_price
+from webhook.working_orders.types import EntryOrderType, Step, StepKind, WorkingOrder
+from webhook.working_orders.waits import wait
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_retries: int
+    base_s: float
+    cap_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class ChildSent:
+    ok: bool
+    order_id: str | None = None
+    client_order_id: str | None = None
+    error: str | None = None
+    detail: str | None = None
+
+
+class ChildPlacer:
+    def __init__(self, orders: OrderManager, sessions: async_sessionmaker[AsyncSession], books: BookCache,
+                 clock: Clock, retry: RetryPolicy, record_step: Callable[[WorkingOrder, Step], object],
+                 rng: random.Random | None = None) -> None:
+        self._orders = orders
+        self._sessions = sessions
+        self._books = books
+        self._clock = clock
+        self._retry = retry
+        self._record_step = record_step
+        self._rng = rng or random.Random()
+
+    async def send(self, wo: WorkingOrder, *, kind: OrderKind, size: Decimal, price: Decimal | None,
+                   post_only: bool, tick: Decimal) -> ChildSent:
+        """Place the next child of `wo` for `size`; on success `wo` points at it."""
+        last = ChildSent(False, error="NOT_ATTEMPTED")
+        for attempt in range(self._retry.max_retries + 1):
+            coid = client_order_id(wo.intent_key, wo.children)
+            wo.children += 1
+            request = OrderRequest(client_order_id=coid, product_id=wo.symbol, side=wo.side, kind=kind,
+                                   base_size=size, limit_price=price, post_only=post_only)
+            await self._record(wo, request, self._clock.now())
+            result = await self._orders.send_recorded(request)
+            while result.error == "OUTCOME_UNKNOWN" and attempt < self._retry.max_retries:
+                attempt += 1  # same id again: the exchange answers with the order if it exists
+                await self._backoff(wo, attempt, coid, "OUTCOME_UNKNOWN")
+                result = await self._orders.send_recorded(request)
+            if result.ok and result.order_id:
+                wo.order_id, wo.client_order_id, wo.limit_price = result.order_id, coid, price
+                wo.child_filled = Decimal(0)
+                wo.child_ids.append(result.order_id)
+                return ChildSent(True, result.order_id, coid)
+            last = ChildSent(False, None, coid, result.error, result.detail)
+            if _is_post_only_rejection(result):
+                wo.post_only_rejections += 1
+                top = await self._books.top(wo.symbol, fresh=True)
+                new_price = entry_limit_price(EntryOrderType.POST_ONLY, wo.side, top, tick) if top else None
+                self._record_step(wo, Step(self._clock.now(), StepKind.POST_ONLY_REJECTED, {
+                    "client_order_id": coid, "price": _s(price), "new_price": _s(new_price),
+                    "bid": _s(top.bid if top else None), "ask": _s(top.ask if top else None)}))
+                if new_price is None:
+                    break
+                price = new_price
+                await self._backoff(wo, attempt, coid, "POST_ONLY", record=False)
+                continue
+            if result.error == "EXCHANGE_UNAVAILABLE":
+                await self._backoff(wo, attempt, coid, result.error)
+                continue
+            break  # a business rejection a retry will not fix
+        return last
+
+    async def _record(self, wo: WorkingOrder, request: OrderRequest, now: datetime) -> None:
+        async with unit_of_work(self._sessions) as session:
+            await order_store.record_intent(
+                session, client_order_id=request.client_order_id, symbol=wo.symbol, side=wo.side,
+                order_type="MARKET" if request.kind is OrderKind.MARKET else "LIMIT", price=request.limit_price,
+                size=request.base_size, quote_size=None, source=wo.source,
+                trigger={**wo.trigger, "working_order_id": wo.id, "post_only": request.post_only},
+                exit_reason=wo.exit_reason, exit_target_price=wo.exit_target_price,
+                exit_quote_price=wo.exit_quote_price, order_time=now)
+            await store.link_child(session, request.client_order_id, wo)
+
+    async def _backoff(self, wo: WorkingOrder, attempt: int, coid: str, why: str, record: bool = True) -> None:
+        delay = backoff_delay(attempt, self._retry.base_s, self._retry.cap_s, self._rng)
+        if record:
+            self._record_step(wo, Step(self._clock.now(), StepKind.PLACE_RETRY,
+                                       {"client_order_id": coid, "error": why, "delay_s": round(delay, 3)}))
+        log.info("working_order_retry", working_order_id=wo.id, error=why, attempt=attempt, delay_s=delay)
+        await wait(self._clock, delay)
+
+
+def _is_post_only_rejection(result: PlaceResult) -> bool:
+    text = f"{result.error or ''} {result.detail or ''}".upper()
+    return "POST_ONLY" in text
+
+
+def _s(value: Decimal | None) -> str | None:
+    return None if value is None else format(value, "f")
