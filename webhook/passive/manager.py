@@ -14,6 +14,7 @@ the exit.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 
@@ -76,6 +77,9 @@ class PassiveManager:
         self._ceilings = settings.passive_band("ceilings")
         self._floors = settings.passive_band("floors")
         self._maker_rate: Decimal | None = None
+        # Quote ids: unique per run (a restart, or a clock that repeats, never reuses one), and
+        # deterministic within it so a retried send can never double a quote.
+        self._run_id = uuid.uuid4().hex[:12]
 
     # ---- what others ask ------------------------------------------------------------------------
     @property
@@ -222,7 +226,7 @@ class PassiveManager:
         await self._place_bid(state, bid, market.mid, now)
 
     async def _place_bid(self, state: ProductState, bid: Level, mid: Decimal, now: float) -> None:
-        coid = client_order_id(f"passive:{state.symbol}:{self._clock.now().isoformat()}", state.bid_seq)
+        coid = client_order_id(f"passive:{self._run_id}:{state.symbol}", state.bid_seq)
         state.bid_seq += 1
         self._guard.record(state.symbol, now)
         result = await self._send.quote(state.symbol, Side.BUY, coid, bid.price, bid.size)

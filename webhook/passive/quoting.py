@@ -186,6 +186,7 @@ KEEP = "keep"
 WITHDRAW = "withdraw"
 MID_MOVED = "mid_moved"
 REFRESH_TIME = "refresh_time"
+SIZE_CUT = "size_cut"  # the caps now allow less than the live quote's size
 PLACE = "place"
 
 
@@ -196,6 +197,8 @@ def refresh_action(live: LiveQuote | None, planned: Level | None, mid: Decimal, 
         return KEEP if live is None else WITHDRAW
     if live is None:
         return PLACE
+    if planned.size < live.size:
+        return SIZE_CUT
     if live.mid_at_place > 0 and abs(mid - live.mid_at_place) / live.mid_at_place * HUNDRED >= params.move_pct:
         return MID_MOVED if planned.price != live.price else KEEP
     if now_mono - live.placed_mono >= params.refresh_s and (planned.price != live.price or planned.size != live.size):
