@@ -152,10 +152,10 @@ class PassiveManager:
 
     async def _bid_done(self, state: ProductState, order: Order) -> None:
         state.bid = None
+        await self._settle(order.order_id)  # its final state, fills and FIFO lots, before any exit is armed
         if order.filled_size <= 0:
             return
         state.last_fill_mono = self._clock.monotonic()
-        await self._settle(order.order_id)  # fills and FIFO lots recorded before the exit is armed
         product = await self._orders.product(state.symbol)
         size = quantize_down(order.filled_size, product.base_increment)
         entry = order.average_filled_price or order.limit_price
@@ -277,6 +277,8 @@ class PassiveManager:
                 continue
             if order.filled_size > 0:
                 await self._bracket_filled(state, b, order)
+            else:
+                await self._settle(order.order_id)  # its final state on the row
             product = await self._orders.product(state.symbol)
             if b.size - b.filled_before < product.base_min_size:
                 state.brackets.remove(b)
