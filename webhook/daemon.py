@@ -49,6 +49,8 @@ from webhook.http.deps import HttpDeps
 from webhook.notifications import Notifier
 from webhook.order_manager import OrderManager
 from webhook.order_updates import OrderPrompt
+from webhook.passive.manager import PassiveManager
+from webhook.passive.sentinel_view import SentinelPositions
 from webhook.positions import PositionBook
 from webhook.reconciler import Reconciler
 from webhook.status import DaemonHealth, RiskAdmin
@@ -163,8 +165,13 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
     exits = OrderExitExecutor(orders, rest, sessions, settle_order=fills.process_order, clock=clock, resting=desk)
     # EXIT_PNL_BASIS: the sentinel measures every threshold from the basis price (market_data/pnl_basis.py).
     basis = BasisPositions(positions, PnlBasis(settings.exit_pnl_basis), (await rest.get_fee_tier()).taker_rate)
-    monitor = PositionMonitor(settings, cache, basis, listener, exits, notifier, clock=clock, writer=writer,
-                              trailing=trailing)
+    # Passive market making (issue #20), off unless PASSIVE_PRODUCTS is set: positions under its
+    # brackets are the exchange's to exit, so the sentinel sees them only once handed over.
+    passive = PassiveManager(rest, orders, sessions, settings, clock, settle=fills.process_order,
+                             notify=notifier.notify, breaker_tripped=lambda: _entries_blocked(risk),
+                             position_size=positions.size_of, atr=lambda s: _atr(listener, s))
+    monitor = PositionMonitor(settings, cache, SentinelPositions(basis, passive.owns), listener, exits, notifier,
+                              clock=clock, writer=writer, trailing=trailing)
     desk.set_exit_listener(lambda symbol, filled: monitor.exit_finished(symbol, filled=filled))
     recorder.on_order_recorded(positions.exit_watcher(monitor, risk, sessions, owned=desk.owns))
     await listener.start()
@@ -225,12 +232,14 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
     supervisor.add("trailing_writer", writer.run)
     supervisor.add("alert_worker", worker.run)
     supervisor.add("working_orders", desk.run)
+    if passive.enabled:  # a loop that returns would be restarted by the supervisor
+        supervisor.add("passive", passive.run)
     return {
         "sessions": sessions, "ledger": ledger, "positions": positions, "recorder": recorder, "fills": fills,
         "orders": orders, "reconciler": reconciler, "risk": risk, "cache": cache, "monitor": monitor,
         "worker": worker, "market_feed": market_feed, "user_feed": user_feed, "runner": runner,
         "supervisor": supervisor, "alert_url": alert_url, "port": port, "symbols": symbols, "notifier": notifier,
-        "settings": settings, "desk": desk,
+        "settings": settings, "desk": desk, "passive": passive,
     }
 
 
@@ -248,6 +257,15 @@ async def _startup_fifo_check(sessions: Any, settings: Settings, notifier: Notif
         await notifier.notify("fifo_inconsistent", f"{len(issues)} FIFO inconsistencies; run `fifo check`")
     else:
         log.info("fifo_startup_check", inconsistencies=0)
+
+
+async def _entries_blocked(risk: RiskManager) -> bool:
+    return (await risk.state()).entries_blocked
+
+
+def _atr(signals: SharedStateListener, symbol: str) -> Decimal | None:
+    view = signals.signal(symbol)
+    return None if view is None else view.atr
 
 
 async def _feed_run(feed: WsFeed) -> None:
