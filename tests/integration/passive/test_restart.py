@@ -1,0 +1,34 @@
+"""A restart adopts the brackets the previous run left (they keep protecting their positions) and
+cancels its quotes; the adopted bracket's fill is still recorded with its reason."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+from core.enums import OrderStatus
+from tests.integration.passive.conftest import PRODUCT, Core, make_passive
+
+
+async def test_restart_adopts_brackets_and_cancels_old_quotes(core: Core) -> None:
+    first = await make_passive(core, passive_filled_delay_s=0)
+    first.sim.set_price(PRODUCT, D("101"))
+    await first.step()
+    first.sim.set_price(PRODUCT, D("100.3"))
+    await first.step()  # filled → bracket armed, and a new bid at the 100.3 mid
+    [bracket] = first.manager.state(PRODUCT).brackets
+    old_bid = first.manager.state(PRODUCT).bid
+    assert bracket.order_id is not None and old_bid is not None
+
+    second = await make_passive(core)  # the process restarted: a new manager, same database and exchange
+    assert await second.manager.recover() == 1
+    state = second.manager.state(PRODUCT)
+    [adopted] = state.brackets
+    assert adopted.order_id == bracket.order_id and adopted.prices == bracket.prices
+    assert adopted.entry_price == D("100.34") and second.manager.owns(PRODUCT)
+    assert (await core.adapter.get_order(old_bid.order_id)).status is OrderStatus.CANCELLED
+    second.sim.set_price(PRODUCT, D("102"))
+    await second.step()
+    [row] = await second.rows("order_id = :o", o=bracket.order_id)
+    assert row.exit_reason == "bracket_take_profit" and row.status == "FILLED"
+    assert state.brackets == []
+    await second.manager._cancel_bid(state, "test end")
