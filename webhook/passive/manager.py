@@ -332,8 +332,9 @@ class PassiveManager:
         async with self._sessions() as session:
             rows = (await session.execute(text(
                 "SELECT order_id, symbol, trigger, size FROM trade_records "
-                "WHERE trigger ? 'passive' AND side IN ('BUY','SELL') AND order_id NOT LIKE 'coid:%' "
-                "AND status IN ('NEW','PENDING','OPEN','QUEUED','CANCEL_QUEUED','EDIT_QUEUED')"))).all()
+                "WHERE trigger ? 'passive' AND order_id NOT LIKE 'coid:%' AND ("
+                "  status IN ('NEW','PENDING','OPEN','QUEUED','CANCEL_QUEUED','EDIT_QUEUED')"
+                "  OR (trigger->>'passive' = 'bracket' AND exit_reason IS NULL AND filled_size > 0))"))).all()
         adopted = 0
         for order_id, symbol, trigger, size in rows:
             state = self._states.get(symbol)
@@ -348,12 +349,16 @@ class PassiveManager:
                 state.bid = LiveQuote(order_id, order.client_order_id, order.limit_price or ZERO, size or ZERO,
                                       ZERO, self._clock.monotonic())
                 await self._cancel_bid(state, "restart")
-            elif trigger.get("passive") == "bracket" and not order.status.is_terminal:
+            elif trigger.get("passive") == "bracket":
                 prices = BracketPrices(Decimal(trigger["take_profit"]), Decimal(trigger["bracket_stop"]))
-                state.brackets.append(ArmedBracket(symbol, trigger.get("buy_order_id", ""), order.base_size or ZERO,
-                                                   Decimal(trigger.get("entry_price", "0")), prices, order_id=order_id,
-                                                   client_order_id=order.client_order_id, arms=100))
-                adopted += 1
+                bracket = ArmedBracket(symbol, trigger.get("buy_order_id", ""), order.base_size or ZERO,
+                                       Decimal(trigger.get("entry_price", "0")), prices, order_id=order_id,
+                                       client_order_id=order.client_order_id, arms=100)
+                if not order.status.is_terminal:
+                    state.brackets.append(bracket)
+                    adopted += 1
+                elif order.filled_size > 0:  # it filled while we were away: name the leg now
+                    await self._bracket_filled(state, bracket, order)
         if adopted:
             log.info("passive_brackets_recovered", brackets=adopted)
         return adopted

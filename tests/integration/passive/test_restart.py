@@ -32,3 +32,23 @@ async def test_restart_adopts_brackets_and_cancels_old_quotes(core: Core) -> Non
     assert row.exit_reason == "bracket_take_profit" and row.status == "FILLED"
     assert state.brackets == []
     await second.manager._cancel_bid(state, "test end")
+
+
+async def test_a_bracket_that_filled_while_the_daemon_was_down_gets_its_reason_on_restart(core: Core) -> None:
+    first = await make_passive(core, passive_filled_delay_s=3600)
+    first.sim.set_price(PRODUCT, D("101"))
+    await first.step()
+    first.sim.set_price(PRODUCT, D("100.3"))
+    await first.step()
+    [bracket] = first.manager.state(PRODUCT).brackets
+    assert bracket.order_id is not None
+    # The daemon is down; the stop leg fills; the reconciler of the next start records the sell.
+    first.sim.set_price(PRODUCT, D("97"))
+    await core.fills.process_order(bracket.order_id)
+    [row] = await first.rows("order_id = :o", o=bracket.order_id)
+    assert row.status == "FILLED" and row.exit_reason is None
+    second = await make_passive(core)
+    assert await second.manager.recover() == 0
+    [row] = await second.rows("order_id = :o", o=bracket.order_id)
+    assert row.exit_reason == "bracket_stop" and row.exit_target_price == bracket.prices.stop_trigger
+    assert second.manager.state(PRODUCT).brackets == []
