@@ -40,6 +40,16 @@ def bracket_exit_reason(average_price: Decimal, prices: BracketPrices) -> ExitRe
     return ExitReason.BRACKET_TAKE_PROFIT if average_price >= midpoint else ExitReason.BRACKET_STOP
 
 
+# When the stop triggers, Coinbase works a stop-limit this far under the trigger (reference §3.7).
+STOP_LIMIT_SLIPPAGE = Decimal("0.05")
+
+
+def stop_overrun(bid: Decimal, prices: BracketPrices, slippage: Decimal = STOP_LIMIT_SLIPPAGE) -> bool:
+    """The market gapped under the stop-limit's limit: the bracket's stop leg can no longer fill, so
+    the position is unprotected until someone sells it at market."""
+    return bid < prices.stop_trigger * (1 - slippage)
+
+
 @dataclass(frozen=True, slots=True)
 class Rearm:
     attempt: int  # the failure count that led to it

@@ -30,7 +30,14 @@ from exchange.models import Order, Quote
 from exchange.port import ExchangeError, ExchangePort
 from webhook.order_intent import client_order_id
 from webhook.order_manager import OrderManager
-from webhook.passive.bracket import BracketPrices, HandOver, after_failure, bracket_exit_reason, bracket_prices
+from webhook.passive.bracket import (
+    BracketPrices,
+    HandOver,
+    after_failure,
+    bracket_exit_reason,
+    bracket_prices,
+    stop_overrun,
+)
 from webhook.passive.orders import PassiveOrders
 from webhook.passive.quoting import (
     KEEP,
@@ -129,8 +136,8 @@ class PassiveManager:
         for state in self._states.values():
             try:
                 await self._watch_bid(state)
-                await self._watch_brackets(state)
                 quote = quotes.get(state.symbol)
+                await self._watch_brackets(state, quote)
                 if quote is not None:
                     await self._requote(state, quote, tripped, total)
             except ExchangeError as exc:
@@ -265,7 +272,7 @@ class PassiveManager:
         log.warning("passive_bracket_refused", symbol=state.symbol, error=result.error, detail=result.detail)
         await self._failed(state, b, f"refused: {result.error}", rearm_now=False)
 
-    async def _watch_brackets(self, state: ProductState) -> None:
+    async def _watch_brackets(self, state: ProductState, quote: Quote | None) -> None:
         for b in list(state.brackets):
             if b not in state.brackets:
                 continue  # a hand-over cleared the list meanwhile
@@ -273,6 +280,16 @@ class PassiveManager:
                 await self._arm(state, b)  # refused at the last step: try again now
                 continue
             order = await self._exchange.get_order(b.order_id)
+            if not order.status.is_terminal and quote is not None and stop_overrun(quote.bid, b.prices):
+                # A gap under the stop-limit's limit: the sentinel sells at market (its hard stop).
+                await self._exchange.cancel_orders([b.order_id])
+                order = await self._exchange.get_order(b.order_id)
+                if order.filled_size > 0:
+                    await self._bracket_filled(state, b, order)
+                else:
+                    await self._settle(order.order_id)
+                await self._hand_over(state, b, f"the price gapped under the stop-limit's limit (bid {quote.bid})")
+                return
             if not order.status.is_terminal:
                 continue
             if order.filled_size > 0:
@@ -316,9 +333,9 @@ class PassiveManager:
         state.handed_over = True
         if state.bid is not None:
             await self._cancel_bid(state, "handed_to_sentinel")
-        message = (f"{state.symbol}: the passive bracket failed {b.failures} times ({why}); the position is "
-                   f"handed to the sentinel (entry {b.entry_price}, stop {b.prices.stop_trigger}, "
-                   f"take-profit {b.prices.take_profit})")
+        what = f"failed {b.failures} times ({why})" if b.failures else f"was given up: {why}"
+        message = (f"{state.symbol}: the passive bracket {what}; the position is handed to the sentinel "
+                   f"(entry {b.entry_price}, stop {b.prices.stop_trigger}, take-profit {b.prices.take_profit})")
         log.error("passive_bracket_handed_to_sentinel", symbol=state.symbol, failures=b.failures, why=why)
         try:
             await self._notify(HANDOVER_TOPIC, message)

@@ -107,3 +107,22 @@ async def test_exits_by_reason_and_the_performance_report_show_both_bracket_legs
     by_label = {g.label: g for g in report.by_reason}
     assert set(by_label) == {"bracket_take_profit", "bracket_stop"}
     assert by_label["bracket_take_profit"].trades == 1 and by_label["bracket_stop"].trades == 1
+
+
+async def test_a_gap_under_the_stop_limit_hands_the_position_to_the_sentinel(p: Passive) -> None:
+    state = p.manager.state(PRODUCT)
+    p.sim.set_price(PRODUCT, D("101"))
+    await p.step(31)
+    assert state.bid is not None
+    p.sim.set_price(PRODUCT, D("100.3"))
+    await p.step()
+    [bracket] = state.brackets
+    bracket_id = bracket.order_id or ""
+    # A gap: the stop (98.33) triggers, its stop-limit (limit 93.41) rests over a 90 bid and cannot fill.
+    p.sim.set_price(PRODUCT, D("90"))
+    await p.step()
+    assert state.handed_over and state.brackets == [] and not p.manager.owns(PRODUCT)
+    assert (await p.core.adapter.get_order(bracket_id)).status.value == "CANCELLED"
+    assert p.position() == bracket.size  # still held: the sentinel's hard stop sells it at market
+    [(topic, message)] = p.notes
+    assert topic == "passive_bracket_handover" and "gapped under the stop-limit" in message

@@ -63,3 +63,11 @@ def test_sentinel_skips_bracketed_positions_until_handed_over() -> None:
     assert [p.symbol for p in view.open_positions()] == ["BTC-USD"]
     owned.clear()
     assert [p.symbol for p in view.open_positions()] == ["ETH-USD", "BTC-USD"]
+
+
+def test_stop_overrun_when_the_bid_is_under_the_stop_limits_limit() -> None:
+    from webhook.passive.bracket import stop_overrun
+
+    prices = BracketPrices(D("101.85"), D("98.33"))  # stop-limit limit = 98.33 × 0.95 = 93.4135
+    assert not stop_overrun(D("98"), prices) and not stop_overrun(D("93.42"), prices)
+    assert stop_overrun(D("93.41"), prices) and stop_overrun(D("80"), prices)
