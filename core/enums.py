@@ -21,6 +21,8 @@ class ExitReason(StrEnum):
     PROTECTIVE_STOP = "protective_stop"  # the exchange-side stop-limit mirror fired
     ALERT = "alert"  # a TradingView/sighook sell or close alert
     MANUAL = "manual"
+    BRACKET_TAKE_PROFIT = "bracket_take_profit"  # a passive fill's exchange-side bracket: its take-profit leg
+    BRACKET_STOP = "bracket_stop"  # … its stop leg
 
 
 class OrderSource(StrEnum):

@@ -383,6 +383,74 @@ class ExecutionSettings(BaseModel):
         return override or self.entry_order_type
 
 
+# ---- Passive market making (issue #20) ----
+class PassiveSettings(BaseModel):
+    passive_products: CsvList = Field(
+        default_factory=list,
+        description="Products quoted passively (post-only bid, bracket exit per fill); empty = passive quoting off.")
+    passive_order_usd: Decimal = Field(
+        default=Decimal("50"), gt=0, description="Notional of one passive bid at empty inventory (USD).")
+    passive_min_edge_pct: Decimal = Field(
+        default=Decimal("0.1"), ge=0,
+        description="Edge (percent) required on top of the round-trip maker fee: spread >= 2 x maker fee + this.")
+    passive_atr_spread_mult: Decimal = Field(
+        default=Decimal("0.5"), ge=0, description="Half spread widened to at least this many ATRs (0 = off).")
+    passive_refresh_s: float = Field(
+        default=30.0, gt=0, description="A quote older than this is replaced when its price would change.")
+    passive_refresh_move_pct: Decimal = Field(
+        default=Decimal("0.2"), gt=0, description="A quote is replaced at once when the mid moved this much (%).")
+    passive_filled_delay_s: float = Field(
+        default=10.0, ge=0, description="No new bid for this long after a passive buy filled.")
+    passive_max_inventory_usd: Decimal = Field(
+        default=Decimal("200"), gt=0, description="Per product: no bid once its position is worth this (USD).")
+    passive_max_total_usd: Decimal = Field(
+        default=Decimal("500"), gt=0, description="No bid once all passive products' positions are worth this.")
+    passive_inventory_skew: bool = Field(
+        default=True, description="Smaller, lower bids as a product's inventory approaches its cap.")
+    passive_price_ceilings: CsvList = Field(
+        default_factory=list, description="SYMBOL=price pairs: no passive bid above this mid.")
+    passive_price_floors: CsvList = Field(
+        default_factory=list, description="SYMBOL=price pairs: no passive ask below this mid.")
+    passive_take_profit_pct: Decimal = Field(
+        default=Decimal("1.5"), gt=0, description="Bracket take-profit limit, percent above the passive fill.")
+    passive_stop_pct: Decimal = Field(
+        default=Decimal("2"), gt=0, lt=50, description="Bracket stop trigger, percent below the passive fill.")
+    max_rearm_attempts: int = Field(
+        default=5, ge=1, le=50,
+        description="Bracket failures (cancelled or refused) before the position is handed to the sentinel.")
+    passive_max_orders_per_min: int = Field(
+        default=6, ge=1, le=600, description="Per product: quote orders the passive manager may send per minute.")
+    passive_poll_interval_s: float = Field(
+        default=2.0, gt=0, description="How often the passive manager looks at its quotes and brackets.")
+
+    @field_validator("passive_products", "passive_price_ceilings", "passive_price_floors", mode="before")
+    @classmethod
+    def _passive_csv(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("passive_price_ceilings", "passive_price_floors")
+    @classmethod
+    def _price_pairs(cls, value: list[str]) -> list[str]:
+        for pair in value:
+            symbol, sep, price = pair.partition("=")
+            try:
+                ok = bool(sep and symbol.strip()) and Decimal(price.strip()) > 0
+            except ArithmeticError:
+                ok = False
+            if not ok:
+                raise ValueError(f"expected SYMBOL=price with a positive price, got {pair!r}")
+        return value
+
+    def passive_band(self, which: str) -> dict[str, Decimal]:
+        """`ceilings` or `floors` as {symbol: price}."""
+        pairs = self.passive_price_ceilings if which == "ceilings" else self.passive_price_floors
+        out: dict[str, Decimal] = {}
+        for pair in pairs:
+            symbol, _, price = pair.partition("=")
+            out[symbol.strip().upper()] = Decimal(price.strip())
+        return out
+
+
 class LoggingSettings(BaseModel):
     log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR)$", description="Level.")
     log_format: LogFormat = Field(default=LogFormat.AUTO, description="auto, json or console.")
@@ -438,6 +506,7 @@ class Settings(
     HistorySettings,
     DurabilitySettings,
     LoggingSettings,
+    PassiveSettings,
     ExecutionSettings,
     TaxSettings,
     SighookSettings,
@@ -503,6 +572,7 @@ SETTING_GROUPS: list[tuple[str, type[BaseModel]]] = [
     ("Sighook", SighookSettings),
     ("Tax", TaxSettings),
     ("Execution (working orders)", ExecutionSettings),
+    ("Passive market making", PassiveSettings),
     ("Logging", LoggingSettings),
     ("Order previews and degraded mode", ExchangeResilienceSettings),
     ("Local state", LocalStateSettings),

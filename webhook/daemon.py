@@ -60,6 +60,8 @@ from webhook.http.deps import HttpDeps
 from webhook.notifications import Notifier
 from webhook.order_manager import OrderManager
 from webhook.order_updates import OrderPrompt
+from webhook.passive.manager import PassiveManager
+from webhook.passive.sentinel_view import SentinelPositions
 from webhook.positions import PositionBook
 from webhook.ready_announce import announce_ready
 from webhook.reconciler import Reconciler
@@ -197,8 +199,13 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
         if settings.protective_stop_enabled else None
     # EXIT_PNL_BASIS: the sentinel measures every threshold from the basis price (market_data/pnl_basis.py).
     basis = BasisPositions(positions, PnlBasis(settings.exit_pnl_basis), (await rest.get_fee_tier()).taker_rate)
-    monitor = PositionMonitor(settings, cache, basis, listener, exits, notifier, clock=clock, writer=writer,
-                              trailing=trailing, protective=protective)
+    # Passive market making (issue #20), off unless PASSIVE_PRODUCTS is set: positions under its
+    # brackets are the exchange's to exit, so the sentinel sees them only once handed over.
+    passive = PassiveManager(rest, orders, sessions, settings, clock, settle=fills.process_order,
+                             notify=notifier.notify, breaker_tripped=lambda: _entries_blocked(risk),
+                             position_size=positions.size_of, atr=lambda s: _atr(listener, s))
+    monitor = PositionMonitor(settings, cache, SentinelPositions(basis, passive.owns), listener, exits, notifier,
+                              clock=clock, writer=writer, trailing=trailing, protective=protective)
     desk.set_exit_listener(lambda symbol, filled: monitor.exit_finished(symbol, filled=filled),
                            positions.working_exit_counter(risk, sessions))
     recorder.on_order_recorded(positions.exit_watcher(monitor, risk, sessions, owned=desk.owns))
@@ -275,13 +282,15 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
     supervisor.add("alert_worker", worker.run)
     supervisor.add("dead_letters", lambda s: dead_letters.run(s, settings.fill_dead_letter_watch_s))
     supervisor.add("working_orders", desk.run)
+    if passive.enabled:  # a loop that returns would be restarted by the supervisor
+        supervisor.add("passive", passive.run)
     return {
         "sessions": sessions, "ledger": ledger, "positions": positions, "recorder": recorder, "fills": fills,
         "orders": orders, "reconciler": reconciler, "risk": risk, "cache": cache, "monitor": monitor,
         "worker": worker, "market_feed": market_feed, "user_feed": user_feed, "runner": runner,
         "supervisor": supervisor, "alert_url": alert_url, "port": port, "symbols": symbols, "notifier": notifier,
         "settings": settings, "degraded": degraded, "protective": protective, "products": products,
-        "dead_letters": dead_letters, "desk": desk,
+        "dead_letters": dead_letters, "desk": desk, "passive": passive,
     }
 
 
@@ -299,6 +308,15 @@ async def _startup_fifo_check(sessions: Any, settings: Settings, notifier: Notif
         await notifier.notify("fifo_inconsistent", f"{len(issues)} FIFO inconsistencies; run `fifo check`")
     else:
         log.info("fifo_startup_check", inconsistencies=0)
+
+
+async def _entries_blocked(risk: RiskManager) -> bool:
+    return (await risk.state()).entries_blocked
+
+
+def _atr(signals: SharedStateListener, symbol: str) -> Decimal | None:
+    view = signals.signal(symbol)
+    return None if view is None else view.atr
 
 
 async def _feed_run(feed: WsFeed) -> None:

@@ -247,9 +247,14 @@ class OrderManager:
                 settled += 1
                 continue
             kind = OrderKind.MARKET if row.order_type == "MARKET" else OrderKind.LIMIT_GTC
+            # A passive bracket (issue #20) is re-sent as the bracket it was, stop included.
+            stop = (row.trigger or {}).get("bracket_stop") if row.order_type == "BRACKET" else None
+            if stop is not None:
+                kind = OrderKind.BRACKET_GTC
             request = OrderRequest(
                 client_order_id=row.client_order_id, product_id=row.symbol, side=Side(row.side), kind=kind,
                 base_size=row.size, quote_size=row.quote_size, limit_price=row.price,
+                stop_price=None if stop is None else Decimal(stop),
                 # A working order's post-only child stays post-only when re-sent (issue #19 records it).
                 post_only=bool((row.trigger or {}).get("post_only")),
             )
