@@ -304,7 +304,26 @@ class LoggingSettings(BaseModel):
     log_format: LogFormat = Field(default=LogFormat.AUTO, description="auto, json or console.")
 
 
+# ---- High availability (issue #24): leader election, fencing, sighook product leases ----
+class HighAvailabilitySettings(BaseModel):
+    failover_s: float = Field(
+        default=5.0, gt=0, description="Goal from the leader's death to the new leader's first exit decision; "
+        "also bounds the takeover's reconciliation."
+    )
+    leader_retry_interval_s: float = Field(
+        default=1.0, gt=0, le=60, description="How often a standby webhook tries to take the leader lock."
+    )
+    leader_lease_s: float = Field(
+        default=3.0, ge=1, le=60, description="A leader whose lock connection is silent this long loses the lock "
+        "(the server ends the session); it renews every third of it."
+    )
+    sighook_lease_interval_s: float = Field(
+        default=5.0, gt=0, le=300, description="How often a sighook replica re-balances its product leases."
+    )
+
+
 class Settings(
+    HighAvailabilitySettings,
     LoggingSettings,
     TaxSettings,
     SighookSettings,
@@ -368,6 +387,7 @@ SETTING_GROUPS: list[tuple[str, type[BaseModel]]] = [
     ("Sighook", SighookSettings),
     ("Tax", TaxSettings),
     ("Logging", LoggingSettings),
+    ("High availability", HighAvailabilitySettings),
 ]
 
 

@@ -44,6 +44,9 @@ from webhook.fill_recorder import FillRecorder
 from webhook.http.access import OperatorGuard
 from webhook.http.app import build_app
 from webhook.http.deps import HttpDeps
+from webhook.leadership import LeadershipGate
+from webhook.leadership.fenced_rows import FencedTrailingRows
+from webhook.leadership.takeover import TakeoverSteps
 from webhook.notifications import Notifier
 from webhook.order_manager import OrderManager
 from webhook.order_updates import OrderPrompt
@@ -101,7 +104,8 @@ async def _run(settings: Settings, db_url: str, stop: asyncio.Event, *, with_sig
 
             sighook_settings = settings.model_copy(update={"sighook_webhook_url": parts["alert_url"]})
             supervisor.add("sighook", lambda s: run_sighook(sighook_settings, db_url, s, exchange=exchange.rest))
-        log.info("webhook_ready", alert_url=parts["alert_url"], positions=len(parts["positions"].open_positions()))
+        log.info("webhook_ready", alert_url=parts["alert_url"], positions=len(parts["positions"].open_positions()),
+                 role=parts["leadership"].role.value)
         run_task = asyncio.create_task(supervisor.run())
         fifo_check = asyncio.create_task(_startup_fifo_check(parts["sessions"], settings, parts["notifier"]))
         await stop.wait()
@@ -129,6 +133,10 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
     sessions = session_factory(engine)
     rest = exchange.rest
     notifier = Notifier(settings.notify_url_list(), settings.notify_min_interval_s, clock)
+    # One order writer per account (issue #24): decided before any state is loaded.
+    leadership = LeadershipGate(db_url, clock, lease_s=settings.leader_lease_s,
+                                retry_interval_s=settings.leader_retry_interval_s)
+    await leadership.start()
     async with sessions() as session:
         ledger = await FifoLedger.load(session, settings)
     catalog = {p.product_id: p for p in await rest.get_products()}
@@ -139,20 +147,23 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
     # An order whose send outcome is unknown is settled by the reconciler a few seconds later
     # (re-sending the same client_order_id), not at the next periodic run.
     orders = OrderManager(rest, sessions, settings, clock,
-                          on_unknown_outcome=lambda: asyncio.get_running_loop().call_later(3.0, reconcile_wake.set))
+                          on_unknown_outcome=lambda: asyncio.get_running_loop().call_later(3.0, reconcile_wake.set),
+                          fence=leadership.fence)
     reconciler = Reconciler(rest, sessions, recorder, orders, clock)
     risk = RiskManager(sessions, settings, clock=clock, notifier=notifier)
     await risk.load()
     cache = MarketCache()
     trailing_store = TrailingStore(sessions)
-    trailing = await trailing_store.restore([p.symbol for p in positions.open_positions()])
+    # A standby must not touch the rows (restore deletes those of closed positions); it restores on takeover.
+    trailing = await trailing_store.restore([p.symbol for p in positions.open_positions()]) \
+        if leadership.is_leader else {}
     for ts in trailing.values():  # what came back, exactly (the crash soak compares it with the rows)
         log.info("trailing_stop_restored", symbol=ts.symbol, state=ts.state.value,
                  highest_price=format(ts.highest_price, "f"),
                  current_stop=None if ts.current_stop is None else format(ts.current_stop, "f"),
                  update_count=ts.update_count,
                  activated_at=None if ts.activated_at is None else ts.activated_at.isoformat())
-    writer = TrailingWriter(trailing_store)
+    writer = TrailingWriter(FencedTrailingRows(trailing_store, leadership.fence, sessions))
     exits = OrderExitExecutor(orders, rest, sessions, settle_order=fills.process_order, clock=clock)
     monitor = PositionMonitor(settings, cache, positions, listener, exits, notifier, clock=clock, writer=writer,
                               trailing=trailing)
@@ -174,7 +185,7 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
     async def on_user_event(event: Any) -> None:
         updates = event.orders if isinstance(event, UserSnapshotBatch) else [event]
         for update in updates:
-            if isinstance(update, UserOrderUpdate):
+            if isinstance(update, UserOrderUpdate) and leadership.is_leader:  # a standby records nothing
                 log.debug("user_order_update", order_id=update.order_id, status=update.status.value,
                           cumulative_quantity=update.cumulative_quantity, snapshot=update.is_snapshot)
                 fills.on_update(OrderPrompt(update.order_id, update.status.value, update.cumulative_quantity))
@@ -189,7 +200,7 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
                              on_reconcile=None, on_outage=on_outage)
     user_feed = build_feed(exchange.config, "user", ["user", "heartbeats"], products, on_user_event, stop,
                            on_reconcile=wake_reconciler, on_outage=on_outage)
-    health = DaemonHealth(engine, market_feed, user_feed, listener, risk, monitor, writer)
+    health = DaemonHealth(engine, market_feed, user_feed, listener, risk, monitor, writer, leadership=leadership)
     deps = HttpDeps(settings=settings, sessions=sessions, health=health, admin=RiskAdmin(risk), symbols=symbols,
                     clock=clock, wake=worker.wake)
     app = build_app(deps)
@@ -207,17 +218,21 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
     supervisor = Supervisor(stop)
     supervisor.add("market_feed", lambda s: _feed_run(market_feed))
     supervisor.add("user_feed", lambda s: _feed_run(user_feed))
-    supervisor.add("fill_processor", fills.run)
-    supervisor.add("reconciler", lambda s: reconciler.run(s, reconcile_wake, settings.reconcile_interval_s))
-    supervisor.add("sentinel", monitor.run)
-    supervisor.add("trailing_writer", writer.run)
-    supervisor.add("alert_worker", worker.run)
+    # Everything that writes to the exchange runs in the leader only; a standby keeps the rest warm.
+    leadership.add("fill_processor", fills.run)
+    leadership.add("reconciler", lambda s: reconciler.run(s, reconcile_wake, settings.reconcile_interval_s))
+    leadership.add("sentinel", monitor.run)
+    leadership.add("trailing_writer", writer.run)
+    leadership.add("alert_worker", worker.run)
+    leadership.on_takeover(TakeoverSteps(sessions, settings, ledger, positions, risk, reconciler, trailing_store,
+                                         monitor, clock, acquired_mono=lambda: leadership.acquired_mono))
+    supervisor.add("leadership", leadership.run)
     return {
         "sessions": sessions, "ledger": ledger, "positions": positions, "recorder": recorder, "fills": fills,
         "orders": orders, "reconciler": reconciler, "risk": risk, "cache": cache, "monitor": monitor,
         "worker": worker, "market_feed": market_feed, "user_feed": user_feed, "runner": runner,
         "supervisor": supervisor, "alert_url": alert_url, "port": port, "symbols": symbols, "notifier": notifier,
-        "settings": settings,
+        "settings": settings, "leadership": leadership,
     }
 
 

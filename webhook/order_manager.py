@@ -26,6 +26,7 @@ from exchange.models import OrderKind, OrderRequest, OrderResult, Product
 from exchange.port import ExchangeError, ExchangePort, ExchangeUnavailable
 from shared_data import order_store
 from shared_data.db import unit_of_work
+from webhook.leadership.fence import LeaderFence, NotLeader
 from webhook.order_intent import IntentKind, OrderIntent, client_order_id
 from webhook.pricing import OrderRejected, SizedOrder, post_only_price, size_order
 
@@ -46,9 +47,12 @@ class PlaceResult:
 
 class OrderManager:
     def __init__(self, exchange: ExchangePort, sessions: async_sessionmaker[AsyncSession], settings: Settings,
-                 clock: Clock | None = None, on_unknown_outcome: Callable[[], object] | None = None) -> None:
+                 clock: Clock | None = None, on_unknown_outcome: Callable[[], object] | None = None,
+                 fence: LeaderFence | None = None) -> None:
         """`on_unknown_outcome` is called when a send may or may not have reached the exchange (the
-        daemon wakes the reconciler, which re-sends the same client_order_id to settle it)."""
+        daemon wakes the reconciler, which re-sends the same client_order_id to settle it).
+        `fence`: the leadership gate (issue #24); None means this process is the only writer."""
+        self._fence = fence
         self._exchange = exchange
         self._on_unknown = on_unknown_outcome
         self._sessions = sessions
@@ -123,14 +127,18 @@ class OrderManager:
 
     async def _send(self, intent: OrderIntent, sized: SizedOrder, coid: str) -> PlaceResult:
         kind = OrderKind.MARKET if intent.kind is IntentKind.MARKET else OrderKind.LIMIT_GTC
-        async with unit_of_work(self._sessions) as session:
-            fresh = await order_store.record_intent(
-                session, client_order_id=coid, symbol=intent.symbol, side=intent.side,
-                order_type="MARKET" if kind is OrderKind.MARKET else "LIMIT", price=sized.limit_price,
-                size=sized.base_size, quote_size=sized.quote_size, source=intent.source,
-                trigger=intent.trigger, exit_reason=intent.exit_reason, exit_target_price=intent.exit_target_price,
-                exit_quote_price=intent.exit_quote_price, order_time=self._clock.now(),
-            )
+        try:
+            async with unit_of_work(self._sessions) as session:
+                await self._check_leader_epoch(session)
+                fresh = await order_store.record_intent(
+                    session, client_order_id=coid, symbol=intent.symbol, side=intent.side,
+                    order_type="MARKET" if kind is OrderKind.MARKET else "LIMIT", price=sized.limit_price,
+                    size=sized.base_size, quote_size=sized.quote_size, source=intent.source,
+                    trigger=intent.trigger, exit_reason=intent.exit_reason, exit_target_price=intent.exit_target_price,
+                    exit_quote_price=intent.exit_quote_price, order_time=self._clock.now(),
+                )
+        except NotLeader as exc:
+            return self._not_leader(coid, intent.symbol, exc)
         if not fresh:
             return PlaceResult(True, coid, duplicate=True)
         request = OrderRequest(
@@ -140,9 +148,30 @@ class OrderManager:
         )
         return await self.send_recorded(request)
 
-    async def send_recorded(self, request: OrderRequest) -> PlaceResult:
+    async def _check_leader_epoch(self, session: AsyncSession) -> None:
+        """The fencing hook (issue #24): inside the transaction that writes the order row, before any
+        exchange call. Raises NotLeader when another process leads; the row is then rolled back."""
+        if self._fence is not None:
+            await self._fence.check(session)
+
+    async def ensure_leader(self) -> None:
+        """For exchange writes that record no row first (cancels): raises NotLeader if not leading."""
+        if self._fence is not None:
+            await self._fence.check_alone(self._sessions)
+
+    def _not_leader(self, coid: str, symbol: str, exc: NotLeader) -> PlaceResult:
+        ORDER_REJECTIONS.labels(error="NOT_LEADER").inc()
+        log.warning("order_fenced", client_order_id=coid, symbol=symbol, detail=str(exc))
+        return PlaceResult(False, coid, error="NOT_LEADER", detail=str(exc))
+
+    async def send_recorded(self, request: OrderRequest, *, fenced: bool = True) -> PlaceResult:
         """Send an order whose row is already recorded, and record the answer."""
         coid = request.client_order_id
+        if not fenced:  # a re-send of a recorded row: the epoch is checked again just before it
+            try:
+                await self.ensure_leader()
+            except NotLeader as exc:
+                return self._not_leader(coid, request.product_id, exc)
         try:
             answer: OrderResult = await self._exchange.create_order(request)
         except ExchangeUnavailable as exc:
@@ -206,7 +235,7 @@ class OrderManager:
                 client_order_id=row.client_order_id, product_id=row.symbol, side=Side(row.side), kind=kind,
                 base_size=row.size, quote_size=row.quote_size, limit_price=row.price,
             )
-            result = await self.send_recorded(request)
+            result = await self.send_recorded(request, fenced=False)
             log.info("order_recovered", client_order_id=row.client_order_id, ok=result.ok, order_id=result.order_id)
             settled += 1
         return settled

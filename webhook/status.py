@@ -25,7 +25,8 @@ def _metric(metric: Any) -> float:
 
 class DaemonHealth:
     def __init__(self, engine: AsyncEngine, market_feed: WsFeed, user_feed: WsFeed, listener: SharedStateListener,
-                 risk: RiskManager, monitor: Any, writer: Any) -> None:
+                 risk: RiskManager, monitor: Any, writer: Any, leadership: Any = None) -> None:
+        self._leadership = leadership  # issue #24: /health says leader or standby
         self._engine = engine
         self._feeds = (market_feed, user_feed)
         self._listener = listener
@@ -57,7 +58,8 @@ class DaemonHealth:
             database_ok=db_ok, websocket_connected=market.connected and user.connected, websocket_age_s=age,
             matrix_age_s=matrix.get("matrix_age_s"), breakers=breakers, halted=halted,
             details={"market_feed": market.connected, "user_feed": user.connected, "matrix": matrix,
-                     "sentinel_sweeps": getattr(self._monitor, "sweeps", None)},
+                     "sentinel_sweeps": getattr(self._monitor, "sweeps", None),
+                     **({"leadership": self._leadership.status()} if self._leadership is not None else {})},
         )
 
     async def risk_state(self) -> RiskSnapshot | None:
