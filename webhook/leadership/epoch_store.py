@@ -16,10 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 # FOR SHARE: a takeover's bump (UPDATE) waits for an order transaction that already read the old
 # epoch, so an order row is either committed before the bump (the new leader sees it) or refused.
-FENCE_SQL = text("SELECT epoch FROM leadership_state WHERE role = :role FOR SHARE")
-# Bounds how long a paused process can sit on that share lock (it would hold up a takeover).
-FENCE_IDLE_SQL = text("SET LOCAL idle_in_transaction_session_timeout = :ms")
-
+# set_config(…, true) bounds, for this transaction only, how long a paused process can sit on
+# that share lock (it would hold up a takeover). One round trip for both.
+FENCE_SQL = text("SELECT epoch, set_config('idle_in_transaction_session_timeout', :ms, true) "
+                 "FROM leadership_state WHERE role = :role FOR SHARE")
 
 async def take_over(conn: asyncpg.Connection, role: str, holder: str, at: datetime, *,
                     lock_timeout_ms: int, details: dict[str, Any] | None = None) -> tuple[int, str | None]:
@@ -54,6 +54,5 @@ async def current_epoch(conn: asyncpg.Connection, role: str) -> int | None:
 
 async def fenced_epoch(session: AsyncSession, role: str, idle_timeout_ms: int) -> int | None:
     """The current epoch, share-locked until the caller's transaction ends."""
-    await session.execute(FENCE_IDLE_SQL.bindparams(ms=str(int(idle_timeout_ms))))
-    value = (await session.execute(FENCE_SQL.bindparams(role=role))).scalar_one_or_none()
-    return None if value is None else int(value)
+    row = (await session.execute(FENCE_SQL.bindparams(role=role, ms=str(int(idle_timeout_ms))))).first()
+    return None if row is None else int(row[0])
