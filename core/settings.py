@@ -317,9 +317,7 @@ class HighAvailabilitySettings(BaseModel):
         default=3.0, ge=1, le=60, description="A leader whose lock connection is silent this long loses the lock "
         "(the server ends the session); it renews every third of it."
     )
-    sighook_lease_interval_s: float = Field(
-        default=5.0, gt=0, le=300, description="How often a sighook replica re-balances its product leases."
-    )
+
 
 
 class Settings(

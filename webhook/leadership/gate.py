@@ -11,16 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import secrets
-import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from core.clock import Clock
 from core.logging import get_logger
+from shared_data.advisory_keys import WEBHOOK_ROLE, holder_id
 from webhook.leadership import epoch_store
 from webhook.leadership.fence import LeaderFence
-from webhook.leadership.keys import WEBHOOK_ROLE
 from webhook.leadership.lease import HeartbeatVerdict, Lease, Role, judge_heartbeat, regain_verdict
 from webhook.leadership.lock import LeaderLock
 from webhook.leadership.stepdown import restart_as_standby
@@ -29,10 +27,6 @@ from webhook.supervisor import Supervisor, TaskFactory
 log = get_logger(__name__)
 
 Takeover = Callable[[], Awaitable[None]]
-
-
-def holder_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 class LeadershipGate:

@@ -13,8 +13,8 @@ from contextlib import suppress
 import asyncpg
 
 from core.logging import get_logger
+from shared_data.advisory_keys import leader_key
 from shared_data.db import to_plain_url
-from webhook.leadership.keys import leader_key
 from webhook.leadership.lease import Heartbeat
 
 log = get_logger(__name__)

@@ -19,6 +19,7 @@ from core.settings import load_settings
 from shared_data.db import to_plain_url
 from shared_data.models import TradeRecord
 from simulator.app import RunningSimulator, start_simulator
+from tests.e2e.harness import eventually
 from tests.integration.webhook.conftest import PRODUCT, adapter_config, sim_config
 from webhook.leadership import LeadershipGate, NotLeader
 from webhook.order_intent import IntentKind, OrderIntent
@@ -89,7 +90,7 @@ async def test_one_leader_then_takeover_fences_the_old_one(db_url: str, db_sessi
         stop = asyncio.Event()
         b_run = asyncio.create_task(b.run(stop))
         try:
-            await asyncio.wait_for(_until(lambda: b.is_leader), 10)
+            await eventually(lambda: b.is_leader, timeout=10, what="B leads")
             assert b.fence.epoch == epoch_a + 1
             # A still believes it leads (a zombie): its next placement is refused inside the
             # transaction, and it is told to step down.
@@ -125,19 +126,8 @@ async def test_paused_leader_loses_the_lock_by_itself(db_url: str) -> None:
         assert await a.start() is True
         assert await b.start() is False
         # A sends no heartbeat (as if SIGSTOPped); B keeps trying.
-        got = await asyncio.wait_for(_until_async(b.lock.try_acquire), 15)
-        assert got
+        await eventually(b.lock.try_acquire, timeout=15, interval=0.2, what="B takes the lock")
     finally:
         await a.lock.close()
         await b.lock.close()
 
-
-async def _until(probe: object) -> None:
-    while not probe():  # type: ignore[operator]
-        await asyncio.sleep(0.05)
-
-
-async def _until_async(probe: object) -> bool:
-    while not await probe():  # type: ignore[operator]
-        await asyncio.sleep(0.2)
-    return True

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from webhook.leadership.keys import as_int4, leader_key, object_key
+from shared_data.advisory_keys import as_int4, leader_key, object_key
 from webhook.leadership.lease import Heartbeat, HeartbeatVerdict, Lease, judge_heartbeat, regain_verdict
 
 
