@@ -46,6 +46,7 @@ from webhook.http.app import build_app
 from webhook.http.deps import HttpDeps
 from webhook.leadership import LeadershipGate
 from webhook.leadership.fenced_rows import FencedTrailingRows
+from webhook.leadership.standby_view import StandbyView
 from webhook.leadership.takeover import TakeoverSteps
 from webhook.notifications import Notifier
 from webhook.order_manager import OrderManager
@@ -227,6 +228,7 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
     leadership.on_takeover(TakeoverSteps(sessions, settings, ledger, positions, risk, reconciler, trailing_store,
                                          monitor, clock, acquired_mono=lambda: leadership.acquired_mono))
     supervisor.add("leadership", leadership.run)
+    supervisor.add("standby_view", StandbyView(sessions, settings, ledger, positions, leadership).run)
     return {
         "sessions": sessions, "ledger": ledger, "positions": positions, "recorder": recorder, "fills": fills,
         "orders": orders, "reconciler": reconciler, "risk": risk, "cache": cache, "monitor": monitor,

@@ -82,6 +82,8 @@ async def test_standby_takes_over_from_a_killed_leader(db_url: str, sim: Running
         await eventually(lambda b=before: _raised(db_url, b), what=f"high raised at {step}")
     before_kill = await _trailing(db_url)
     assert before_kill is not None
+    # Meanwhile the standby's read-only view followed the leader's fills (dashboard, health).
+    await standby.wait_event("standby_view_refreshed", timeout=30, positions=1)
 
     failover_s, first_sweep = await kill_and_time_takeover(leader, standby)
     # Posted to the (former) standby while it takes over: executed once, by whoever leads.
