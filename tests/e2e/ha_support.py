@@ -41,13 +41,14 @@ def role_of(body: dict[str, Any]) -> str:
     return str(body["details"]["leadership"]["role"])
 
 
-async def start_pair(env: dict[str, str], started: list[DaemonProcess]) -> tuple[DaemonProcess, DaemonProcess]:
+async def start_pair(env: dict[str, str], started: list[DaemonProcess],
+                     standby_env: dict[str, str] | None = None) -> tuple[DaemonProcess, DaemonProcess]:
     """The first process leads; the second, started once the first is ready, is the standby."""
     leader = DaemonProcess(env)
     started.append(leader)
     await leader.start()
     assert leader.find("webhook_ready")[-1]["role"] == "leader", leader.tail()
-    standby = DaemonProcess(env)
+    standby = DaemonProcess(standby_env or env)
     started.append(standby)
     await standby.start()
     assert standby.find("webhook_ready")[-1]["role"] == "standby", standby.tail()
