@@ -65,7 +65,8 @@ class LeadershipGate:
         return self.role is Role.LEADER
 
     def status(self) -> dict[str, Any]:
-        return {"role": self.role.value, "epoch": self.fence.epoch, "holder": self.holder}
+        return {"role": self.role.value, "epoch": self.fence.epoch, "holder": self.holder,
+                "lease_valid": self.is_leader and self.lease.valid(self._clock.monotonic())}
 
     # ---- acquisition --------------------------------------------------------------------------
     async def start(self) -> bool:
@@ -109,20 +110,24 @@ class LeadershipGate:
         if stop.is_set():
             await self._resign()
             return
-        if self._needs_takeover and self._takeover is not None:
-            await self._takeover()
-        self._needs_takeover = False
-        loops = Supervisor(stop)
-        for name, factory in self._loops:
-            loops.add(name, factory)
-        task = asyncio.create_task(loops.run(), name="leader_loops")
+        # The lease is renewed from now on, also while the takeover loads a long history.
+        hold = asyncio.create_task(self._hold(stop), name="leader_lease")
+        tasks = [hold]
         try:
-            await self._hold(stop)
-            await task  # graceful stop: the loops see `stop` and finish their unit of work
+            if self._needs_takeover and self._takeover is not None:
+                await self._takeover()
+            self._needs_takeover = False
+            loops = Supervisor(stop)
+            for name, factory in self._loops:
+                loops.add(name, factory)
+            tasks.append(asyncio.create_task(loops.run(), name="leader_loops"))
+            await hold
+            await tasks[-1]  # graceful stop: the loops see `stop` and finish their unit of work
         finally:
-            if not task.done():
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+            for task in tasks:
+                if not task.done():
+                    task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
         await self._resign()
 
     async def _hold(self, stop: asyncio.Event) -> None:
@@ -144,6 +149,10 @@ class LeadershipGate:
             # UNKNOWN again (database unreachable): keep going; every order is fenced by the DB anyway.
 
     async def _regain(self, epoch: int) -> HeartbeatVerdict:
+        conn = self.lock.conn
+        if conn is not None and not conn.is_closed():
+            # A slow answer on a live session: the lock is still ours; never give it up by reconnecting.
+            return HeartbeatVerdict.UNKNOWN
         try:
             await self.lock.close()
             reacquired = await self.lock.try_acquire()

@@ -60,9 +60,13 @@ class LeaderLock:
         try:
             async with asyncio.timeout(self._lease_s / 3):
                 row = await conn.fetchrow(HELD_SQL, *self._key, self.role)
-        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            log.warning("leader_heartbeat_failed", error=type(exc).__name__)
-            await self.close()
+        except TimeoutError:  # slow, not gone: the session (and the lock) may well still be ours
+            log.warning("leader_heartbeat_slow", timeout_s=round(self._lease_s / 3, 2))
+            return None
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("leader_heartbeat_failed", error=type(exc).__name__, session_ended=conn.is_closed())
+            if conn.is_closed():  # only a session that has ended is given up; it holds nothing any more
+                await self.close()
             return None
         assert row is not None
         return Heartbeat(lock_held=bool(row["held"]), epoch=None if row["epoch"] is None else int(row["epoch"]))

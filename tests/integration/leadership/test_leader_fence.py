@@ -131,3 +131,33 @@ async def test_paused_leader_loses_the_lock_by_itself(db_url: str) -> None:
         await a.lock.close()
         await b.lock.close()
 
+
+
+async def test_a_single_leader_that_loses_its_session_takes_the_lock_back(db_url: str) -> None:
+    """Nobody else took over (epoch unchanged): the lone leader regains the lock and carries on."""
+    lost: list[str] = []
+    a = _gate(db_url, "solo", lost, lease_s=1.5)
+    stop = asyncio.Event()
+    try:
+        assert await a.start() is True
+        epoch = a.fence.epoch
+        task = asyncio.create_task(a.run(stop))
+        conn = await asyncpg.connect(to_plain_url(db_url))
+        try:
+            assert await conn.fetchval(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE "
+                "'bottrader-webhook-lock:solo%'")
+            await eventually(lambda: conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'bottrader-webhook-lock:solo%'"),
+                timeout=15, what="lock session re-opened")
+            held = await eventually(lambda: conn.fetchval(
+                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE l.locktype = 'advisory' "
+                "AND a.application_name LIKE 'bottrader-webhook-lock:solo%'"), timeout=15, what="lock held again")
+            assert held == 1
+        finally:
+            await conn.close()
+        assert a.is_leader and a.fence.epoch == epoch and not lost
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    finally:
+        await a.lock.close()
