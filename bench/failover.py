@@ -26,6 +26,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from core.logging import configure_logging  # noqa: E402
 from core.settings import load_settings  # noqa: E402
 from shared_data import migrate  # noqa: E402
 from shared_data.db import create_database, drop_database  # noqa: E402
@@ -111,6 +112,7 @@ async def main() -> int:
     parser.add_argument("--kills", type=int, default=10)
     parser.add_argument("--cold", type=int, default=3, help="restarts without a standby (the reference)")
     args = parser.parse_args()
+    configure_logging("WARNING", "json")  # stdout carries the JSON result only
     settings = load_settings()
     embedded = None
     if settings.database_url is None:
