@@ -45,6 +45,8 @@ from webhook.http.access import OperatorGuard
 from webhook.http.app import build_app
 from webhook.http.deps import HttpDeps
 from webhook.leadership import LeadershipGate
+from webhook.leadership.alert_wake import CHANNEL as ALERT_WAKE_CHANNEL
+from webhook.leadership.alert_wake import AlertWake
 from webhook.leadership.fenced_rows import FencedTrailingRows
 from webhook.leadership.standby_view import StandbyView
 from webhook.leadership.takeover import TakeoverSteps
@@ -177,6 +179,8 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
                                     position_size=positions.size_of,
                                     quote_age_s=lambda s: cache.age(s, clock.monotonic()), notifier=notifier)
     worker = AlertWorker(sessions, alert_exec, clock)
+    wake = AlertWake(leadership, worker.wake, sessions)  # a standby's alert wakes the leader's worker
+    leadership.listen(ALERT_WAKE_CHANNEL, wake.on_notify)
 
     async def on_market_event(event: Any) -> None:
         if isinstance(event, Ticker):
@@ -203,7 +207,7 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
                            on_reconcile=wake_reconciler, on_outage=on_outage)
     health = DaemonHealth(engine, market_feed, user_feed, listener, risk, monitor, writer, leadership=leadership)
     deps = HttpDeps(settings=settings, sessions=sessions, health=health, admin=RiskAdmin(risk), symbols=symbols,
-                    clock=clock, wake=worker.wake)
+                    clock=clock, wake=wake)
     app = build_app(deps)
     # The dashboard shows positions and P&L: operators only (loopback or ADMIN_TOKEN), like /metrics.
     dashboard = dashboard_routes(LiveDashboardData(settings, sessions, positions, cache, monitor, health))

@@ -43,6 +43,9 @@ class LeadershipGate:
         self.fence = LeaderFence(role, idle_timeout_ms=int(lease_s * 1000), on_stale=self._lost)
         self._loops: list[tuple[str, TaskFactory]] = []
         self._takeover: Takeover | None = None
+        self._listeners: list[tuple[str, Callable[..., Any]]] = []
+        self._listen_conn: object | None = None  # the lock connection the channels below are listened on
+        self._listening: set[str] = set()
         self._needs_takeover = True
         self.acquired_mono: float | None = None
         self.lost = False
@@ -51,6 +54,26 @@ class LeadershipGate:
     def add(self, name: str, factory: TaskFactory) -> None:
         """A loop only the leader runs (it writes to the exchange)."""
         self._loops.append((name, factory))
+
+    def listen(self, channel: str, callback: Callable[..., Any]) -> None:
+        """LISTEN on the lock connection while this process leads (e.g. alerts stored by a standby)."""
+        self._listeners.append((channel, callback))
+
+    async def _listen(self) -> None:
+        conn = self.lock.conn
+        if conn is None:
+            return
+        if conn is not self._listen_conn:
+            self._listen_conn = conn
+            self._listening = set()
+        for channel, callback in self._listeners:
+            if channel in self._listening:
+                continue
+            self._listening.add(channel)
+            try:
+                await conn.add_listener(channel, callback)
+            except Exception as exc:  # a missed wake-up costs one poll interval, nothing more
+                log.warning("leader_listen_failed", channel=channel, error=repr(exc))
 
     def on_takeover(self, takeover: Takeover) -> None:
         """Run when a standby becomes the leader, before the leader loops start."""
@@ -94,6 +117,7 @@ class LeadershipGate:
             lock_timeout_ms=int(self.lease.lease_s * 2000), details={"pid": os.getpid()})
         self.lease.renew(self._clock.monotonic())
         self.fence.epoch = epoch
+        await self._listen()
         log.info("leader_elected", role=self.role_name, holder=self.holder, epoch=epoch, previous_holder=previous)
         return True
 
@@ -110,6 +134,7 @@ class LeadershipGate:
         if stop.is_set():
             await self._resign()
             return
+        await self._listen()  # listeners registered after a start-up acquisition
         # The lease is renewed from now on, also while the takeover loads a long history.
         hold = asyncio.create_task(self._hold(stop), name="leader_lease")
         tasks = [hold]
@@ -164,6 +189,7 @@ class LeadershipGate:
             return HeartbeatVerdict.UNKNOWN
         verdict = regain_verdict(reacquired, now, epoch)
         if verdict is HeartbeatVerdict.HOLDING:
+            await self._listen()
             log.warning("leader_lock_regained", epoch=epoch, note="no other process led in between")
         return verdict
 

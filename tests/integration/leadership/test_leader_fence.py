@@ -161,3 +161,31 @@ async def test_a_single_leader_that_loses_its_session_takes_the_lock_back(db_url
         await asyncio.wait_for(task, 10)
     finally:
         await a.lock.close()
+
+
+async def test_an_alert_stored_by_a_standby_wakes_the_leaders_worker(
+        db_url: str, db_sessions: async_sessionmaker[AsyncSession]) -> None:
+    from webhook.leadership.alert_wake import CHANNEL, AlertWake
+
+    lost: list[str] = []
+    a, b = _gate(db_url, "wake-a", lost), _gate(db_url, "wake-b", lost)
+    woken: list[str] = []
+    stop = asyncio.Event()
+    try:
+        assert await a.start() is True
+        assert await b.start() is False
+        a_wake = AlertWake(a, lambda: woken.append("leader"), db_sessions)
+        b_wake = AlertWake(b, lambda: woken.append("standby-local"), db_sessions)
+        a.listen(CHANNEL, a_wake.on_notify)
+        task = asyncio.create_task(a.run(stop))  # registers the listener on the lock connection
+        await asyncio.sleep(0.3)
+        b_wake()  # the standby's alert endpoint after its commit
+        await eventually(lambda: woken, timeout=10, what="leader's worker woken")
+        assert woken == ["leader"]
+        a_wake()  # on the leader itself: its own worker, directly
+        assert woken == ["leader", "leader"]
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    finally:
+        await a.lock.close()
+        await b.lock.close()
