@@ -14,6 +14,8 @@ import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import asyncpg
+
 from core.clock import Clock
 from core.logging import get_logger
 from shared_data.advisory_keys import WEBHOOK_ROLE, holder_id
@@ -44,7 +46,7 @@ class LeadershipGate:
         self._loops: list[tuple[str, TaskFactory]] = []
         self._takeover: Takeover | None = None
         self._listeners: list[tuple[str, Callable[..., Any]]] = []
-        self._listen_conn: object | None = None  # the lock connection the channels below are listened on
+        self._listen_conn: asyncpg.Connection | None = None  # the lock connection the channels below are listened on
         self._listening: set[str] = set()
         self._needs_takeover = True
         self.acquired_mono: float | None = None
