@@ -65,17 +65,13 @@ class LeadershipGate:
         conn = self.lock.conn
         if conn is None:
             return
-        if conn is not self._listen_conn:
+        if self._listen_conn is not conn:
             self._listen_conn = conn
             self._listening = set()
         for channel, callback in self._listeners:
-            if channel in self._listening:
-                continue
-            self._listening.add(channel)
-            try:
-                await conn.add_listener(channel, callback)
-            except Exception as exc:  # a missed wake-up costs one poll interval, nothing more
-                log.warning("leader_listen_failed", channel=channel, error=repr(exc))
+            if channel not in self._listening:
+                self._listening.add(channel)
+                await _add_listener(conn, channel, callback)
 
     def on_takeover(self, takeover: Takeover) -> None:
         """Run when a standby becomes the leader, before the leader loops start."""
@@ -212,6 +208,13 @@ class LeadershipGate:
                                                    self.holder, self._clock.now())
             log.info("leader_resigned", epoch=self.fence.epoch, holder=self.holder)
         await self.lock.close()
+
+
+async def _add_listener(conn: asyncpg.Connection, channel: str, callback: Callable[..., Any]) -> None:
+    try:
+        await conn.add_listener(channel, callback)
+    except Exception as exc:  # a missed wake-up costs one poll interval, nothing more
+        log.warning("leader_listen_failed", channel=channel, error=repr(exc))
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
