@@ -146,7 +146,7 @@ class OrderManager:
             quote_size=sized.quote_size, limit_price=sized.limit_price,
             post_only=intent.kind is IntentKind.POST_ONLY,
         )
-        return await self.send_recorded(request)
+        return await self.send_recorded(request, epoch_checked=True)
 
     async def _check_leader_epoch(self, session: AsyncSession) -> None:
         """The fencing hook (issue #24): inside the transaction that writes the order row, before any
@@ -164,10 +164,11 @@ class OrderManager:
         log.warning("order_fenced", client_order_id=coid, symbol=symbol, detail=str(exc))
         return PlaceResult(False, coid, error="NOT_LEADER", detail=str(exc))
 
-    async def send_recorded(self, request: OrderRequest, *, fenced: bool = True) -> PlaceResult:
-        """Send an order whose row is already recorded, and record the answer."""
+    async def send_recorded(self, request: OrderRequest, *, epoch_checked: bool = False) -> PlaceResult:
+        """Send an order whose row is already recorded, and record the answer. `epoch_checked`: the
+        caller checked the leader epoch in the transaction that wrote the row (`_send` does)."""
         coid = request.client_order_id
-        if not fenced:  # a re-send of a recorded row: the epoch is checked again just before it
+        if not epoch_checked:  # e.g. a re-send of a recorded row: check the epoch just before it
             try:
                 await self.ensure_leader()
             except NotLeader as exc:
@@ -235,7 +236,7 @@ class OrderManager:
                 client_order_id=row.client_order_id, product_id=row.symbol, side=Side(row.side), kind=kind,
                 base_size=row.size, quote_size=row.quote_size, limit_price=row.price,
             )
-            result = await self.send_recorded(request, fenced=False)
+            result = await self.send_recorded(request)
             log.info("order_recovered", client_order_id=row.client_order_id, ok=result.ok, order_id=result.order_id)
             settled += 1
         return settled
