@@ -113,6 +113,11 @@ BENCHES = [
     Bench("sighook_cycle", "sighook_cycle.py", [], [], 600, [
         Figure("Sighook cycle compute, 300 products × 300 candles (median)", "cycle_ms.median", 1000, False, "ms"),
     ]),
+    Bench("failover", "failover.py", [], ["--kills", "3", "--cold", "1"], 900, [
+        Figure("Webhook failover: leader SIGKILL → new leader's first sweep (p50)", "takeover.p50_s", 5, False, "s",
+               "reference_cold_restart.p50_s", "restart without a standby (p50)"),
+        Figure("Webhook failover (max over the kills)", "takeover.max_s", 5, False, "s"),
+    ]),
     Bench("alerts", "alerts_bench.py", [], ["--alerts", "2000", "--seconds", "5"], 600, [
         Figure("Alerts accepted with durable insert", "throughput.accepted_per_s", 1500, True, "alerts/s"),
         Figure("Alert latency p99 at 500 alerts/s", "steady.p99_ms", 50, False, "ms",

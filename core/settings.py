@@ -500,7 +500,23 @@ class LocalStateSettings(BaseModel):
     )
 
 
+# ---- High availability (issue #24): leader election, fencing, sighook product leases ----
+class HighAvailabilitySettings(BaseModel):
+    failover_s: float = Field(
+        default=5.0, gt=0, description="Goal from the leader's death to the new leader's first exit decision; "
+        "also bounds the takeover's reconciliation."
+    )
+    leader_retry_interval_s: float = Field(
+        default=1.0, gt=0, le=60, description="How often a standby webhook tries to take the leader lock."
+    )
+    leader_lease_s: float = Field(
+        default=3.0, ge=1, le=60, description="A leader whose lock connection is silent this long loses the lock "
+        "(the server ends the session); it renews every third of it."
+    )
+
+
 class Settings(
+    HighAvailabilitySettings,
     ExchangeResilienceSettings,
     LocalStateSettings,
     HistorySettings,
@@ -578,6 +594,7 @@ SETTING_GROUPS: list[tuple[str, type[BaseModel]]] = [
     ("Local state", LocalStateSettings),
     ("Trailing-stop history and diagnose", HistorySettings),
     ("Durability and account safety", DurabilitySettings),
+    ("High availability", HighAvailabilitySettings),
 ]
 
 

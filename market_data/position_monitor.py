@@ -113,6 +113,17 @@ class PositionMonitor:
             self._cache.add_listener(self.on_quote)
             self._attached = True
 
+    def restore_trailing(self, stops: Mapping[str, TrailingStop]) -> None:
+        """A standby that becomes the leader: the stops are what the database holds now (issue #24)."""
+        for symbol in [s for s in self._trailing if s not in stops]:
+            old = self._trailing.pop(symbol)
+            if old.is_active:
+                self._active_count -= 1
+        self._memo.clear()
+        for stop in stops.values():
+            self._put_trailing(stop, persist=False)
+        TRAILING_ACTIVE.set(self._active_count)
+
     def trailing_stop(self, symbol: str) -> TrailingStop | None:
         return self._trailing.get(symbol)
 

@@ -14,9 +14,11 @@ import time
 from core.logging import get_logger
 from core.settings import Settings
 from exchange.port import ExchangePort
+from shared_data.advisory_keys import holder_id
 from shared_data.db import create_engine, session_factory
 from sighook import indicators
 from sighook.loop import SighookCycle
+from sighook.replicas.leases import ProductLeases
 
 log = get_logger(__name__)
 
@@ -37,13 +39,16 @@ async def run_sighook(settings: Settings, db_url: str, stop: asyncio.Event,
         started = time.perf_counter()
         await asyncio.to_thread(indicators.warm_up)
         log.info("sighook_warmed_up", seconds=round(time.perf_counter() - started, 3))
-        cycle = SighookCycle(settings, exchange or build_exchange(settings), session_factory(engine))
+        leases = ProductLeases(db_url, holder_id())  # replicas split the products (issue #24)
+        cycle = SighookCycle(settings, exchange or build_exchange(settings), session_factory(engine), leases=leases)
         log.info("sighook_ready", interval_s=settings.sighook_interval_s, granularity=settings.candle_granularity,
                  webhook_url=cycle.alerter.url)
         await run_cycles(cycle, stop, settings.sighook_interval_s)
     finally:
         if cycle is not None:
             await cycle.alerter.close()
+            if cycle.leases is not None:
+                await cycle.leases.close()
         await engine.dispose()
         log.info("sighook_stopped")
 

@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import Clock, SystemClock
@@ -25,13 +26,16 @@ from core.money import fmt
 from core.settings import Settings
 from exchange.models import Product, granularity_seconds
 from exchange.port import ExchangePort
+from shared_data.advisory_keys import NAMESPACE_SIGHOOK_PUBLISH
 from shared_data.db import unit_of_work
-from shared_data.shared_state import MARKET_DATA, market_data_payload, publish
+from shared_data.shared_state import MARKET_DATA, load, market_data_payload, publish
 from sighook import indicators, rules
 from sighook.candle_store import CandleStore
 from sighook.entry_alerts import EntryAlerter, EntryReport
 from sighook.fetcher import FetchReport, refresh_candles
 from sighook.matrix import BuySellMatrix, ProductCandles, build_matrix, to_payload
+from sighook.replicas.leases import ProductLeases
+from sighook.replicas.share import merge_market_data
 from sighook.universe import UniverseEntry, UniverseResult, select_universe
 
 log = get_logger(__name__)
@@ -80,7 +84,10 @@ class SighookCycle:
                  alerter: EntryAlerter | None = None, clock: Clock | None = None,
                  weights: Mapping[str, Decimal] = rules.DEFAULT_WEIGHTS,
                  params: indicators.IndicatorParams = indicators.DEFAULT_PARAMS,
-                 rule_params: rules.RuleParams = rules.DEFAULT_RULE_PARAMS, fetch_concurrency: int = 8) -> None:
+                 rule_params: rules.RuleParams = rules.DEFAULT_RULE_PARAMS, fetch_concurrency: int = 8,
+                 leases: ProductLeases | None = None) -> None:
+        """`leases`: several replicas split the products (issue #24); None computes them all."""
+        self.leases = leases
         rules.check_weights(weights)
         granularity_seconds(settings.candle_granularity)  # fail at start on a bad setting
         self.settings = settings
@@ -137,14 +144,18 @@ class SighookCycle:
             chosen = self._universe
         self._universe = chosen
         report.universe, report.excluded = len(chosen.entries), len(chosen.excluded)
-        self.store.forget(e.product_id for e in chosen.entries)
+        entries = chosen.entries
+        if self.leases is not None:  # this replica computes (and alerts on) the products it holds
+            owned = await self._stage(report, "leases", self.leases.claim([e.product_id for e in entries]), timeout)
+            entries = [e for e in entries if e.product_id in owned]
+        self.store.forget(e.product_id for e in entries)
         report.market_now = await self._market_now(min(timeout, s.rest_timeout_s))
-        ids = [e.product_id for e in chosen.entries]
+        ids = [e.product_id for e in entries]
         report.fetch = await self._stage(report, "fetch", refresh_candles(
             self.exchange, self.store, ids, granularity=self.granularity, market_now=report.market_now,
             concurrency=self.fetch_concurrency, timeout_s=timeout, request_timeout_s=s.rest_timeout_s * 3,
         ), timeout + 5.0)  # the fetch stage enforces `timeout` itself and keeps what arrived
-        inputs = self._inputs(chosen.entries)
+        inputs = self._inputs(entries)
         computed_at = self.clock.now()
         matrix = await self._stage(report, "compute", asyncio.to_thread(
             build_matrix, inputs, computed_at=computed_at, granularity=self.granularity,
@@ -209,6 +220,10 @@ class SighookCycle:
 
     async def _publish(self, payload: dict[str, Any]) -> None:
         async with unit_of_work(self.sessions) as session:
+            if self.leases is not None:  # replicas publish one after another, each merging its rows in
+                await session.execute(text("SELECT pg_advisory_xact_lock(:ns, 0)"), {"ns": NAMESPACE_SIGHOOK_PUBLISH})
+                payload = merge_market_data(await load(session, MARKET_DATA), payload, self.leases.held,
+                                            self.leases.owned_by_others)
             await publish(session, MARKET_DATA, payload)
 
     def _log(self, r: CycleReport) -> None:

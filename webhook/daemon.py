@@ -57,6 +57,13 @@ from webhook.fill_recorder import FillRecorder
 from webhook.http.access import OperatorGuard
 from webhook.http.app import build_app
 from webhook.http.deps import HttpDeps
+from webhook.leadership import LeadershipGate
+from webhook.leadership.alert_wake import CHANNEL as ALERT_WAKE_CHANNEL
+from webhook.leadership.alert_wake import AlertWake
+from webhook.leadership.fenced_exchange import FencedWrites
+from webhook.leadership.fenced_rows import FencedTrailingRows
+from webhook.leadership.standby_view import StandbyView
+from webhook.leadership.takeover import TakeoverSteps
 from webhook.notifications import Notifier
 from webhook.order_manager import OrderManager
 from webhook.order_updates import OrderPrompt
@@ -124,7 +131,8 @@ async def _run(settings: Settings, db_url: str, stop: asyncio.Event, *, with_sig
 
             sighook_settings = settings.model_copy(update={"sighook_webhook_url": parts["alert_url"]})
             supervisor.add("sighook", lambda s: run_sighook(sighook_settings, db_url, s, exchange=exchange.rest))
-        log.info("webhook_ready", alert_url=parts["alert_url"], positions=len(parts["positions"].open_positions()))
+        log.info("webhook_ready", alert_url=parts["alert_url"], positions=len(parts["positions"].open_positions()),
+                 role=parts["leadership"].role.value)
         announce_ready(settings, db_url, exchange, parts, "both" if with_sighook else "webhook", secret_file)
         run_task = asyncio.create_task(supervisor.run())
         fifo_check = asyncio.create_task(_startup_fifo_check(parts["sessions"], settings, parts["notifier"]))
@@ -152,6 +160,10 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
     clock = SystemClock()
     sessions = session_factory(engine)
     notifier = Notifier(settings.notify_url_list(), settings.notify_min_interval_s, clock)
+    # One order writer per account (issue #24): decided before any state is loaded.
+    leadership = LeadershipGate(db_url, clock, lease_s=settings.leader_lease_s,
+                                retry_interval_s=settings.leader_retry_interval_s)
+    await leadership.start()
     # Degraded mode hears every exchange call the daemon makes (issue #21).
     degraded = DegradedMode(settings, DegradedStore(sessions), notifier, clock)
     await degraded.load()
@@ -171,7 +183,8 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
     # An order whose send outcome is unknown is settled by the reconciler a few seconds later
     # (re-sending the same client_order_id), not at the next periodic run.
     orders = OrderManager(rest, sessions, settings, clock,
-                          on_unknown_outcome=lambda: asyncio.get_running_loop().call_later(3.0, reconcile_wake.set))
+                          on_unknown_outcome=lambda: asyncio.get_running_loop().call_later(3.0, reconcile_wake.set),
+                          fence=leadership.fence)
     reconciler = Reconciler(rest, sessions, recorder, orders, clock)
     risk = RiskManager(sessions, settings, clock=clock, notifier=notifier)
     await risk.load()
@@ -183,25 +196,30 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
     dead_letters.on_resolved(fills_recorded_elsewhere)
     cache = MarketCache()
     trailing_store = TrailingStore(sessions, clock)
-    trailing = await trailing_store.restore([p.symbol for p in positions.open_positions()])
+    # A standby must not touch the rows (restore deletes those of closed positions); it restores on takeover.
+    trailing = await trailing_store.restore([p.symbol for p in positions.open_positions()]) \
+        if leadership.is_leader else {}
     for ts in trailing.values():  # what came back, exactly (the crash soak compares it with the rows)
         log.info("trailing_stop_restored", symbol=ts.symbol, state=ts.state.value,
                  highest_price=format(ts.highest_price, "f"),
                  current_stop=None if ts.current_stop is None else format(ts.current_stop, "f"),
                  update_count=ts.update_count,
                  activated_at=None if ts.activated_at is None else ts.activated_at.isoformat())
-    writer = TrailingWriter(trailing_store)
+    writer = TrailingWriter(FencedTrailingRows(trailing_store, leadership.fence, sessions))
     # Working orders (issue #19): post-only entries and resting exits, owned by one desk.
-    desk = WorkingOrderDesk(rest, orders, sessions, settings, clock, settle=fills.process_order)
+    # Writers that call the port directly (re-price cancels, edits, brackets, protective stops) pass
+    # the leader-epoch check too; orders through the order manager are checked in their row's transaction.
+    fenced_rest = FencedWrites(rest, orders.ensure_leader)
+    desk = WorkingOrderDesk(fenced_rest, orders, sessions, settings, clock, settle=fills.process_order)
     exits = OrderExitExecutor(orders, rest, sessions, settle_order=fills.process_order, clock=clock, resting=desk)
     # The exchange-side mirror of each trailing stop, when enabled (PROTECTIVE_STOP_ENABLED).
-    protective = ProtectiveStopManager(rest, settings, clock, degraded=lambda: degraded.active) \
+    protective = ProtectiveStopManager(fenced_rest, settings, clock, degraded=lambda: degraded.active) \
         if settings.protective_stop_enabled else None
     # EXIT_PNL_BASIS: the sentinel measures every threshold from the basis price (market_data/pnl_basis.py).
     basis = BasisPositions(positions, PnlBasis(settings.exit_pnl_basis), (await rest.get_fee_tier()).taker_rate)
     # Passive market making (issue #20), off unless PASSIVE_PRODUCTS is set: positions under its
     # brackets are the exchange's to exit, so the sentinel sees them only once handed over.
-    passive = PassiveManager(rest, orders, sessions, settings, clock, settle=fills.process_order,
+    passive = PassiveManager(fenced_rest, orders, sessions, settings, clock, settle=fills.process_order,
                              notify=notifier.notify, breaker_tripped=lambda: _entries_blocked(risk),
                              position_size=positions.size_of, atr=lambda s: _atr(listener, s))
     monitor = PositionMonitor(settings, cache, SentinelPositions(basis, passive.owns), listener, exits, notifier,
@@ -221,6 +239,8 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
     alert_exec = AlertOrderExecutor(orders, entry_gate, settings, entry_facts, position_size=positions.size_of,
                                     notifier=notifier, entries=desk)
     worker = AlertWorker(sessions, alert_exec, clock)
+    wake = AlertWake(leadership, worker.wake, sessions)  # a standby's alert wakes the leader's worker
+    leadership.listen(ALERT_WAKE_CHANNEL, wake.on_notify)
 
     async def on_market_event(event: Any) -> None:
         if isinstance(event, Ticker):
@@ -232,7 +252,7 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
     async def on_user_event(event: Any) -> None:
         updates = event.orders if isinstance(event, UserSnapshotBatch) else [event]
         for update in updates:
-            if isinstance(update, UserOrderUpdate):
+            if isinstance(update, UserOrderUpdate) and leadership.is_leader:  # a standby records nothing
                 log.debug("user_order_update", order_id=update.order_id, status=update.status.value,
                           cumulative_quantity=update.cumulative_quantity, snapshot=update.is_snapshot)
                 fills.on_update(OrderPrompt(update.order_id, update.status.value, update.cumulative_quantity))
@@ -253,9 +273,10 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
     health = DaemonHealth(engine, market_feed, user_feed, listener, risk, monitor, writer, history,
                           degraded=degraded, protective=protective,
                           emergencies=lambda: (dead_letters.problems() + supervisor.problems(),
-                                               {"unrecorded_fills": dead_letters.summary()}))
+                                               {"unrecorded_fills": dead_letters.summary()}),
+                          leadership=leadership)
     deps = HttpDeps(settings=settings, sessions=sessions, health=health, admin=RiskAdmin(risk), symbols=symbols,
-                    clock=clock, wake=worker.wake)
+                    clock=clock, wake=wake)
     app = build_app(deps)
     # The dashboard shows positions and P&L: operators only (loopback or ADMIN_TOKEN), like /metrics.
     dashboard = dashboard_routes(LiveDashboardData(settings, sessions, positions, cache, monitor, health,
@@ -272,25 +293,31 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
 
     supervisor.add("market_feed", lambda s: _feed_run(market_feed))
     supervisor.add("user_feed", lambda s: _feed_run(user_feed))
-    supervisor.add("fill_processor", fills.run)
-    supervisor.add("reconciler", lambda s: reconciler.run(
-        s, reconcile_wake, lambda: degraded.reconcile_interval_s(settings.reconcile_interval_s)))
     supervisor.add("degraded_mode", degraded.run)
-    supervisor.add("sentinel", monitor.run)
-    supervisor.add("trailing_writer", writer.run)
-    supervisor.add("event_retention", EventRetention(sessions, settings.event_retention_days, clock).run)
-    supervisor.add("alert_worker", worker.run)
-    supervisor.add("dead_letters", lambda s: dead_letters.run(s, settings.fill_dead_letter_watch_s))
-    supervisor.add("working_orders", desk.run)
-    if passive.enabled:  # a loop that returns would be restarted by the supervisor
-        supervisor.add("passive", passive.run)
+    # Everything that writes to the exchange (or to trading state) runs in the leader only; a standby
+    # keeps its feeds and caches warm and serves /webhook, /health and the dashboard (issue #24).
+    leadership.add("fill_processor", fills.run)
+    leadership.add("reconciler", lambda s: reconciler.run(
+        s, reconcile_wake, lambda: degraded.reconcile_interval_s(settings.reconcile_interval_s)))
+    leadership.add("sentinel", monitor.run)
+    leadership.add("trailing_writer", writer.run)
+    leadership.add("event_retention", EventRetention(sessions, settings.event_retention_days, clock).run)
+    leadership.add("alert_worker", worker.run)
+    leadership.add("dead_letters", lambda s: dead_letters.run(s, settings.fill_dead_letter_watch_s))
+    leadership.add("working_orders", desk.run)
+    if passive.enabled:  # a loop that returns would be restarted
+        leadership.add("passive", passive.run)
+    leadership.on_takeover(TakeoverSteps(sessions, settings, ledger, positions, risk, reconciler, trailing_store,
+                                         monitor, clock, acquired_mono=lambda: leadership.acquired_mono))
+    supervisor.add("leadership", leadership.run)
+    supervisor.add("standby_view", StandbyView(sessions, settings, ledger, positions, leadership).run)
     return {
         "sessions": sessions, "ledger": ledger, "positions": positions, "recorder": recorder, "fills": fills,
         "orders": orders, "reconciler": reconciler, "risk": risk, "cache": cache, "monitor": monitor,
         "worker": worker, "market_feed": market_feed, "user_feed": user_feed, "runner": runner,
         "supervisor": supervisor, "alert_url": alert_url, "port": port, "symbols": symbols, "notifier": notifier,
         "settings": settings, "degraded": degraded, "protective": protective, "products": products,
-        "dead_letters": dead_letters, "desk": desk, "passive": passive,
+        "dead_letters": dead_letters, "desk": desk, "passive": passive, "leadership": leadership,
     }
 
 

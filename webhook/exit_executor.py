@@ -109,6 +109,7 @@ class OrderExitExecutor:
             )).scalars())
         if not ids:
             return
+        await self._orders.ensure_leader()  # a cancel is an exchange write too (issue #24)
         results = await self._exchange.cancel_orders(ids)
         log.info("exit_cancelled_conflicting_sells", symbol=symbol, order_ids=ids,
                  results=[(r.order_id, r.success, r.failure_reason) for r in results])

@@ -26,6 +26,7 @@ from exchange.models import Order, OrderKind, OrderRequest, OrderResult, Product
 from exchange.port import ExchangeError, ExchangePort, ExchangeUnavailable
 from shared_data import order_store
 from shared_data.db import unit_of_work
+from webhook.leadership.fence import LeaderFence, NotLeader
 from webhook.order_intent import IntentKind, OrderIntent, client_order_id
 from webhook.preview_gate import PreviewGate
 from webhook.pricing import OrderRejected, SizedOrder, post_only_price, size_order
@@ -47,9 +48,12 @@ class PlaceResult:
 
 class OrderManager:
     def __init__(self, exchange: ExchangePort, sessions: async_sessionmaker[AsyncSession], settings: Settings,
-                 clock: Clock | None = None, on_unknown_outcome: Callable[[], object] | None = None) -> None:
+                 clock: Clock | None = None, on_unknown_outcome: Callable[[], object] | None = None,
+                 fence: LeaderFence | None = None) -> None:
         """`on_unknown_outcome` is called when a send may or may not have reached the exchange (the
-        daemon wakes the reconciler, which re-sends the same client_order_id to settle it)."""
+        daemon wakes the reconciler, which re-sends the same client_order_id to settle it).
+        `fence`: the leadership gate (issue #24); None means this process is the only writer."""
+        self._fence = fence
         self._exchange = exchange
         self._on_unknown = on_unknown_outcome
         self._sessions = sessions
@@ -125,14 +129,18 @@ class OrderManager:
 
     async def _send(self, intent: OrderIntent, sized: SizedOrder, coid: str) -> PlaceResult:
         kind = OrderKind.MARKET if intent.kind is IntentKind.MARKET else OrderKind.LIMIT_GTC
-        async with unit_of_work(self._sessions) as session:
-            fresh = await order_store.record_intent(
-                session, client_order_id=coid, symbol=intent.symbol, side=intent.side,
-                order_type="MARKET" if kind is OrderKind.MARKET else "LIMIT", price=sized.limit_price,
-                size=sized.base_size, quote_size=sized.quote_size, source=intent.source,
-                trigger=intent.trigger, exit_reason=intent.exit_reason, exit_target_price=intent.exit_target_price,
-                exit_quote_price=intent.exit_quote_price, order_time=self._clock.now(),
-            )
+        try:
+            async with unit_of_work(self._sessions) as session:
+                await self._check_leader_epoch(session)
+                fresh = await order_store.record_intent(
+                    session, client_order_id=coid, symbol=intent.symbol, side=intent.side,
+                    order_type="MARKET" if kind is OrderKind.MARKET else "LIMIT", price=sized.limit_price,
+                    size=sized.base_size, quote_size=sized.quote_size, source=intent.source,
+                    trigger=intent.trigger, exit_reason=intent.exit_reason, exit_target_price=intent.exit_target_price,
+                    exit_quote_price=intent.exit_quote_price, order_time=self._clock.now(),
+                )
+        except NotLeader as exc:
+            return self._not_leader(coid, intent.symbol, exc)
         if not fresh:
             return PlaceResult(True, coid, duplicate=True)
         request = OrderRequest(
@@ -143,7 +151,7 @@ class OrderManager:
         blocked = await self._preview_blocks(request, sized, intent)
         if blocked is not None:
             return blocked
-        return await self.send_recorded(request)
+        return await self.send_recorded(request, epoch_checked=True)
 
     async def _preview_blocks(self, request: OrderRequest, sized: SizedOrder,
                               intent: OrderIntent) -> PlaceResult | None:
@@ -162,9 +170,33 @@ class OrderManager:
                     symbol=request.product_id, reason=verdict.reason)
         return PlaceResult(False, request.client_order_id, error="PREVIEW_BLOCKED", detail=verdict.reason)
 
-    async def send_recorded(self, request: OrderRequest) -> PlaceResult:
-        """Send an order whose row is already recorded, and record the answer."""
+        return await self.send_recorded(request, epoch_checked=True)
+
+    async def _check_leader_epoch(self, session: AsyncSession) -> None:
+        """The fencing hook (issue #24): inside the transaction that writes the order row, before any
+        exchange call. Raises NotLeader when another process leads; the row is then rolled back."""
+        if self._fence is not None:
+            await self._fence.check(session)
+
+    async def ensure_leader(self) -> None:
+        """For exchange writes that record no row first (cancels): raises NotLeader if not leading."""
+        if self._fence is not None:
+            await self._fence.check_alone(self._sessions)
+
+    def _not_leader(self, coid: str, symbol: str, exc: NotLeader) -> PlaceResult:
+        ORDER_REJECTIONS.labels(error="NOT_LEADER").inc()
+        log.warning("order_fenced", client_order_id=coid, symbol=symbol, detail=str(exc))
+        return PlaceResult(False, coid, error="NOT_LEADER", detail=str(exc))
+
+    async def send_recorded(self, request: OrderRequest, *, epoch_checked: bool = False) -> PlaceResult:
+        """Send an order whose row is already recorded, and record the answer. `epoch_checked`: the
+        caller checked the leader epoch in the transaction that wrote the row (`_send` does)."""
         coid = request.client_order_id
+        if not epoch_checked:  # e.g. a re-send of a recorded row: check the epoch just before it
+            try:
+                await self.ensure_leader()
+            except NotLeader as exc:
+                return self._not_leader(coid, request.product_id, exc)
         try:
             answer: OrderResult = await self._exchange.create_order(request)
         except ExchangeUnavailable as exc:

@@ -28,8 +28,10 @@ class DaemonHealth:
     def __init__(self, engine: AsyncEngine, market_feed: WsFeed, user_feed: WsFeed, listener: SharedStateListener,
                  risk: RiskManager, monitor: Any, writer: Any, history: TrailingHistoryHealth | None = None, *,
                  degraded: Any = None, protective: Any = None,
-                 emergencies: Callable[[], tuple[list[str], dict[str, Any]]] | None = None) -> None:
+                 emergencies: Callable[[], tuple[list[str], dict[str, Any]]] | None = None,
+                 leadership: Any = None) -> None:
         """`emergencies` names problems that make the daemon not ready (unrecorded fills, crash loops)."""
+        self._leadership = leadership  # issue #24: /health says leader or standby
         self._engine = engine
         self._history = history
         self._feeds = (market_feed, user_feed)
@@ -72,7 +74,8 @@ class DaemonHealth:
             matrix_age_s=matrix.get("matrix_age_s"), breakers=breakers, halted=halted,
             details={"market_feed": market.connected, "user_feed": user.connected, "matrix": matrix,
                      "sentinel_sweeps": getattr(self._monitor, "sweeps", None),
-                     **({"degraded_mode": degraded} if degraded else {})} | extra,
+                     **({"degraded_mode": degraded} if degraded else {}),
+                     **({"leadership": self._leadership.status()} if self._leadership is not None else {})} | extra,
             problems=tuple(problems),
         )
 
