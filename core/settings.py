@@ -304,7 +304,18 @@ class LoggingSettings(BaseModel):
     log_format: LogFormat = Field(default=LogFormat.AUTO, description="auto, json or console.")
 
 
+# ---- Replay (issue 22): `python main.py replay` ----
+class ReplaySettings(BaseModel):
+    replay_max_gap_candles: int = Field(
+        default=5, ge=0, description="Replay data may miss at most this many candles in a row (else an error)."
+    )
+    replay_report_dir: Path = Field(
+        default=PROJECT_ROOT / "var" / "replay", description="Where `replay` writes its reports (--report)."
+    )
+
+
 class Settings(
+    ReplaySettings,
     LoggingSettings,
     TaxSettings,
     SighookSettings,
@@ -368,6 +379,7 @@ SETTING_GROUPS: list[tuple[str, type[BaseModel]]] = [
     ("Sighook", SighookSettings),
     ("Tax", TaxSettings),
     ("Logging", LoggingSettings),
+    ("Replay", ReplaySettings),
 ]
 
 

@@ -132,7 +132,7 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
     async with sessions() as session:
         ledger = await FifoLedger.load(session, settings)
     catalog = {p.product_id: p for p in await rest.get_products()}
-    positions = PositionBook(ledger, sellable=lambda symbol, size: _sellable(catalog, symbol, size))
+    positions = PositionBook(ledger, sellable=lambda symbol, size: _sellable(catalog, symbol, size), clock=clock)
     recorder = FillRecorder(sessions, ledger, clock.now)
     fills = FillProcessor(rest, recorder, fills_lag_retry_s=settings.fills_lag_retry_s)
     reconcile_wake = asyncio.Event()

@@ -1,0 +1,75 @@
+"""sighook's entry alerts delivered in-process: the same body, schema, admission, inbox row and worker.
+
+`EntryAlerter.run` (sighook) plans entries from the matrix and the database's blockers; only its
+transport is replaced: instead of an HTTP POST, `_deliver` does what webhook's alert endpoint does
+after authentication — validate the body, resolve the symbol, admit it (age, notional cap), store
+the alert row under its dedup key — and then lets the alert worker execute it (risk checks, sizing,
+order manager), exactly as the worker would after being woken.
+"""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.clock import Clock
+from core.enums import AlertStatus
+from core.settings import Settings
+from shared_data.db import unit_of_work
+from sighook.entry_alerts import EntryAlerter, EntryIntent, alert_body
+from webhook.alerts.admission import AdmissionPolicy, admit
+from webhook.alerts.masking import PayloadMasker
+from webhook.alerts.repository import AlertRecord, insert_alert
+from webhook.alerts.schema import BodyError, body_sha256, dedup_key, validate_alert
+from webhook.alerts.symbols import SymbolMap
+from webhook.alerts.worker import AlertWorker
+
+REPLAY_SOURCE_IP = "replay"
+
+
+class InProcessEntryAlerter(EntryAlerter):
+    def __init__(self, settings: Settings, sessions: async_sessionmaker[AsyncSession], *, clock: Clock,
+                 symbols: SymbolMap, worker: AlertWorker) -> None:
+        super().__init__(settings, sessions, url="in-process", clock=clock)
+        self._secret_value = settings.webhook_secret_list()[0]
+        self._replay_clock = clock
+        self._symbols = symbols
+        self._worker = worker
+        self._policy = AdmissionPolicy.from_settings(settings)
+        self._masker = PayloadMasker(settings.webhook_secret_list())
+        self.refused: dict[str, int] = {}
+
+    async def _deliver(self, intent: EntryIntent) -> str:
+        now = self._replay_clock.now()
+        body = alert_body(intent, self._secret_value, now)
+        raw = json.dumps(body, separators=(",", ":")).encode()
+        alert = validate_alert(body)
+        if isinstance(alert, BodyError):
+            self._count("invalid")
+            return "rejected"
+        symbol = self._symbols.resolve(alert.ticker)
+        if symbol is None:
+            self._count("unknown_symbol")
+            return "rejected"
+        admission = admit(alert, now, self._policy)
+        payload = self._masker.mask(body)
+        record = AlertRecord(
+            dedup_key=dedup_key(alert, symbol), source=alert.source, status=admission.status, received_at=now,
+            symbol=symbol, action=alert.action, quantity=alert.quantity, notional=alert.notional, price=alert.price,
+            timenow=alert.time, strategy=payload.get("strategy") if alert.strategy is not None else None,
+            payload=payload, body_sha256=body_sha256(raw), source_ip=REPLAY_SOURCE_IP, status_reason=admission.reason,
+        )
+        async with unit_of_work(self._sessions) as session:
+            alert_id = await insert_alert(session, record)
+        if alert_id is None:
+            return "sent"  # a duplicate: already stored, the endpoint answers 200
+        if admission.status is not AlertStatus.ACCEPTED:
+            self._count(admission.status.value)
+            return "rejected"
+        while await self._worker.process_one():
+            pass
+        return "sent"
+
+    def _count(self, what: str) -> None:
+        self.refused[what] = self.refused.get(what, 0) + 1

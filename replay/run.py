@@ -1,0 +1,157 @@
+"""One replay, start to finish: data → signals → fresh database → the daemon's parts → timeline → report."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from core.settings import Settings, SettingsError, load_settings
+from replay.assembly import assemble
+from replay.clock import VirtualClock
+from replay.data import DataSet, ProductSeries, load
+from replay.driver import Driver, Progress, RunStats
+from replay.entries import InProcessEntryAlerter
+from replay.path import build_timeline
+from replay.signals import compute_tables
+from replay.venue import InProcessExchange
+from shared_data import migrate
+from shared_data.db import create_database, create_engine, with_database
+from simulator.config import SimulatorConfig
+
+# A replay's alerts never leave the process; the endpoint's secret check is not part of the path
+# replayed (authentication happens before validation), but the body carries one like sighook's.
+REPLAY_SECRET = "replay-in-process-secret-not-used-on-any-network"
+
+
+@dataclass(frozen=True)
+class ReplayRequest:
+    data: tuple[str, ...]
+    products: dict[str, str] = field(default_factory=dict)
+    detail: tuple[str, ...] = ()
+    start: datetime | None = None
+    end: datetime | None = None
+    overrides: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ReplayOutcome:
+    database: str
+    database_url: str
+    settings: Settings
+    dataset: DataSet
+    stats: RunStats
+    detailed_candles: int
+    report: dict[str, Any]
+    seconds: float
+
+
+def parse_overrides(items: list[str]) -> dict[str, str]:
+    """`--set NAME=VALUE` (NAME as the env var or the field name) → {field: value}; unknown names fail."""
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        field_name = name.strip().lower()
+        if not sep or field_name not in Settings.model_fields:
+            raise SettingsError(f"--set {item!r}: not NAME=VALUE with a known setting name")
+        out[field_name] = value.strip()
+    return out
+
+
+def replay_settings(overrides: dict[str, str]) -> Settings:
+    settings = load_settings(**overrides)
+    # In-process alerts need a secret in the body (sighook's alert_body); nothing listens for it.
+    return settings.model_copy(update={"webhook_secrets": SecretStr(REPLAY_SECRET), "notify_urls": SecretStr("")})
+
+
+def load_data(request: ReplayRequest, settings: Settings) -> tuple[DataSet, dict[str, ProductSeries]]:
+    dataset = load(request.data, products=request.products, start=request.start, end=request.end,
+                   max_gap_candles=settings.replay_max_gap_candles)
+    detail: dict[str, ProductSeries] = {}
+    if request.detail:
+        detail = {s.product_id: s for s in load(request.detail, products=request.products, start=request.start,
+                                                 end=request.end, max_gap_candles=settings.replay_max_gap_candles
+                                                 ).series}
+    return dataset, detail
+
+
+def run_fingerprint(dataset: DataSet, settings: Settings, overrides: dict[str, str]) -> str:
+    basis = json.dumps({"data": dataset.fingerprint, "overrides": overrides, "seed": settings.sim_seed},
+                       sort_keys=True, default=str)
+    return hashlib.sha256(basis.encode()).hexdigest()
+
+
+@asynccontextmanager
+async def fresh_database(settings: Settings, name: str) -> AsyncIterator[str]:
+    """A new, migrated database `name` on DATABASE_URL's server (or the embedded one), dropped first."""
+    embedded = None
+    if settings.database_url is not None:
+        server = settings.database_url.get_secret_value()
+    else:
+        from shared_data.embedded import EmbeddedPostgres
+
+        embedded = EmbeddedPostgres(settings.pgdata_dir)
+        server = embedded.start()
+    try:
+        url = await create_database(server, name, drop_first=True)
+        await migrate.upgrade(url)
+        await migrate.set_view_timezone(url, settings.tax_timezone)
+        yield url
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+async def replay(request: ReplayRequest, *, progress: Progress | None = None,
+                 database: str | None = None) -> ReplayOutcome:
+    """Run one replay; `database` overrides the run's database name (default: from its fingerprint)."""
+    from replay.report import build_report
+
+    started = time.perf_counter()
+    settings = replay_settings(request.overrides)
+    dataset, detail = load_data(request, settings)
+    tables = compute_tables(dataset.series, settings)
+    timeline = build_timeline(dataset.series, detail)
+    name = database or f"replay_{run_fingerprint(dataset, settings, request.overrides)[:20]}"
+    first = min(int(s.starts[0]) for s in dataset.series)
+    clock = VirtualClock(_utc(first))
+    engine_config = SimulatorConfig.from_settings(settings, history_minutes=0).engine_config()
+    venue = InProcessExchange(engine_config, {s.product_id: (s.prices[0][0], s.tick) for s in dataset.series}, clock,
+                              settings.sim_initial_usd)
+    async with fresh_database(settings, name) as url:
+        engine = create_engine(url, pool_size=4, statement_timeout_ms=settings.db_statement_timeout_ms,
+                               connect_timeout_s=settings.db_connect_timeout_s)
+        try:
+            parts = await assemble(settings, engine, venue, clock, tables)
+            alerter = InProcessEntryAlerter(settings, parts.sessions, clock=clock, symbols=parts.symbols,
+                                            worker=parts.worker)
+            driver = Driver(parts, venue, clock, tables, alerter, settings)
+            stats = await driver.run(timeline, progress)
+            report = await build_report(parts, settings, request, dataset, stats, name, timeline.detailed_candles)
+        finally:
+            await engine.dispose()
+    return ReplayOutcome(database=name, database_url=with_database(_redacted_server(settings), name),
+                         settings=settings, dataset=dataset, stats=stats, detailed_candles=timeline.detailed_candles,
+                         report=report, seconds=time.perf_counter() - started)
+
+
+def _utc(seconds: int) -> datetime:
+    from datetime import UTC
+
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def _redacted_server(settings: Settings) -> str:
+    from shared_data.db import redact_url
+
+    if settings.database_url is None:
+        return f"postgresql://embedded@{Path(settings.pgdata_dir)}/postgres"
+    return redact_url(settings.database_url.get_secret_value())
