@@ -37,6 +37,9 @@ def register(sub: Any) -> None:
                             "max_drawdown_mark_to_market_usd"],
                    help="sweep ranking metric (drawdown: smallest first; others: largest first)")
     p.add_argument("--workers", type=int, default=0, help="sweep worker processes (0: one per core)")
+    p.add_argument("--ignore-dust", action="store_true",
+                   help="treat a symbol holding only unsellable dust as flat for entries (sighook counts dust "
+                   "as a position and never re-enters; see README)")
     p.add_argument("--report", metavar="DIR", help="report directory (default: REPLAY_REPORT_DIR/<database>)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=run_cli)
@@ -49,7 +52,7 @@ def _request(args: argparse.Namespace) -> Any:
     return ReplayRequest(
         data=tuple(args.data), products=parse_product_map(args.product), detail=tuple(args.detail),
         start=parse_time(args.start) if args.start else None, end=parse_time(args.end) if args.end else None,
-        overrides=parse_overrides(args.overrides),
+        overrides=parse_overrides(args.overrides), ignore_dust=args.ignore_dust,
     )
 
 
@@ -95,6 +98,9 @@ async def _single(request: Any, args: argparse.Namespace, settings: Settings) ->
           f"{summary['max_drawdown_mark_to_market_usd']} USD, exposure {summary['exposure_pct']} %")
     by_reason = ", ".join(f"{g['label']} {g['trades']}" for g in outcome.report["performance"]["by_exit_reason"])
     print(f"exits by reason: {by_reason or 'none'}")
+    if summary["entry_signals_blocked_by_dust"] and not request.ignore_dust:
+        print(f"note: {summary['entry_signals_blocked_by_dust']} buy signal(s) were blocked only by unsellable dust "
+              "(sighook counts it as a position); --ignore-dust shows what entries would do without that rule")
     print(f"database: {outcome.database} ({outcome.database_url}) — e.g. "
           f"DATABASE_URL=…/{outcome.database} python main.py report performance")
     for kind, path in paths.items():

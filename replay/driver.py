@@ -46,6 +46,7 @@ class RunStats:
     buy_rows: int = 0
     entries_sent: int = 0
     entries_skipped: dict[str, int] = field(default_factory=dict)
+    dust_blocked: int = 0
     orders_processed: int = 0
     exposure_samples: int = 0
     exposed_samples: int = 0
@@ -155,10 +156,27 @@ class Driver:
             self.stats.entries_sent += report.sent
             for why in report.skipped.values():
                 self.stats.entries_skipped[why] = self.stats.entries_skipped.get(why, 0) + 1
-        self.parts.monitor.sweep()
-        await self._settle(asyncio.current_task())
+        await self._sweep()
         if self.parts.writer.pending:
             await self.parts.writer.flush()
+
+    async def _sweep(self) -> None:
+        """The sentinel's safety-net sweep, one position at a time.
+
+        Each open position is evaluated on its cached quote exactly as a sweep does (on_quote takes
+        the same path), settling in between: a real sweep may submit several exits at once, and
+        their interleaving would then depend on database timing, not on the data. The sweep itself
+        then runs for its housekeeping (closed positions, memo) and finds nothing new to decide.
+        """
+        current = asyncio.current_task()
+        monitor, cache = self.parts.monitor, self.parts.cache
+        for symbol in sorted({p.symbol for p in self.parts.positions.open_positions()}):
+            quote = cache.get(symbol)
+            if quote is not None:
+                monitor.on_quote(quote)
+                await self._settle(current)
+        monitor.sweep()
+        await self._settle(current)
 
     def _sample(self, t: int) -> None:
         """Mark-to-market equity and whether anything is held (exposure)."""

@@ -10,6 +10,10 @@ order manager), exactly as the worker would after being woken.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -17,7 +21,9 @@ from core.clock import Clock
 from core.enums import AlertStatus
 from core.settings import Settings
 from shared_data.db import unit_of_work
-from sighook.entry_alerts import EntryAlerter, EntryIntent, alert_body
+from sighook.entry_alerts import EntryAlerter, EntryIntent, EntryReport, alert_body, load_blockers, plan_entries
+from sighook.matrix import BuySellMatrix
+from sighook.rules import Decision
 from webhook.alerts.admission import AdmissionPolicy, admit
 from webhook.alerts.masking import PayloadMasker
 from webhook.alerts.repository import AlertRecord, insert_alert
@@ -29,9 +35,25 @@ REPLAY_SOURCE_IP = "replay"
 
 
 class InProcessEntryAlerter(EntryAlerter):
+    """sighook's EntryAlerter with an in-process transport.
+
+    `ignore_dust`: sighook's `load_blockers` counts any net filled size as a position, including the
+    unsellable remainder a quote-sized market buy always leaves (it fills in finer steps than the
+    product's base increment) — so after one round trip a symbol is never entered again. Live
+    daemons do the same. With `ignore_dust` the replay treats a symbol whose sellable size is zero
+    (webhook's PositionBook rule) as flat; either way `dust_blocked` counts the buy rows that dust
+    alone blocked, and the report shows it.
+    """
+
     def __init__(self, settings: Settings, sessions: async_sessionmaker[AsyncSession], *, clock: Clock,
-                 symbols: SymbolMap, worker: AlertWorker) -> None:
-        super().__init__(settings, sessions, url="in-process", clock=clock)
+                 symbols: SymbolMap, worker: AlertWorker, sellable_size: Callable[[str], Decimal],
+                 ignore_dust: bool = False) -> None:
+        # One alert at a time: concurrent deliveries would interleave by database timing, and the
+        # venue's ids (hence the report) would depend on it.
+        super().__init__(settings, sessions, url="in-process", clock=clock, concurrency=1)
+        self._sellable_size = sellable_size
+        self._ignore_dust = ignore_dust
+        self.dust_blocked = 0
         self._secret_value = settings.webhook_secret_list()[0]
         self._replay_clock = clock
         self._symbols = symbols
@@ -39,6 +61,28 @@ class InProcessEntryAlerter(EntryAlerter):
         self._policy = AdmissionPolicy.from_settings(settings)
         self._masker = PayloadMasker(settings.webhook_secret_list())
         self.refused: dict[str, int] = {}
+
+    async def run(self, matrix: BuySellMatrix, *, market_now: datetime, max_signal_age_s: float) -> EntryReport:
+        """EntryAlerter.run's steps (sighook/entry_alerts.py), with the dust accounting described above."""
+        report = EntryReport()
+        if not any(r.decision is Decision.BUY for r in matrix.rows.values()):
+            return report
+        async with self._sessions() as session:
+            blockers = await load_blockers(session)
+        dust = frozenset(s for s in blockers.positions if self._sellable_size(s) <= 0)
+        buys = {pid for pid, r in matrix.rows.items() if r.decision is Decision.BUY}
+        self.dust_blocked += len(buys & dust - blockers.open_buys) if not blockers.tripped_breakers else 0
+        if self._ignore_dust and dust:
+            blockers = replace(blockers, positions=blockers.positions - dust)
+        self.memory.prune(market_now)
+        plan = plan_entries(matrix, blockers, self.memory, market_now=market_now, max_signal_age_s=max_signal_age_s)
+        report.planned, report.skipped = len(plan.intents), plan.skipped
+        for intent in plan.intents:
+            outcome = await self._deliver(intent)
+            if outcome in ("sent", "rejected"):
+                self.memory.add(intent.key)
+            setattr(report, outcome, getattr(report, outcome) + 1)
+        return report
 
     async def _deliver(self, intent: EntryIntent) -> str:
         now = self._replay_clock.now()

@@ -40,6 +40,7 @@ class ReplayRequest:
     start: datetime | None = None
     end: datetime | None = None
     overrides: dict[str, str] = field(default_factory=dict)
+    ignore_dust: bool = False  # see replay/entries.py: a workaround for sighook's dust-as-position rule
 
 
 @dataclass
@@ -83,8 +84,9 @@ def load_data(request: ReplayRequest, settings: Settings) -> tuple[DataSet, dict
     return dataset, detail
 
 
-def run_fingerprint(dataset: DataSet, settings: Settings, overrides: dict[str, str]) -> str:
-    basis = json.dumps({"data": dataset.fingerprint, "overrides": overrides, "seed": settings.sim_seed},
+def run_fingerprint(dataset: DataSet, settings: Settings, overrides: dict[str, str], ignore_dust: bool) -> str:
+    basis = json.dumps({"data": dataset.fingerprint, "overrides": overrides, "seed": settings.sim_seed,
+                        "ignore_dust": ignore_dust},
                        sort_keys=True, default=str)
     return hashlib.sha256(basis.encode()).hexdigest()
 
@@ -120,7 +122,7 @@ async def replay(request: ReplayRequest, *, progress: Progress | None = None,
     dataset, detail = load_data(request, settings)
     tables = compute_tables(dataset.series, settings)
     timeline = build_timeline(dataset.series, detail)
-    name = database or f"replay_{run_fingerprint(dataset, settings, request.overrides)[:20]}"
+    name = database or f"replay_{run_fingerprint(dataset, settings, request.overrides, request.ignore_dust)[:20]}"
     first = min(int(s.starts[0]) for s in dataset.series)
     clock = VirtualClock(_utc(first))
     engine_config = SimulatorConfig.from_settings(settings, history_minutes=0).engine_config()
@@ -132,9 +134,11 @@ async def replay(request: ReplayRequest, *, progress: Progress | None = None,
         try:
             parts = await assemble(settings, engine, venue, clock, tables)
             alerter = InProcessEntryAlerter(settings, parts.sessions, clock=clock, symbols=parts.symbols,
-                                            worker=parts.worker)
+                                            worker=parts.worker, sellable_size=parts.positions.size_of,
+                                            ignore_dust=request.ignore_dust)
             driver = Driver(parts, venue, clock, tables, alerter, settings)
             stats = await driver.run(timeline, progress)
+            stats.dust_blocked = alerter.dust_blocked
             report = await build_report(parts, settings, request, dataset, stats, name, timeline.detailed_candles)
         finally:
             await engine.dispose()
