@@ -1,0 +1,82 @@
+"""One entry, a known path, a known exit: the replay against numbers worked out by hand.
+
+Scenario (tests/integration/replay/scripted.py): BTC-USD at 100.00 for 70 one-minute candles, then a
+red candle O=100.00 H=100.00 L=97.40 C=97.45. Fees: taker 1.2 % (the simulator's Intro 1 tier);
+the synthetic book's half-spread is max(tick, 1 bp of the price) = 0.01.
+
+Entry — at 01:10:00, the close of candle 69 (the first usable sighook row, BUY_SCORE_THRESHOLD=-1):
+  market buy by quote 100 USD, fees included: ask = 100.00 + 0.01 = 100.01
+  budget = 100 / 1.012 = 98.814229249…;  size = floor(budget / 100.01, 1e-12) = 0.988043488141
+  buy fee = 100 − 100.01 × 0.988043488141 = 1.18577075101859   (cost basis exactly 100.00)
+Exit — the drop candle is red, so its path is open 01:10:00 → high 01:10:20 → low 01:10:40 → close 01:10:59.
+  At the low, bid = 97.40 − 0.01 = 97.39: P&L = (97.39 − 100.01)/100.01 = −2.6197 % ≤ −2.5 (soft), > −5 (hard)
+  → soft_stop, a limit sell at the quote 97.39; target = 100.01 × 0.975 = 97.50975
+  size = floor(0.988043488141, 1e-8) = 0.98804348; proceeds = 97.39 × 0.98804348 = 96.2255545172
+  sell fee = 0.012 × 96.2255545172 = 1.1547066542064
+  basis sold = 100 × 0.98804348 / 0.988043488141 = 99.999999176…
+  P&L = 96.2255545172 − 1.1547066542064 − 99.999999176… = −4.9291513… → −4.93 USD
+  fees of the trade = 1.18577075101859 × (0.98804348 / 0.988043488141) + 1.1547066542064 = 2.34 USD
+  slippage vs target = (97.39 − 97.50975)/97.50975 = −0.1228 % → −0.12;  move = −2.62 %
+Then MAX_CONSECUTIVE_LOSSES=1 trips the losing-streak breaker, so the later buy rows are refused.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import asyncpg
+
+from replay.run import ReplayRequest
+from tests.conftest import ROOT
+from tests.integration.replay.conftest import Runner
+from tests.integration.replay.scripted import SETTINGS, write_scripted
+
+
+async def test_one_entry_known_path_known_exit(run_replay: Runner, tmp_path: Path, pg_server_url: str) -> None:
+    data = write_scripted(tmp_path / "scripted.csv")
+    outcome = await run_replay(ReplayRequest(data=(str(data),), overrides=SETTINGS))
+    report = outcome.report
+    assert report["summary"]["entries"] == 1
+    assert report["summary"]["trades"] == 1
+    [trade] = report["trades"]
+    assert trade["exit_reason"] == "soft_stop"
+    assert trade["exit_time"] == "2026-01-01T01:10:40.000000Z"
+    assert trade["entry_price"] == "100.01"
+    assert trade["exit_price"] == "97.39"
+    assert trade["target_price"] == "97.50975"
+    assert trade["quote_seen"] == "97.39"
+    assert trade["pnl_usd"] == "-4.93"
+    assert trade["fees_usd"] == "2.34"
+    assert trade["move_pct"] == "-2.62"
+    assert trade["slippage_vs_target_pct"] == "-0.12"
+    assert [b["breaker"] for b in report["summary"]["breakers_tripped"]] == ["losing_streak"]
+    assert report["summary"]["entry_signals_skipped"] == {"breaker_tripped": 4}
+
+    # The exact fills as recorded, the way the live daemon records them.
+    url = outcome.database_url.replace("***", "")  # test server URLs carry no password
+    conn = await asyncpg.connect(url)
+    try:
+        fills = await conn.fetch("SELECT side, size, price, commission, trade_time FROM fills ORDER BY trade_time")
+        pnl = await conn.fetchval("SELECT pnl_usd FROM trade_records WHERE side = 'SELL'")
+    finally:
+        await conn.close()
+    assert [(f["side"], f["size"], f["price"], f["commission"]) for f in fills] == [
+        ("BUY", Decimal("0.988043488141"), Decimal("100.01"), Decimal("1.18577075101859")),
+        ("SELL", Decimal("0.98804348"), Decimal("97.39"), Decimal("1.1547066542064")),
+    ]
+    basis_sold = Decimal(100) * Decimal("0.98804348") / Decimal("0.988043488141")
+    expected = Decimal("96.2255545172") - Decimal("1.1547066542064") - basis_sold
+    assert abs(pnl - expected) < Decimal("1e-15")
+
+    # `report performance` reads the replay's database like a live one.
+    env = {"DATABASE_URL": url, "PATH": "/usr/bin:/bin", "LOG_LEVEL": "WARNING"}
+    out = subprocess.run([sys.executable, "main.py", "report", "performance"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "soft_stop" in out.stdout and "-4.93" in out.stdout
+    tax = subprocess.run([sys.executable, "main.py", "report", "tax", "--year", "2025"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert tax.returncode == 0, tax.stderr
