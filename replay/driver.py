@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from core.money import ZERO
 from core.settings import Settings
@@ -35,6 +36,9 @@ from sighook.rules import DEFAULT_WEIGHTS, Decision
 from webhook.order_updates import OrderPrompt, UpdateDeduper
 
 EQUITY_SAMPLES = 1500
+# The trailing-stop writer coalesces (latest state per symbol wins) and runs when the database is free;
+# a replay flushes it at most this often in virtual time, and always at the end.
+TRAILING_FLUSH_S = 300
 
 Progress = Callable[[int, datetime], None]
 
@@ -47,6 +51,7 @@ class RunStats:
     entries_sent: int = 0
     entries_skipped: dict[str, int] = field(default_factory=dict)
     dust_blocked: int = 0
+    skipped_points: int = 0
     orders_processed: int = 0
     exposure_samples: int = 0
     exposed_samples: int = 0
@@ -69,25 +74,48 @@ class Driver:
         self.stats = RunStats()
         self._dedupe = UpdateDeduper(capacity=1_000_000)
         self._last_price: dict[str, Decimal] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._last_flush = 0
+        self._cycles = 0
+        self._sample_every = 1
 
     async def run(self, timeline: Timeline, progress: Progress | None = None) -> RunStats:
+        loop = asyncio.get_running_loop()
+        previous_factory = loop.get_task_factory()
+        loop.set_task_factory(self._track)
+        try:
+            return await self._run(timeline, progress)
+        finally:
+            loop.set_task_factory(previous_factory)
+
+    def _track(self, loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+        """Every task the daemon's parts start is ours to wait for before time moves on."""
+        task: asyncio.Task[Any] = asyncio.Task(coro, loop=loop, **kwargs)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _run(self, timeline: Timeline, progress: Progress | None) -> RunStats:
         n = len(timeline)
         times, kinds, owners, refs = (timeline.time.tolist(), timeline.kind.tolist(), timeline.product.tolist(),
                                       timeline.ref.tolist())
+        closes = timeline.closes.tolist()
         products, prices = timeline.products, timeline.prices
         stats = self.stats
         stats.events = n
         stats.first_time = times[0] if n else 0
-        sample_every = max(1, n // EQUITY_SAMPLES)
-        cache, clock, venue = self.parts.cache, self.clock, self.venue
-        current = asyncio.current_task()
+        cycle_times = len(set(timeline.time[timeline.kind == CYCLE].tolist()))
+        self._sample_every = max(1, cycle_times // EQUITY_SAMPLES)
+        cache, clock, venue, book = self.parts.cache, self.clock, self.venue, self.parts.positions
         closed: list[tuple[str, int]] = []
         now_s = -1
+        held_list: object = None
+        held: set[str] = set()
         for j in range(n):
             t = times[j]
             if t != now_s:
                 if closed:
-                    await self._cycle(closed)
+                    await self._cycle(closed, now_s)
                     closed = []
                 clock.set_unix(t)
                 now_s = t
@@ -99,26 +127,34 @@ class Driver:
                 if progress is not None:
                     progress(1, clock.now())
                 continue
+            positions = book.open_positions()
+            if positions is not held_list:
+                held_list, held = positions, {p.symbol for p in positions}
+            if not closes[j] and pid not in held and not venue.has_working_orders(pid):
+                # Nothing of this product can react to an inner point: no position for the sentinel to
+                # guard and no order resting on the book. Its close still trades (entries price off it).
+                stats.skipped_points += 1
+                continue
             price = prices[k][refs[j]]
             self._last_price[pid] = price
             venue.move(pid, price)
-            await self._settle(current)
+            if venue.pending() or self._tasks:
+                await self._settle()
             bid, ask = venue.top_of_book(pid)
             now = clock.now()
             cache.update(pid, price, received_mono=clock.monotonic(), received_at=now, best_bid=bid, best_ask=ask,
                          exchange_time=now)
-            await self._settle(current)
-            if j % sample_every == 0:
-                self._sample(t)
+            if venue.pending() or self._tasks:
+                await self._settle()
         if closed:
-            await self._cycle(closed)
-        await self._settle(current)
+            await self._cycle(closed, now_s)
+        await self._settle()
         await self.parts.writer.flush()
         stats.last_time = now_s
         self._sample(now_s)
         return stats
 
-    async def _settle(self, current: asyncio.Task[object] | None) -> None:
+    async def _settle(self) -> None:
         """Record every order the venue touched and wait for every task the daemon started."""
         while True:
             for order_id in self.venue.collect():
@@ -126,16 +162,22 @@ class Driver:
                 if self._dedupe.is_news(OrderPrompt(order_id, order.status, order.filled_size)):
                     await self.parts.fills.process_order(order_id)
                     self.stats.orders_processed += 1
-            pending = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
+            pending = [t for t in self._tasks if not t.done()]
             if not pending:
                 if self.venue.pending():
                     continue
                 return
             await asyncio.wait(pending)
 
-    async def _cycle(self, closed: list[tuple[str, int]]) -> None:
+    async def _cycle(self, closed: list[tuple[str, int]], now_s: int) -> None:
         """A sighook cycle for the candles that closed now, then the sentinel's sweep."""
         now = self.clock.now()
+        self._cycles += 1
+        held = bool(self.parts.positions.open_positions())
+        self.stats.exposure_samples += 1
+        self.stats.exposed_samples += int(held)
+        if self._cycles % self._sample_every == 0:
+            self._sample(now_s)
         rows: dict[str, MatrixRow] = {}
         for pid, i in closed:
             table = self.tables[pid]
@@ -157,8 +199,9 @@ class Driver:
             for why in report.skipped.values():
                 self.stats.entries_skipped[why] = self.stats.entries_skipped.get(why, 0) + 1
         await self._sweep()
-        if self.parts.writer.pending:
+        if self.parts.writer.pending and now_s - self._last_flush >= TRAILING_FLUSH_S:
             await self.parts.writer.flush()
+            self._last_flush = now_s
 
     async def _sweep(self) -> None:
         """The sentinel's safety-net sweep, one position at a time.
@@ -168,21 +211,19 @@ class Driver:
         their interleaving would then depend on database timing, not on the data. The sweep itself
         then runs for its housekeeping (closed positions, memo) and finds nothing new to decide.
         """
-        current = asyncio.current_task()
         monitor, cache = self.parts.monitor, self.parts.cache
         for symbol in sorted({p.symbol for p in self.parts.positions.open_positions()}):
             quote = cache.get(symbol)
             if quote is not None:
                 monitor.on_quote(quote)
-                await self._settle(current)
+                await self._settle()
         monitor.sweep()
-        await self._settle(current)
+        await self._settle()
 
     def _sample(self, t: int) -> None:
-        """Mark-to-market equity and whether anything is held (exposure)."""
+        """Mark-to-market equity: cash plus every holding at its last traded price."""
         engine = self.venue.engine
         equity = ZERO
-        held = bool(self.parts.positions.open_positions())
         for currency, (available, hold) in engine.balances().items():
             amount = available + hold
             if currency in ("USD", "USDC"):
@@ -193,8 +234,6 @@ class Driver:
                 if price is not None:
                     equity += amount * price
         self.stats.equity.append((t, equity))
-        self.stats.exposure_samples += 1
-        self.stats.exposed_samples += int(held)
 
 
 def _granularity_name(seconds: int) -> str:

@@ -35,6 +35,7 @@ class Timeline:
     ref: np.ndarray  # int64
     products: tuple[str, ...]
     prices: tuple[tuple[Decimal, ...], ...]  # per product: the price of each point
+    closes: np.ndarray  # bool per event: a POINT that is the last of its candle
     detailed_candles: int  # coarse candles whose path came from 1-minute detail
 
     def __len__(self) -> int:
@@ -49,13 +50,17 @@ def point_offsets(granularity_s: int) -> tuple[int, int, int, int]:
     return (0, granularity_s // 3, 2 * granularity_s // 3, granularity_s - 1)
 
 
-def _product_points(s: ProductSeries, detail: ProductSeries | None) -> tuple[np.ndarray, list[Decimal], int]:
+def _product_points(s: ProductSeries, detail: ProductSeries | None
+                    ) -> tuple[np.ndarray, list[Decimal], int, np.ndarray]:
+    """Point times, point prices, candles detailed, and which points close a candle."""
     g = s.granularity_s
     if detail is None or g == 60:
         offsets = np.asarray(point_offsets(g), dtype=np.int64)
         times = (s.starts[:, None] + offsets[None, :]).reshape(-1)
         prices = [p for bar in s.prices for p in candle_path(bar[0], bar[1], bar[2], bar[3])]
-        return times, prices, 0
+        closes = np.zeros(len(times), dtype=bool)
+        closes[3::4] = True
+        return times, prices, 0, closes
     if detail.granularity_s != 60:
         raise ValueError(f"{detail.source}: detail candles must be 1-minute, got {detail.granularity_s} s")
     minute_offsets = np.asarray(point_offsets(60), dtype=np.int64)
@@ -63,6 +68,7 @@ def _product_points(s: ProductSeries, detail: ProductSeries | None) -> tuple[np.
     pos = np.searchsorted(detail.starts, s.starts)
     end = np.searchsorted(detail.starts, s.starts + g)
     times_out: list[np.ndarray] = []
+    closes_out: list[np.ndarray] = []
     prices: list[Decimal] = []
     detailed = 0
     for i, bar in enumerate(s.prices):
@@ -70,20 +76,22 @@ def _product_points(s: ProductSeries, detail: ProductSeries | None) -> tuple[np.
         if hi_i - lo_i == g // 60:  # complete minutes only; a partial detail would invent a path
             detailed += 1
             times_out.append((detail.starts[lo_i:hi_i, None] + minute_offsets[None, :]).reshape(-1))
+            closes_out.append(np.arange(4 * (hi_i - lo_i)) == 4 * (hi_i - lo_i) - 1)
             for m in detail.prices[lo_i:hi_i]:
                 prices.extend(candle_path(m[0], m[1], m[2], m[3]))
         else:
             times_out.append(s.starts[i] + coarse_offsets)
+            closes_out.append(np.array([False, False, False, True]))
             prices.extend(candle_path(bar[0], bar[1], bar[2], bar[3]))
-    return np.concatenate(times_out), prices, detailed
+    return np.concatenate(times_out), prices, detailed, np.concatenate(closes_out)
 
 
 def build_timeline(series: tuple[ProductSeries, ...], detail: dict[str, ProductSeries] | None = None) -> Timeline:
-    times, kinds, owners, refs = [], [], [], []
+    times, kinds, owners, refs, closes = [], [], [], [], []
     all_prices: list[tuple[Decimal, ...]] = []
     detailed = 0
     for k, s in enumerate(series):
-        point_times, prices, used = _product_points(s, (detail or {}).get(s.product_id))
+        point_times, prices, used, point_closes = _product_points(s, (detail or {}).get(s.product_id))
         detailed += used
         all_prices.append(tuple(prices))
         n_points, n_candles = len(point_times), len(s)
@@ -91,6 +99,7 @@ def build_timeline(series: tuple[ProductSeries, ...], detail: dict[str, ProductS
         kinds += [np.full(n_points, POINT, dtype=np.int8), np.full(n_candles, CYCLE, dtype=np.int8)]
         owners += [np.full(n_points, k, dtype=np.int32), np.full(n_candles, k, dtype=np.int32)]
         refs += [np.arange(n_points, dtype=np.int64), np.arange(n_candles, dtype=np.int64)]
+        closes += [point_closes, np.zeros(n_candles, dtype=bool)]
     time = np.concatenate(times)
     kind = np.concatenate(kinds)
     product = np.concatenate(owners)
@@ -99,4 +108,5 @@ def build_timeline(series: tuple[ProductSeries, ...], detail: dict[str, ProductS
     order = np.lexsort((ref, product, kind, time))
     return Timeline(time=time[order], kind=kind[order], product=product[order], ref=ref[order],
                     products=tuple(s.product_id for s in series), prices=tuple(all_prices),
+                    closes=np.concatenate(closes)[order],
                     detailed_candles=detailed)

@@ -56,6 +56,7 @@ class InProcessExchange:
         self._clock = clock
         self._fills_by_order: dict[str, list[SimFill]] = {}
         self._touched: dict[str, None] = {}  # order ids with news since the last collect, in order
+        self._working: dict[str, set[str]] = {}  # product → its non-terminal orders (resting or pending)
         self._absorb()
 
     # ---- driver side ---------------------------------------------------------------------------
@@ -77,13 +78,22 @@ class InProcessExchange:
         self._touched.clear()
         return out
 
+    def has_working_orders(self, product_id: str) -> bool:
+        return bool(self._working.get(product_id))
+
     def pending(self) -> bool:
         return bool(self._touched)
 
     def _absorb(self) -> None:
         for event in self.engine.drain_events():
             if isinstance(event, OrderEvent):
-                self._touched[event.order.order_id] = None
+                order = event.order
+                self._touched[order.order_id] = None
+                working = self._working.setdefault(order.product_id, set())
+                if order.terminal:
+                    working.discard(order.order_id)
+                else:
+                    working.add(order.order_id)
             elif isinstance(event, FillEvent):
                 self._fills_by_order.setdefault(event.fill.order_id, []).append(event.fill)
                 self._touched[event.fill.order_id] = None
