@@ -212,10 +212,10 @@ def _check(product_id: str, source: str, rows: list[OhlcvRow], max_gap_candles: 
                             f"open {r.open}, close {r.close})")
     if len(rows) > 1:
         steps = np.diff(starts)
-        bad = np.flatnonzero(steps <= 0)
-        if len(bad):
-            j = int(bad[0]) + 1
-            what = "duplicate" if steps[bad[0]] == 0 else "unsorted"
+        backwards = np.flatnonzero(steps <= 0)
+        if len(backwards):
+            j = int(backwards[0]) + 1
+            what = "duplicate" if steps[backwards[0]] == 0 else "unsorted"
             raise DataError(f"{where}: {what} rows at {rows[j].start.isoformat()} (row {j + 1} of {len(rows)})")
         granularity = int(steps.min())
         if granularity < 60:

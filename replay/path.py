@@ -57,10 +57,10 @@ def _product_points(s: ProductSeries, detail: ProductSeries | None
     if detail is None or g == 60:
         offsets = np.asarray(point_offsets(g), dtype=np.int64)
         times = (s.starts[:, None] + offsets[None, :]).reshape(-1)
-        prices = [p for bar in s.prices for p in candle_path(bar[0], bar[1], bar[2], bar[3])]
+        flat = [p for bar in s.prices for p in candle_path(bar[0], bar[1], bar[2], bar[3])]
         closes = np.zeros(len(times), dtype=bool)
         closes[3::4] = True
-        return times, prices, 0, closes
+        return times, flat, 0, closes
     if detail.granularity_s != 60:
         raise ValueError(f"{detail.source}: detail candles must be 1-minute, got {detail.granularity_s} s")
     minute_offsets = np.asarray(point_offsets(60), dtype=np.int64)

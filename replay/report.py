@@ -17,12 +17,12 @@ from core.clock import format_rfc3339
 from core.enums import Side
 from core.money import ZERO, fmt
 from core.settings import Settings
-from reports.performance import ExitThresholds, build_performance_report
-from reports.performance_output import report_to_dict
-from reports.queries import load_trade_outcomes
 from replay.data import DataSet
 from replay.driver import RunStats, utc
 from replay.path import __doc__ as PATH_DOC
+from reports.performance import ExitThresholds, build_performance_report
+from reports.performance_output import report_to_dict
+from reports.queries import load_trade_outcomes
 from shared_data.models import RiskState, TradeRecord
 
 if TYPE_CHECKING:

@@ -53,6 +53,7 @@ class ReplayOutcome:
     detailed_candles: int
     report: dict[str, Any]
     seconds: float
+    phases: dict[str, float] = field(default_factory=dict)  # wall seconds: load, signals, database, loop, report
 
 
 def parse_overrides(items: list[str]) -> dict[str, str]:
@@ -118,10 +119,21 @@ async def replay(request: ReplayRequest, *, progress: Progress | None = None,
     from replay.report import build_report
 
     started = time.perf_counter()
+    phases: dict[str, float] = {}
+    mark = started
+
+    def lap(name: str) -> None:
+        nonlocal mark
+        now = time.perf_counter()
+        phases[name] = round(now - mark, 3)
+        mark = now
+
     settings = replay_settings(request.overrides)
     dataset, detail = load_data(request, settings)
+    lap("load")
     tables = compute_tables(dataset.series, settings)
     timeline = build_timeline(dataset.series, detail)
+    lap("signals")
     name = database or f"replay_{run_fingerprint(dataset, settings, request.overrides, request.ignore_dust)[:20]}"
     first = min(int(s.starts[0]) for s in dataset.series)
     clock = VirtualClock(_utc(first))
@@ -131,6 +143,7 @@ async def replay(request: ReplayRequest, *, progress: Progress | None = None,
     async with fresh_database(settings, name) as url:
         engine = create_engine(url, pool_size=4, statement_timeout_ms=settings.db_statement_timeout_ms,
                                connect_timeout_s=settings.db_connect_timeout_s)
+        lap("database")
         try:
             parts = await assemble(settings, engine, venue, clock, tables)
             alerter = InProcessEntryAlerter(settings, parts.sessions, clock=clock, symbols=parts.symbols,
@@ -138,13 +151,15 @@ async def replay(request: ReplayRequest, *, progress: Progress | None = None,
                                             ignore_dust=request.ignore_dust)
             driver = Driver(parts, venue, clock, tables, alerter, settings)
             stats = await driver.run(timeline, progress)
+            lap("loop")
             stats.dust_blocked = alerter.dust_blocked
             report = await build_report(parts, settings, request, dataset, stats, name, timeline.detailed_candles)
+            lap("report")
         finally:
             await engine.dispose()
     return ReplayOutcome(database=name, database_url=with_database(_redacted_server(settings), name),
                          settings=settings, dataset=dataset, stats=stats, detailed_candles=timeline.detailed_candles,
-                         report=report, seconds=time.perf_counter() - started)
+                         report=report, seconds=time.perf_counter() - started, phases=phases)
 
 
 def _utc(seconds: int) -> datetime:

@@ -4,10 +4,12 @@ anything runs."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import asyncpg
@@ -32,8 +34,8 @@ def _cli(args: list[str], server: str, timeout: float = 1200) -> subprocess.Comp
 async def test_sample_replay_exits_by_every_reason(tmp_path: Path, pg_server_url: str) -> None:
     files = generate(tmp_path / "sample")
     out = tmp_path / "report"
-    result = _cli(["--data", *map(str, files), "--report", str(out), "--ignore-dust", "--no-progress",
-                   *RUN_SETTINGS], pg_server_url)
+    result = await asyncio.to_thread(_cli, ["--data", *map(str, files), "--report", str(out), "--ignore-dust",
+                                            "--no-progress", *RUN_SETTINGS], pg_server_url)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     try:
@@ -83,3 +85,29 @@ def test_bad_data_stops_before_anything_runs(tmp_path: Path, pg_server_url: str)
     assert not (tmp_path / "r").exists()
     unknown = _cli(["--data", str(bad), "--set", "NO_SUCH_SETTING=1"], pg_server_url, 120)
     assert unknown.returncode == 2 and "NO_SUCH_SETTING" in unknown.stderr
+
+
+@pytest.mark.slow
+async def test_sweep_runs_the_grid_in_workers_and_ranks(tmp_path: Path, pg_server_url: str) -> None:
+    files = generate(tmp_path / "sample", candles=1500)
+    out = tmp_path / "sweep"
+    result = await asyncio.to_thread(_cli, [
+        "--data", *map(str, files), "--ignore-dust", "--no-progress", *RUN_SETTINGS,
+        "--sweep", "TAKE_PROFIT_PCT=2,6.25", "--sweep", "STOP_LOSS_SOFT_PCT=-1.5",
+        "--rank-by", "realized_pnl_usd", "--workers", "2", "--report", str(out)], pg_server_url)
+    assert result.returncode == 0, result.stderr[-3000:]
+    sweep = json.loads((out / "sweep.json").read_text(encoding="utf-8"))
+    try:
+        runs = sweep["runs"]
+        assert [r["rank"] for r in runs] == [1, 2]
+        assert sorted(r["settings"]["take_profit_pct"] for r in runs) == ["2", "6.25"]
+        values = [Decimal(r["realized_pnl_usd"]) for r in runs]
+        assert values == sorted(values, reverse=True)
+        assert all(r["by_exit_reason"] for r in runs) and len({r["database"] for r in runs}) == 2
+        for r in runs:  # each point's own report, matching the ranking row
+            own = json.loads((out / r["database"] / "report.json").read_text(encoding="utf-8"))
+            assert own["summary"]["realized_pnl_usd"] == r["realized_pnl_usd"]
+            assert own["settings"]["take_profit_pct"] == r["settings"]["take_profit_pct"]
+    finally:
+        for r in sweep["runs"]:
+            await drop_database(pg_server_url, r["database"])

@@ -22,6 +22,7 @@ Then MAX_CONSECUTIVE_LOSSES=1 trips the losing-streak breaker, so the later buy 
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from decimal import Decimal
@@ -73,10 +74,10 @@ async def test_one_entry_known_path_known_exit(run_replay: Runner, tmp_path: Pat
 
     # `report performance` reads the replay's database like a live one.
     env = {"DATABASE_URL": url, "PATH": "/usr/bin:/bin", "LOG_LEVEL": "WARNING"}
-    out = subprocess.run([sys.executable, "main.py", "report", "performance"], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=120)
+    out = await asyncio.to_thread(subprocess.run, [sys.executable, "main.py", "report", "performance"], cwd=ROOT,
+                                  env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "soft_stop" in out.stdout and "-4.93" in out.stdout
-    tax = subprocess.run([sys.executable, "main.py", "report", "tax", "--year", "2025"], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=120)
+    tax = await asyncio.to_thread(subprocess.run, [sys.executable, "main.py", "report", "tax", "--year", "2025"],
+                                  cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert tax.returncode == 0, tax.stderr

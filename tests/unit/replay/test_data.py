@@ -91,7 +91,7 @@ def test_start_end_cut(tmp_path: Path) -> None:
 
 def test_intrabar_path_and_timeline_order(tmp_path: Path) -> None:
     assert candle_path(Decimal(10), Decimal(12), Decimal(9), Decimal(11)) == (10, 9, 12, 11)  # green: low first
-    assert candle_path(Decimal(10), Decimal(12), Decimal(9), Decimal(9.5)) == (10, 12, 9, Decimal(9.5))
+    assert candle_path(Decimal(10), Decimal(12), Decimal(9), Decimal("9.5")) == (10, 12, 9, Decimal("9.5"))
     f = _csv(tmp_path / "BTC-USD.csv", _good_rows(2))
     tl = build_timeline(load([f]).series)
     start = 1_767_225_600
