@@ -44,6 +44,13 @@ def register(sub: Any) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=run_cli)
 
+    d = sub.add_parser("replay-dashboard", help="serve the dashboard over a replay's database (loopback)",
+                       description="The daemon's dashboard (positions, exits by reason, daily P&L, orders, fills, "
+                       "breakers) over the database a replay wrote, on the DATABASE_URL server.")
+    d.add_argument("database", help="the replay's database name (in its report)")
+    d.add_argument("--port", type=int, default=8090)
+    d.set_defaults(handler=run_dashboard)
+
 
 def _request(args: argparse.Namespace) -> Any:
     from replay.data import parse_product_map, parse_time
@@ -75,6 +82,12 @@ async def run_cli(settings: Settings, args: argparse.Namespace) -> int:
     except (DataError, SettingsError) as exc:
         print(f"bottrader replay: {exc}", file=sys.stderr)
         return 2
+
+
+async def run_dashboard(settings: Settings, args: argparse.Namespace) -> int:
+    from replay.dashboard import serve
+
+    return await serve(settings, args.database, args.port)
 
 
 async def _single(request: Any, args: argparse.Namespace, settings: Settings) -> int:
