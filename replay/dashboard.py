@@ -18,10 +18,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.settings import Settings
+from replay.clock import VirtualClock
 from reports.dashboard.data import BreakerStatus, HealthSnapshot, PositionSnapshot
 from reports.dashboard.routes import dashboard_routes
 from reports.queries import load_open_lots, open_positions
-from replay.clock import VirtualClock
 from shared_data.models import Fill, RiskState
 
 
