@@ -38,7 +38,7 @@ from webhook.order_updates import OrderPrompt, UpdateDeduper
 EQUITY_SAMPLES = 1500
 # The trailing-stop writer coalesces (latest state per symbol wins) and runs when the database is free;
 # a replay flushes it at most this often in virtual time, and always at the end.
-TRAILING_FLUSH_S = 300
+TRAILING_FLUSH_S = 3600
 
 Progress = Callable[[int, datetime], None]
 

@@ -21,7 +21,15 @@ from core.clock import Clock
 from core.enums import AlertStatus
 from core.settings import Settings
 from shared_data.db import unit_of_work
-from sighook.entry_alerts import EntryAlerter, EntryIntent, EntryReport, alert_body, load_blockers, plan_entries
+from sighook.entry_alerts import (
+    EntryAlerter,
+    EntryBlockers,
+    EntryIntent,
+    EntryReport,
+    alert_body,
+    load_blockers,
+    plan_entries,
+)
 from sighook.matrix import BuySellMatrix
 from sighook.rules import Decision
 from webhook.alerts.admission import AdmissionPolicy, admit
@@ -47,13 +55,19 @@ class InProcessEntryAlerter(EntryAlerter):
 
     def __init__(self, settings: Settings, sessions: async_sessionmaker[AsyncSession], *, clock: Clock,
                  symbols: SymbolMap, worker: AlertWorker, sellable_size: Callable[[str], Decimal],
-                 ignore_dust: bool = False) -> None:
+                 ignore_dust: bool = False, db_generation: Callable[[], object] | None = None) -> None:
+        """`db_generation()` changes whenever the replay may have written what `load_blockers` reads
+        (orders, fills, alerts, breakers); while it stays the same, the last blockers are reused."""
         # One alert at a time: concurrent deliveries would interleave by database timing, and the
         # venue's ids (hence the report) would depend on it.
         super().__init__(settings, sessions, url="in-process", clock=clock, concurrency=1)
         self._sellable_size = sellable_size
         self._ignore_dust = ignore_dust
         self.dust_blocked = 0
+        self._generation = db_generation
+        self._blockers: tuple[object, EntryBlockers] | None = None
+        self.blocker_reads = 0
+        self._delivered = 0
         self._secret_value = settings.webhook_secret_list()[0]
         self._replay_clock = clock
         self._symbols = symbols
@@ -67,8 +81,7 @@ class InProcessEntryAlerter(EntryAlerter):
         report = EntryReport()
         if not any(r.decision is Decision.BUY for r in matrix.rows.values()):
             return report
-        async with self._sessions() as session:
-            blockers = await load_blockers(session)
+        blockers = await self._load_blockers()
         dust = frozenset(s for s in blockers.positions if self._sellable_size(s) <= 0)
         buys = {pid for pid, r in matrix.rows.items() if r.decision is Decision.BUY}
         self.dust_blocked += len(buys & dust - blockers.open_buys) if not blockers.tripped_breakers else 0
@@ -84,7 +97,20 @@ class InProcessEntryAlerter(EntryAlerter):
             setattr(report, outcome, getattr(report, outcome) + 1)
         return report
 
+    async def _load_blockers(self) -> EntryBlockers:
+        # Nothing but this replay writes its database, so an unchanged generation means the same rows.
+        generation = None if self._generation is None else (self._generation(), self._delivered)
+        if generation is not None and self._blockers is not None and self._blockers[0] == generation:
+            return self._blockers[1]
+        async with self._sessions() as session:
+            blockers = await load_blockers(session)
+        self.blocker_reads += 1
+        if generation is not None:
+            self._blockers = (generation, blockers)
+        return blockers
+
     async def _deliver(self, intent: EntryIntent) -> str:
+        self._delivered += 1
         now = self._replay_clock.now()
         body = alert_body(intent, self._secret_value, now)
         raw = json.dumps(body, separators=(",", ":")).encode()

@@ -148,7 +148,9 @@ async def replay(request: ReplayRequest, *, progress: Progress | None = None,
             parts = await assemble(settings, engine, venue, clock, tables)
             alerter = InProcessEntryAlerter(settings, parts.sessions, clock=clock, symbols=parts.symbols,
                                             worker=parts.worker, sellable_size=parts.positions.size_of,
-                                            ignore_dust=request.ignore_dust)
+                                            ignore_dust=request.ignore_dust,
+                                            # Breakers change only after a fill or inside an alert's risk check.
+                                            db_generation=lambda: (len(venue.engine.orders), len(venue.engine.fills)))
             driver = Driver(parts, venue, clock, tables, alerter, settings)
             stats = await driver.run(timeline, progress)
             lap("loop")
