@@ -11,6 +11,7 @@ a float64 copy feeds the vectorised indicators only.
 from __future__ import annotations
 
 import csv
+import gzip
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -130,7 +131,7 @@ def _read(path: Path) -> list[OhlcvRow]:
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     try:
-        if path.suffix.lower() == ".json":
+        if path.name.lower().endswith((".json", ".json.gz")):
             return _read_freqtrade(path)
         return read_ohlcv_csv(path)
     except DataError:
@@ -142,10 +143,11 @@ def _read(path: Path) -> list[OhlcvRow]:
 
 
 def _read_freqtrade(path: Path) -> list[OhlcvRow]:
-    """Freqtrade's downloaded data: `[[ms, open, high, low, close, volume], …]`."""
+    """Freqtrade's downloaded data: `[[ms, open, high, low, close, volume], …]` (`.json` or `.json.gz`)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal, parse_int=Decimal)
-    except json.JSONDecodeError as exc:
+        raw = gzip.decompress(path.read_bytes()) if path.name.lower().endswith(".gz") else path.read_bytes()
+        data = json.loads(raw.decode("utf-8"), parse_float=Decimal, parse_int=Decimal)
+    except (json.JSONDecodeError, gzip.BadGzipFile) as exc:
         raise DataError(f"{path}: not JSON ({exc})") from None
     if not isinstance(data, list) or not data:
         raise DataError(f"{path}: expected a non-empty list of [ms, open, high, low, close, volume]")
@@ -184,7 +186,7 @@ def _fail_mixed(path: Path) -> dict[str, list[OhlcvRow]]:
 
 def _product_from_name(path: Path) -> str | None:
     """Freqtrade names files like `BTC_USDT-1m.json`; ours `BTC-USD.csv`."""
-    stem = path.stem.upper()
+    stem = path.name.upper().removesuffix(".GZ").rsplit(".", 1)[0]
     if "_" in stem:  # freqtrade: BASE_QUOTE-timeframe
         pair = stem.split("-", 1)[0]
         base, _, quote = pair.partition("_")

@@ -212,11 +212,13 @@ class Driver:
         then runs for its housekeeping (closed positions, memo) and finds nothing new to decide.
         """
         monitor, cache = self.parts.monitor, self.parts.cache
-        for symbol in sorted({p.symbol for p in self.parts.positions.open_positions()}):
-            quote = cache.get(symbol)
-            if quote is not None:
-                monitor.on_quote(quote)
-                await self._settle()
+        held = sorted({p.symbol for p in self.parts.positions.open_positions()})
+        if len(held) > 1:  # one position cannot race itself: then the sweep alone is enough
+            for symbol in held:
+                quote = cache.get(symbol)
+                if quote is not None:
+                    monitor.on_quote(quote)
+                    await self._settle()
         monitor.sweep()
         await self._settle()
 

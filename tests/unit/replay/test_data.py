@@ -41,6 +41,12 @@ def test_freqtrade_file_name_gives_the_pair(tmp_path: Path) -> None:
     f = tmp_path / "SOL_USDT-1m.json"
     f.write_text(json.dumps([[1_767_225_600_000, 1, 2, 0.5, 1.5, 0]]), encoding="utf-8")
     assert load([f]).series[0].product_id == "SOL-USDT"
+    import gzip
+
+    g = tmp_path / "ADA_USD-5m.json.gz"
+    g.write_bytes(gzip.compress(b"[[1767225600000, 0.45, 0.46, 0.44, 0.455, 10]]"))
+    [ada] = load([g]).series
+    assert ada.product_id == "ADA-USD" and ada.prices[0][3] == Decimal("0.455")
 
 
 def test_product_id_column_splits_products(tmp_path: Path) -> None:
