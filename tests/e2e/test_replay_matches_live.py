@@ -3,8 +3,11 @@
 Replay: the candles go through `python main.py replay`'s code (virtual clock, in-process venue).
 Live: the whole webhook daemon against the simulator over HTTPS and WebSockets with the real
 coinbase-advanced-py SDK and the wall clock; the test plays the replay's own price points into the
-simulator about 150× faster than the candles (four points per minute-candle, 0.1 s apart), and at
-each candle close publishes the replay's sighook row for it (shared_data + NOTIFY, as sighook does).
+simulator far faster than the candles (each point as soon as the daemon's market cache has the
+previous one and any exit it decided has been sent, plus 0.1 s), and at each candle close
+publishes the replay's sighook row for it (shared_data + NOTIFY, as sighook does). Waiting for the
+tick (not a fixed sleep) keeps the exit's fill price from depending on host load: otherwise the next
+point could move the market before the exit order arrives.
 The entry is sighook's own alert body for the first buy row, POSTed to the webhook endpoint.
 
 Scenario: BTC-USD quiet at 100.00 for 70 candles (entry at the close of candle 69), a climb that
@@ -144,12 +147,18 @@ async def test_replay_and_live_make_the_same_decisions(tmp_path: Path, pg_server
         status, body = await d.post_alert(alert_body(EntryIntent(row), SECRET, datetime.now(UTC)))
         assert status == 200, body
         await eventually(lambda: d.position_size(SYMBOL) > 0, what="entry filled")
+        cache = d.parts["cache"]
         scenario_start = START + 60 * QUIET
         for i in range(len(SCENARIO)):
             candle_start = scenario_start + 60 * i
             for t, price in points:
                 if candle_start <= t < candle_start + 60:
                     sim.set_price(SYMBOL, price)
+                    # The tick reaches the sentinel over the market WebSocket; an exit it decides is
+                    # sent before the next point moves the market (as the replay's settle does).
+                    await eventually(lambda p=price: (q := cache.get(SYMBOL)) is not None and q.price == p,
+                                     timeout=10, interval=0.01, what=f"ticker {price}")
+                    await d.parts["monitor"].drain()
                     await asyncio.sleep(POINT_GAP_S)
             await publish_row(QUIET + i)
             if await d.sells(SYMBOL):

@@ -12,10 +12,10 @@ from replay.render import write_reports
 from replay.run import ReplayRequest
 from shared_data.db import create_engine, session_factory
 from tests.e2e.test_dashboard_browser import run_chromium, section
-from tests.integration.replay.conftest import Runner
 from tests.integration.replay.scripted import SETTINGS, write_scripted
+from tests.integration.replay.support import Runner, run_replay
 
-pytest_plugins = ["tests.integration.replay.conftest"]
+__all__ = ["run_replay"]  # the fixture
 
 
 async def test_report_page_and_dashboard_render(tmp_path: Path, run_replay: Runner) -> None:

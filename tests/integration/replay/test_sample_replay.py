@@ -19,7 +19,7 @@ from replay.run import ReplayRequest
 from replay.sample_data import DEFAULT_CANDLES, generate
 from shared_data.db import drop_database, with_database
 from tests.conftest import ROOT
-from tests.integration.replay.conftest import Runner
+from tests.integration.replay.support import Runner
 
 RUN_SETTINGS = ["--set", "MAX_CONSECUTIVE_LOSSES=1000", "--set", "DAILY_LOSS_LIMIT_USD=100000"]
 

@@ -32,8 +32,8 @@ import asyncpg
 
 from replay.run import ReplayRequest
 from tests.conftest import ROOT
-from tests.integration.replay.conftest import Runner
 from tests.integration.replay.scripted import SETTINGS, write_scripted
+from tests.integration.replay.support import Runner
 
 
 async def test_one_entry_known_path_known_exit(run_replay: Runner, tmp_path: Path, pg_server_url: str) -> None:
