@@ -12,6 +12,8 @@ Figures, per scenario:
 - `floor_read_candles_per_s`: read and check the files (replay/data.py), i.e. just getting the candles;
 - `floor_loop_candles_per_s`: a Python loop that touches every candle's four prices once (no work);
 - `replay_loop_candles_per_s`: the replay's time loop only (virtual clock, venue, sentinel, entries, DB);
+- `replay_loop_candles_per_cpu_s`: the same per CPU-second of the replay process (PostgreSQL's own
+  work and waiting for it excluded): on a shared machine the steadier figure;
 - `replay_total_candles_per_s`: the whole command (files, indicators, fresh database + migrations, loop, report).
 `freqtrade_reference` quotes the issue's measurement of Freqtrade 2026.9 (not run here: it is not a
 dependency): ~16,700 candle-steps/s for 1 pair and ~41,000 for 40 pairs with a simple strategy.
@@ -77,7 +79,8 @@ def _scenario(name: str, paths: list[Path]) -> dict[str, Any]:
         "inner_points_skipped": outcome.stats.skipped_points, "trades": outcome.report["summary"]["trades"],
         "exposure_pct": outcome.report["summary"]["exposure_pct"],
         "floor_read_candles_per_s": round(candles / read_s), "floor_loop_candles_per_s": round(candles / loop_s),
-        "replay_loop_candles_per_s": round(candles / loop), "replay_total_candles_per_s":
+        "replay_loop_candles_per_s": round(candles / loop),
+        "replay_loop_candles_per_cpu_s": round(candles / outcome.phases["loop_cpu"]), "replay_total_candles_per_s":
             round(candles / outcome.seconds), "phases_s": outcome.phases, "database": outcome.database,
     }
 

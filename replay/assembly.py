@@ -50,6 +50,7 @@ class ReplaySignals:
         self._clock = clock
         self._interval = timedelta(seconds=interval_s)
         self._current: dict[str, tuple[int, datetime]] = {}  # symbol → (row, when the candle closed)
+        self._views: dict[str, tuple[int, datetime, SignalView | None]] = {}  # the last view built, per symbol
 
     def closed(self, symbol: str, row: int, at: datetime) -> None:
         self._current[symbol] = (row, at)
@@ -61,7 +62,12 @@ class ReplaySignals:
         row, closed_at = current
         now = self._clock.now()
         as_of = closed_at + ((now - closed_at) // self._interval) * self._interval
-        return self._tables[symbol].view(row, as_of)
+        last = self._views.get(symbol)
+        if last is not None and last[0] == row and last[1] == as_of:
+            return last[2]  # the same value, not rebuilt on every tick (the sentinel compares it)
+        view = self._tables[symbol].view(row, as_of)
+        self._views[symbol] = (row, as_of, view)
+        return view
 
 
 @dataclass
