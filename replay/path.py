@@ -24,6 +24,15 @@ from replay.data import ProductSeries
 
 CYCLE, POINT = 0, 1
 
+ASSUMPTION = (
+    "Each candle is replayed as four trades: the open at its start, then the extreme it most likely reached "
+    "first (the low of a green candle, close >= open; the high of a red one) at 1/3 of the candle, the other "
+    "extreme at 2/3, and the close 1 s before its end. Stops and targets are evaluated at each of these prices, "
+    "so a candle that spans both a stop and a target is decided by its colour, and exits fill at these prices, "
+    "not at the thresholds. sighook's cycle for a candle runs at its end (the next open)."
+)
+DETAIL_NOTE = "Coarse candles with all their 1-minute detail candles use those minutes' paths instead."
+
 
 @dataclass(frozen=True, slots=True)
 class Timeline:

@@ -19,12 +19,14 @@ def progress_bar(total: int, *, enabled: bool = True, label: str = "replay") -> 
     if not enabled:
         yield None
         return
-    bar = tqdm(total=total, unit="candle", unit_scale=True, desc=label, file=sys.stderr, mininterval=0.5,
-               dynamic_ncols=True)
+    bar: tqdm[object] | None = None  # made at the first candle: its speed must not count the set-up
     done = 0
 
     def tick(n: int, simulated: datetime) -> None:
-        nonlocal done
+        nonlocal done, bar
+        if bar is None:
+            bar = tqdm(total=total, unit="candle", unit_scale=True, desc=label, file=sys.stderr, mininterval=0.5,
+                       dynamic_ncols=True)
         done += n
         if done >= BATCH:
             bar.update(done)
@@ -34,6 +36,7 @@ def progress_bar(total: int, *, enabled: bool = True, label: str = "replay") -> 
     try:
         yield tick
     finally:
-        if done:
-            bar.update(done)
-        bar.close()
+        if bar is not None:
+            if done:
+                bar.update(done)
+            bar.close()

@@ -19,7 +19,7 @@ from core.money import ZERO, fmt
 from core.settings import Settings
 from replay.data import DataSet
 from replay.driver import RunStats, utc
-from replay.path import __doc__ as PATH_DOC
+from replay.path import ASSUMPTION, DETAIL_NOTE
 from reports.performance import ExitThresholds, build_performance_report
 from reports.performance_output import report_to_dict
 from reports.queries import load_trade_outcomes
@@ -96,7 +96,7 @@ async def build_report(parts: Parts, settings: Settings, request: ReplayRequest,
         "database": database,
         "data": dataset.fingerprint,
         "intrabar": {
-            "assumption": (PATH_DOC or "").strip().split("\n\n")[1].strip() if PATH_DOC else "",
+            "assumption": ASSUMPTION + (" " + DETAIL_NOTE if request.detail else ""),
             "detail_files": list(request.detail),
             "detailed_candles": detailed_candles,
         },

@@ -176,7 +176,7 @@ async def replay(request: ReplayRequest, *, progress: Progress | None = None,
             lap("report")
         finally:
             await engine.dispose()
-    return ReplayOutcome(database=name, database_url=with_database(_redacted_server(settings), name),
+    return ReplayOutcome(database=name, database_url=_where(settings, name),
                          settings=settings, dataset=dataset, stats=stats, detailed_candles=timeline.detailed_candles,
                          report=report, seconds=time.perf_counter() - started, phases=phases)
 
@@ -187,9 +187,10 @@ def _utc(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
-def _redacted_server(settings: Settings) -> str:
+def _where(settings: Settings, name: str) -> str:
+    """The run's database URL (password masked), or where the embedded server keeps it."""
     from shared_data.db import redact_url
 
     if settings.database_url is None:
-        return f"postgresql://embedded@{Path(settings.pgdata_dir)}/postgres"
-    return redact_url(settings.database_url.get_secret_value())
+        return f"embedded server in {Path(settings.pgdata_dir)} (database {name})"
+    return redact_url(with_database(settings.database_url.get_secret_value(), name))

@@ -62,6 +62,7 @@ async def test_one_entry_known_path_known_exit(run_replay: Runner, tmp_path: Pat
     try:
         fills = await conn.fetch("SELECT side, size, price, commission, trade_time FROM fills ORDER BY trade_time")
         pnl = await conn.fetchval("SELECT pnl_usd FROM trade_records WHERE side = 'SELL'")
+        view = await conn.fetchrow("SELECT exit_reason, trades, total_pnl_usd FROM exits_by_reason")
     finally:
         await conn.close()
     assert [(f["side"], f["size"], f["price"], f["commission"]) for f in fills] == [
@@ -71,6 +72,8 @@ async def test_one_entry_known_path_known_exit(run_replay: Runner, tmp_path: Pat
     basis_sold = Decimal(100) * Decimal("0.98804348") / Decimal("0.988043488141")
     expected = Decimal("96.2255545172") - Decimal("1.1547066542064") - basis_sold
     assert abs(pnl - expected) < Decimal("1e-15")
+    assert (view["exit_reason"], view["trades"]) == ("soft_stop", 1)  # the SQL views too
+    assert round(view["total_pnl_usd"], 2) == Decimal("-4.93")
 
     # `report performance` reads the replay's database like a live one.
     env = {"DATABASE_URL": url, "PATH": "/usr/bin:/bin", "LOG_LEVEL": "WARNING"}
