@@ -73,6 +73,7 @@ def _scenario(name: str, paths: list[Path]) -> dict[str, Any]:
     read_s, loop_s, candles = _floor(paths)
     outcome = asyncio.run(replay(ReplayRequest(data=tuple(map(str, paths)), overrides=RUN_SETTINGS,
                                                ignore_dust=True), database=f"bench_replay_{name}"))
+    asyncio.run(_drop(outcome.settings, outcome.database))
     loop = outcome.phases["loop"]
     return {
         "products": len(paths), "candles": candles, "price_points": outcome.stats.events - outcome.stats.cycles,
@@ -81,8 +82,15 @@ def _scenario(name: str, paths: list[Path]) -> dict[str, Any]:
         "floor_read_candles_per_s": round(candles / read_s), "floor_loop_candles_per_s": round(candles / loop_s),
         "replay_loop_candles_per_s": round(candles / loop),
         "replay_loop_candles_per_cpu_s": round(candles / outcome.phases["loop_cpu"]), "replay_total_candles_per_s":
-            round(candles / outcome.seconds), "phases_s": outcome.phases, "database": outcome.database,
+            round(candles / outcome.seconds), "phases_s": outcome.phases, "database": f"{outcome.database} (dropped)",
     }
+
+
+async def _drop(settings: Any, name: str) -> None:
+    from shared_data.db import drop_database
+
+    if settings.database_url is not None:  # the embedded server keeps it until the next run replaces it
+        await drop_database(settings.database_url.get_secret_value(), name)
 
 
 def main(argv: list[str] | None = None) -> int:
