@@ -32,7 +32,7 @@ import asyncpg
 
 from replay.run import ReplayRequest
 from tests.conftest import ROOT
-from tests.integration.replay.scripted import SETTINGS, write_scripted
+from tests.integration.replay.scripted import QUIET, SETTINGS, START, write_scripted
 from tests.integration.replay.support import Runner
 
 
@@ -84,3 +84,38 @@ async def test_one_entry_known_path_known_exit(run_replay: Runner, tmp_path: Pat
     tax = await asyncio.to_thread(subprocess.run, [sys.executable, "main.py", "report", "tax", "--year", "2025"],
                                   cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert tax.returncode == 0, tax.stderr
+
+
+async def test_one_minute_detail_decides_the_coarse_candle(run_replay: Runner, tmp_path: Path) -> None:
+    """5-minute candles: by the guess the drop candle (05:50) reaches its low at 2/3 of it (05:53:20); its
+    minutes put the low in minute 3, whose own path reaches it at 40 s (05:53:40). Same exit, other time."""
+    from replay.data import write_csv
+
+    start, quiet = START, QUIET
+    coarse = [(start + 300 * i, "100.00", "100.50", "99.50", "100.00", "50") for i in range(quiet)]
+    coarse.append((start + 300 * quiet, "100.00", "100.00", "97.40", "97.45", "50"))
+    minutes = [(start + 60 * m, "100.00", "100.50", "99.50", "100.00", "10") for m in range(5 * quiet)]
+    drop = [("100.00", "100.00", "100.00", "100.00"), ("100.00", "100.00", "100.00", "100.00"),
+            ("100.00", "100.00", "100.00", "100.00"), ("100.00", "100.00", "97.40", "97.45"),
+            ("97.45", "97.45", "97.45", "97.45")]
+    minutes += [(start + 300 * quiet + 60 * k, o, h, lo, c, "10") for k, (o, h, lo, c) in enumerate(drop)]
+    write_csv(tmp_path / "BTC-USD.csv", "BTC-USD", coarse)
+    write_csv(tmp_path / "detail.csv", "BTC-USD", minutes)
+    data = (str(tmp_path / "BTC-USD.csv"),)
+    guess = await run_replay(ReplayRequest(data=data, overrides=SETTINGS))
+    detailed = await run_replay(ReplayRequest(data=data, detail=(str(tmp_path / "detail.csv"),), overrides=SETTINGS))
+    drop_start = 300 * quiet  # seconds after START: 05:50:00
+    assert guess.report["intrabar"]["detailed_candles"] == 0
+    assert detailed.report["intrabar"]["detailed_candles"] == quiet + 1
+    [g] = guess.report["trades"]
+    [d] = detailed.report["trades"]
+    assert (g["exit_reason"], g["exit_price"]) == (d["exit_reason"], d["exit_price"]) == ("soft_stop", "97.39")
+    assert g["exit_time"] == _at(drop_start + 200) and d["exit_time"] == _at(drop_start + 180 + 40)
+
+
+def _at(offset_s: int) -> str:
+    from datetime import UTC, datetime
+
+    from core.clock import format_rfc3339
+
+    return format_rfc3339(datetime.fromtimestamp(START + offset_s, UTC))
