@@ -148,7 +148,7 @@ def _reasons_svg(groups: list[dict[str, Any]], width: int = 900) -> str:
         colour = REASON_COLOURS.get(g["label"], "#555")
         w = (half - 10) * g["trades"] / most
         pnl = float(g["total_pnl_usd"] or 0)
-        pw = (half / 2 - 10) * abs(pnl) / pnl_max
+        pw = (half / 2 - 70) * abs(pnl) / pnl_max  # room for the label beside the longest bar
         mid = label_w + half + 20 + half / 2
         px = mid if pnl >= 0 else mid - pw
         parts += [f'<text x="{label_w - 8}" y="{y + 15}" font-size="12" text-anchor="end">'
