@@ -62,7 +62,9 @@ class RunStats:
 
 class Driver:
     def __init__(self, parts: Parts, venue: InProcessExchange, clock: VirtualClock, tables: dict[str, SignalTable],
-                 alerter: InProcessEntryAlerter, settings: Settings) -> None:
+                 alerter: InProcessEntryAlerter, settings: Settings, *, shortcuts: bool = True) -> None:
+        """`shortcuts=False` plays every point and runs every sweep: the reference the shortcuts are tested
+        against (the same report, byte for byte)."""
         self.parts = parts
         self.venue = venue
         self.clock = clock
@@ -78,6 +80,10 @@ class Driver:
         self._last_flush = 0
         self._cycles = 0
         self._sample_every = 1
+        self._shortcuts = shortcuts
+        # True once a sweep ran with no open position: the sentinel has then forgotten every symbol
+        # (its cleanup), so further sweeps while nothing is held have nothing to do.
+        self._swept_flat = False
 
     async def run(self, timeline: Timeline, progress: Progress | None = None) -> RunStats:
         loop = asyncio.get_running_loop()
@@ -109,19 +115,26 @@ class Driver:
         cache, clock, venue, book = self.parts.cache, self.clock, self.venue, self.parts.positions
         closed: list[tuple[str, int]] = []
         now_s = -1
+        clock_s = -1  # the clock is passive (nothing reads it between events), so it moves only when needed
         held_list: object = None
         held: set[str] = set()
+        shortcuts = self._shortcuts
         for j in range(n):
             t = times[j]
             if t != now_s:
                 if closed:
+                    if clock_s != now_s:
+                        clock.set_unix(now_s)
+                        clock_s = now_s
                     await self._cycle(closed, now_s)
                     closed = []
-                clock.set_unix(t)
                 now_s = t
             k = owners[j]
             pid = products[k]
             if kinds[j] == CYCLE:
+                if clock_s != t:
+                    clock.set_unix(t)
+                    clock_s = t
                 closed.append((pid, refs[j]))
                 stats.cycles += 1
                 if progress is not None:
@@ -130,11 +143,16 @@ class Driver:
             positions = book.open_positions()
             if positions is not held_list:
                 held_list, held = positions, {p.symbol for p in positions}
-            if not closes[j] and pid not in held and not venue.has_working_orders(pid):
+            if held:
+                self._swept_flat = False
+            if shortcuts and not closes[j] and pid not in held and not venue.has_working_orders(pid):
                 # Nothing of this product can react to an inner point: no position for the sentinel to
                 # guard and no order resting on the book. Its close still trades (entries price off it).
                 stats.skipped_points += 1
                 continue
+            if clock_s != t:
+                clock.set_unix(t)
+                clock_s = t
             price = prices[k][refs[j]]
             self._last_price[pid] = price
             venue.move(pid, price)
@@ -146,6 +164,8 @@ class Driver:
                          exchange_time=now)
             if venue.pending() or self._tasks:
                 await self._settle()
+        if now_s >= 0 and clock_s != now_s:
+            clock.set_unix(now_s)
         if closed:
             await self._cycle(closed, now_s)
         await self._settle()
@@ -162,6 +182,7 @@ class Driver:
                 if self._dedupe.is_news(OrderPrompt(order_id, order.status, order.filled_size)):
                     await self.parts.fills.process_order(order_id)
                     self.stats.orders_processed += 1
+                    self._swept_flat = False  # a fill may have opened (and closed) a position
             pending = [t for t in self._tasks if not t.done()]
             if not pending:
                 if self.venue.pending():
@@ -213,6 +234,8 @@ class Driver:
         """
         monitor, cache = self.parts.monitor, self.parts.cache
         held = sorted({p.symbol for p in self.parts.positions.open_positions()})
+        if not held and self._shortcuts and self._swept_flat and not self.venue.pending() and not self._tasks:
+            return  # nothing held since the last sweep that found nothing held: it would find nothing again
         if len(held) > 1:  # one position cannot race itself: then the sweep alone is enough
             for symbol in held:
                 quote = cache.get(symbol)
@@ -220,6 +243,7 @@ class Driver:
                     monitor.on_quote(quote)
                     await self._settle()
         monitor.sweep()
+        self._swept_flat = not held
         await self._settle()
 
     def _sample(self, t: int) -> None:

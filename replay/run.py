@@ -129,8 +129,11 @@ async def _no_commit_wait(url: str, name: str) -> None:
 
 
 async def replay(request: ReplayRequest, *, progress: Progress | None = None,
-                 database: str | None = None) -> ReplayOutcome:
-    """Run one replay; `database` overrides the run's database name (default: from its fingerprint)."""
+                 database: str | None = None, shortcuts: bool = True) -> ReplayOutcome:
+    """Run one replay; `database` overrides the run's database name (default: from its fingerprint).
+
+    `shortcuts=False` is the reference path for tests: every price point played, every sweep run,
+    sighook's blockers read from the database every time. The report must not change."""
     from replay.report import build_report
 
     started = time.perf_counter()
@@ -165,8 +168,9 @@ async def replay(request: ReplayRequest, *, progress: Progress | None = None,
                                             worker=parts.worker, sellable_size=parts.positions.size_of,
                                             ignore_dust=request.ignore_dust,
                                             # Breakers change only after a fill or inside an alert's risk check.
-                                            db_generation=lambda: (len(venue.engine.orders), len(venue.engine.fills)))
-            driver = Driver(parts, venue, clock, tables, alerter, settings)
+                                            db_generation=(lambda: (len(venue.engine.orders), len(venue.engine.fills)))
+                                            if shortcuts else None)
+            driver = Driver(parts, venue, clock, tables, alerter, settings, shortcuts=shortcuts)
             cpu = time.process_time()
             stats = await driver.run(timeline, progress)
             lap("loop")
