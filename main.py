@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Packages that contribute CLI verbs (fifo rebuild/check, report …, halt/resume, simulator keygen, bench).
 PLUGIN_CLIS: list[str] = [
     name for name in ("fifo_engine.cli", "reports.cli", "risk.cli", "simulator.cli", "bench.cli", "core.healthcheck",
-                      "diagnostics.cli", "webhook.durability_cli")
+                      "diagnostics.cli", "webhook.durability_cli", "replay.cli")
     if _module_exists(name)
 ]
 

@@ -123,6 +123,13 @@ BENCHES = [
         Figure("Alert latency p99 at 500 alerts/s", "steady.p99_ms", 50, False, "ms",
                "steady.p50_ms", "p50 at the same rate"),
     ]),
+    # Target: Freqtrade 2026.9's backtester, ~16,700 candle-steps/s for one pair (issue #22).
+    Bench("replay_throughput", "replay_throughput.py", [], ["--candles", "5000", "--candles-many", "1000"], 1800, [
+        Figure("Replay candles/s, 1 product (daemon code, loop only)", "one_product.replay_loop_candles_per_s",
+               16_700, True, "candles/s", "one_product.floor_read_candles_per_s", "reading the candles alone"),
+        Figure("Replay candles/s, 20 products (loop only)", "many_products.replay_loop_candles_per_s", None, True,
+               "candles/s", "many_products.floor_read_candles_per_s", "reading the candles alone"),
+    ]),
 ]
 
 

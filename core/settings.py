@@ -515,12 +515,23 @@ class HighAvailabilitySettings(BaseModel):
     )
 
 
+# ---- Replay (issue 22): `python main.py replay` ----
+class ReplaySettings(BaseModel):
+    replay_max_gap_candles: int = Field(
+        default=5, ge=0, description="Replay data may miss at most this many candles in a row (else an error)."
+    )
+    replay_report_dir: Path = Field(
+        default=PROJECT_ROOT / "var" / "replay", description="Where `replay` writes its reports (--report)."
+    )
+
+
 class Settings(
     HighAvailabilitySettings,
     ExchangeResilienceSettings,
     LocalStateSettings,
     HistorySettings,
     DurabilitySettings,
+    ReplaySettings,
     LoggingSettings,
     PassiveSettings,
     ExecutionSettings,
@@ -595,6 +606,7 @@ SETTING_GROUPS: list[tuple[str, type[BaseModel]]] = [
     ("Trailing-stop history and diagnose", HistorySettings),
     ("Durability and account safety", DurabilitySettings),
     ("High availability", HighAvailabilitySettings),
+    ("Replay", ReplaySettings),
 ]
 
 

@@ -173,7 +173,7 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
     catalog = {p.product_id: p for p in await rest.get_products()}
     async with unit_of_work(sessions) as session:  # SQL readers (views, sighook) use the same position rule
         await product_rules.record(session, catalog.values(), clock.now())
-    positions = PositionBook(ledger, sellable=lambda symbol, size: _sellable(catalog, symbol, size))
+    positions = PositionBook(ledger, sellable=lambda symbol, size: _sellable(catalog, symbol, size), clock=clock)
     OPEN_POSITIONS.set_function(lambda: len(positions.open_positions()))
     dead_letters = DeadLetters(sessions, notifier, clock)
     await dead_letters.load()

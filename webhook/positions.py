@@ -12,7 +12,7 @@ from typing import Protocol
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.clock import utcnow
+from core.clock import Clock, SystemClock
 from core.enums import TERMINAL_STATUSES, Side
 from core.logging import get_logger
 from core.metrics import REALIZED_PNL
@@ -48,11 +48,13 @@ class HeldPosition:
 class PositionBook:
     """PositionSource for the sentinel: open positions from the ledger (rebuilt from fills at start)."""
 
-    def __init__(self, ledger: FifoLedger, sellable: Callable[[str, Decimal], bool] | None = None) -> None:
+    def __init__(self, ledger: FifoLedger, sellable: Callable[[str, Decimal], bool] | None = None,
+                 clock: Clock | None = None) -> None:
         """`sellable(symbol, size)`: can this size be sold at all? A quote-sized market buy fills in
         finer steps than the product's increment, so unsellable remainders (dust) are normal; they
         are not positions to guard."""
         self._ledger = ledger
+        self._clock = clock or SystemClock()
         self._sellable = sellable or (lambda _symbol, size: size > 0)
         self._tasks: set[asyncio.Task[None]] = set()
         self._settled: set[str] = set()
@@ -133,7 +135,7 @@ class PositionBook:
                     select(func.sum(TradeRecord.pnl_usd)).where(text("working_order_id = :wo")).params(
                         wo=working_order_id))).scalar_one_or_none()
             if pnl is not None:
-                await risk.record_exit(pnl, utcnow())
+                await risk.record_exit(pnl, self._clock.now())
         except Exception:
             log.exception("exit_pnl_count_failed", working_order_id=working_order_id)
 
@@ -144,6 +146,6 @@ class PositionBook:
                        ).scalar_one_or_none()
             if pnl is not None:
                 REALIZED_PNL.inc(float(pnl))  # a gauge: P&L may be negative; float only for display
-                await risk.record_exit(pnl, utcnow())
+                await risk.record_exit(pnl, self._clock.now())
         except Exception:
             log.exception("exit_pnl_count_failed", order_id=order_id)

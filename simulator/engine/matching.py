@@ -9,6 +9,7 @@ Callers drain `events` after each call.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -33,8 +34,12 @@ __all__ = ["AcceptMode", "CancelOutcome", "CreateOutcome", "EngineConfig", "Matc
 
 class MatchingEngine:
     def __init__(self, config: EngineConfig, specs: list[ProductSpec], now: datetime,
-                 initial_balances: dict[str, Decimal], replay: list[OhlcvRow] | None = None) -> None:
+                 initial_balances: dict[str, Decimal], replay: list[OhlcvRow] | None = None,
+                 ids: Callable[[], str] | None = None) -> None:
+        """`ids`: where order/trade ids come from. Paper and tests: random UUIDs (never reissued across
+        restarts); a replay passes a seeded source so one seed gives byte-identical reports."""
         self.config = config
+        self._ids = ids or (lambda: str(uuid.uuid4()))
         self.ledger = Ledger()
         self.markets: dict[str, Market] = {}
         self.orders: dict[str, SimOrder] = {}
@@ -72,7 +77,7 @@ class MatchingEngine:
         self.markets[spec.product_id] = market
 
     def new_id(self) -> str:
-        return str(uuid.uuid4())
+        return self._ids()
 
     def restore_books(self, orders: list[SimOrder], fills: list[SimFill]) -> None:
         """Put back the orders (in creation order) and fills of an earlier run (see simulator/store.py)."""

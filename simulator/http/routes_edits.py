@@ -13,7 +13,7 @@ from aiohttp import web
 from core.money import fmt
 from simulator.engine.edits import EditFailure, EditOutcome, edit_order, parse_edit_request, preview_edit
 from simulator.engine.fill_quote import FillQuote
-from simulator.engine.previews import preview_order
+from simulator.engine.previews import PreviewOutcome, preview_order
 from simulator.http.common import PREFIX, ctx_of, json_body, key_of
 from simulator.http.errors import json_response, missing_scopes
 
@@ -42,11 +42,16 @@ async def preview(request: web.Request) -> web.Response:
     body = await json_body(request)
     outcome = preview_order(ctx.engine, str(body.get("product_id") or ""), str(body.get("side") or ""),
                             body.get("order_configuration"), ctx.now())
+    return json_response(preview_response(outcome))
+
+
+def preview_response(outcome: PreviewOutcome) -> dict[str, Any]:
+    """The preview body, without HTTP (the replay's in-process venue answers with it too)."""
     out = _quote_fields(outcome.quote)
     out.pop("average_filled_price")
     out.update({"errs": list(outcome.errs), "warning": [], "is_max": False, "preview_id": outcome.preview_id,
                 "order_margin_total": "0", "leverage": "1", "long_leverage": "1", "short_leverage": "1"})
-    return json_response(out)
+    return out
 
 
 def _errors(failure: EditFailure) -> list[dict[str, str]]:
@@ -54,7 +59,8 @@ def _errors(failure: EditFailure) -> list[dict[str, str]]:
              "preview_failure_reason": failure.preview_failure_reason}]
 
 
-def _edit_response(outcome: EditOutcome) -> dict[str, Any]:
+def edit_response(outcome: EditOutcome) -> dict[str, Any]:
+    """The edit body, without HTTP (the replay's in-process venue answers with it too)."""
     if outcome.failure is not None:
         return {"success": False, "errors": _errors(outcome.failure)}
     assert outcome.order is not None
@@ -72,10 +78,10 @@ async def edit(request: web.Request) -> web.Response:
         p = rule.params
         forced = EditFailure(str(p.get("edit_failure_reason", "COMMANDER_REJECTED_EDIT_ORDER")),
                              str(p.get("preview_failure_reason", "UNKNOWN_PREVIEW_FAILURE_REASON")))
-        return json_response(_edit_response(EditOutcome(failure=forced)))
+        return json_response(edit_response(EditOutcome(failure=forced)))
     outcome = edit_order(ctx.engine, parse_edit_request(body), ctx.now())
     ctx.pump()
-    return json_response(_edit_response(outcome))
+    return json_response(edit_response(outcome))
 
 
 async def edit_preview(request: web.Request) -> web.Response:

@@ -1,0 +1,112 @@
+"""Replay throughput in candles per second, beside a raw loop over the same candles (the floor). Prints JSON.
+
+    .venv/bin/python bench/replay_throughput.py [--candles 20000] [--products-many 20] [--candles-many 3000]
+
+Data: the seeded sample generator (replay/sample_data.py), one file per product, 1-minute candles.
+Each replay runs the daemon's own code path end to end (sighook rules → alert path → risk → order
+manager → in-process matching engine → fills → FIFO → PostgreSQL; the exit sentinel on every price
+point of a held product) with the loss breakers opened up and `--ignore-dust`, so it keeps trading.
+Needs DATABASE_URL (or the embedded server).
+
+Figures, per scenario:
+- `floor_read_candles_per_s`: read and check the files (replay/data.py), i.e. just getting the candles;
+- `floor_loop_candles_per_s`: a Python loop that touches every candle's four prices once (no work);
+- `replay_loop_candles_per_s`: the replay's time loop only (virtual clock, venue, sentinel, entries, DB);
+- `replay_loop_candles_per_cpu_s`: the same per CPU-second of the replay process (PostgreSQL's own
+  work and waiting for it excluded): on a shared machine the steadier figure;
+- `replay_total_candles_per_s`: the whole command (files, indicators, fresh database + migrations, loop, report).
+`freqtrade_reference` quotes the issue's measurement of Freqtrade 2026.9 (not run here: it is not a
+dependency): ~16,700 candle-steps/s for 1 pair and ~41,000 for 40 pairs with a simple strategy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+FREQTRADE = {"one_pair_candle_steps_per_s": 16_700, "forty_pairs_candle_steps_per_s": 41_000,
+             "source": "issue #22 (Freqtrade 2026.9 backtester, simple strategy, this kind of machine)"}
+RUN_SETTINGS = {"max_consecutive_losses": "1000000", "daily_loss_limit_usd": "100000000"}
+
+
+def _files(out: Path, products: int, candles: int) -> list[Path]:
+    from replay.data import write_csv
+    from replay.sample_data import DEFAULT_SEED, product_rows
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for k in range(products):
+        path = out / f"P{k:02d}-USD.csv"
+        write_csv(path, f"P{k:02d}-USD", product_rows(DEFAULT_SEED + k, 100.0 + 10 * k, 2, candles))
+        paths.append(path)
+    return paths
+
+
+def _floor(paths: list[Path]) -> tuple[float, float, int]:
+    from replay.data import load
+
+    started = time.perf_counter()
+    data = load(paths)
+    read_s = time.perf_counter() - started
+    started = time.perf_counter()
+    touched = 0
+    for s in data.series:
+        for o, h, lo, c in s.prices:
+            touched += (o is not None) + (h is not None) + (lo is not None) + (c is not None)
+    loop_s = time.perf_counter() - started
+    return read_s, loop_s, data.candles
+
+
+def _scenario(name: str, paths: list[Path]) -> dict[str, Any]:
+    from core.logging import configure_logging
+    from replay.run import ReplayRequest, replay
+
+    configure_logging("WARNING", "json")
+    read_s, loop_s, candles = _floor(paths)
+    outcome = asyncio.run(replay(ReplayRequest(data=tuple(map(str, paths)), overrides=RUN_SETTINGS,
+                                               ignore_dust=True), database=f"bench_replay_{name}"))
+    asyncio.run(_drop(outcome.settings, outcome.database))
+    loop = outcome.phases["loop"]
+    return {
+        "products": len(paths), "candles": candles, "price_points": outcome.stats.events - outcome.stats.cycles,
+        "inner_points_skipped": outcome.stats.skipped_points, "trades": outcome.report["summary"]["trades"],
+        "exposure_pct": outcome.report["summary"]["exposure_pct"],
+        "floor_read_candles_per_s": round(candles / read_s), "floor_loop_candles_per_s": round(candles / loop_s),
+        "replay_loop_candles_per_s": round(candles / loop),
+        "replay_loop_candles_per_cpu_s": round(candles / outcome.phases["loop_cpu"]), "replay_total_candles_per_s":
+            round(candles / outcome.seconds), "phases_s": outcome.phases, "database": f"{outcome.database} (dropped)",
+    }
+
+
+async def _drop(settings: Any, name: str) -> None:
+    from shared_data.db import drop_database
+
+    if settings.database_url is not None:  # the embedded server keeps it until the next run replaces it
+        await drop_database(settings.database_url.get_secret_value(), name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--candles", type=int, default=20_000, help="candles of the one-product run")
+    parser.add_argument("--products-many", type=int, default=20)
+    parser.add_argument("--candles-many", type=int, default=3_000, help="candles per product of the many-product run")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="bench-replay-") as tmp:
+        one = _scenario("one", _files(Path(tmp) / "one", 1, args.candles))
+        many = _scenario("many", _files(Path(tmp) / "many", args.products_many, args.candles_many))
+    result = {"benchmark": "replay_throughput", "one_product": one, "many_products": many,
+              "freqtrade_reference": FREQTRADE}
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Replay: the daemon's own decision and bookkeeping code over historical candles, in virtual time."""

@@ -1,0 +1,36 @@
+"""The replay's clock: virtual time that only the data moves (implements core.clock.Clock)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+
+class VirtualClock:
+    """`now()` is the simulated instant; `monotonic()` counts simulated seconds since the start.
+
+    Only the replay driver calls `set`; every component reads it through the Clock port, so a
+    replay of a year takes as long as the work it contains, not a year.
+    """
+
+    def __init__(self, start: datetime) -> None:
+        self._origin = start.astimezone(UTC)
+        self._now = self._origin
+        self._mono = 0.0
+
+    def now(self) -> datetime:
+        return self._now
+
+    def monotonic(self) -> float:
+        return self._mono
+
+    def set(self, when: datetime) -> None:
+        if when < self._now:
+            raise ValueError(f"the replay clock never goes backwards ({when} < {self._now})")
+        self._now = when
+        self._mono = (when - self._origin).total_seconds()
+
+    def set_unix(self, seconds: int) -> None:
+        self.set(datetime.fromtimestamp(seconds, UTC))
+
+    def advance(self, seconds: float) -> None:
+        self.set(self._now + timedelta(seconds=seconds))

@@ -1,0 +1,209 @@
+"""One replay, start to finish: data → signals → fresh database → the daemon's parts → timeline → report."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from core.settings import Settings, SettingsError, load_settings
+from replay.assembly import assemble
+from replay.clock import VirtualClock
+from replay.data import DataSet, ProductSeries, load
+from replay.driver import Driver, Progress, RunStats
+from replay.entries import InProcessEntryAlerter
+from replay.path import build_timeline
+from replay.signals import compute_tables
+from replay.venue import InProcessExchange
+from shared_data import migrate
+from shared_data.db import create_database, create_engine, with_database
+from simulator.config import SimulatorConfig
+
+# A replay's alerts never leave the process; the endpoint's secret check is not part of the path
+# replayed (authentication happens before validation), but the body carries one like sighook's.
+REPLAY_SECRET = "replay-in-process-secret-not-used-on-any-network"
+
+
+@dataclass(frozen=True)
+class ReplayRequest:
+    data: tuple[str, ...]
+    products: dict[str, str] = field(default_factory=dict)
+    detail: tuple[str, ...] = ()
+    start: datetime | None = None
+    end: datetime | None = None
+    overrides: dict[str, str] = field(default_factory=dict)
+    ignore_dust: bool = False  # see replay/entries.py: a workaround for sighook's dust-as-position rule
+
+
+@dataclass
+class ReplayOutcome:
+    database: str
+    database_url: str
+    settings: Settings
+    dataset: DataSet
+    stats: RunStats
+    detailed_candles: int
+    report: dict[str, Any]
+    seconds: float
+    phases: dict[str, float] = field(default_factory=dict)  # wall seconds: load, signals, database, loop, report
+
+
+def parse_overrides(items: list[str]) -> dict[str, str]:
+    """`--set NAME=VALUE` (NAME as the env var or the field name) → {field: value}; unknown names fail."""
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        field_name = name.strip().lower()
+        if not sep or field_name not in Settings.model_fields:
+            raise SettingsError(f"--set {item!r}: not NAME=VALUE with a known setting name")
+        out[field_name] = value.strip()
+    return out
+
+
+def replay_settings(overrides: dict[str, str]) -> Settings:
+    settings = load_settings(**overrides)
+    # In-process alerts need a secret in the body (sighook's alert_body); nothing listens for it.
+    # The replay polls the working-order desk once per closed candle, not every WORKING_POLL_INTERVAL_S,
+    # too coarse for post-only entries chasing the bid and resting exits: it places entries at market
+    # and exits marketable (through the same desk and order manager as live), and its report says so.
+    return settings.model_copy(update={"webhook_secrets": SecretStr(REPLAY_SECRET), "notify_urls": SecretStr(""),
+                                       **REPLAY_EXECUTION})
+
+
+# What a replay forces (README "Replay"): the execution style it can drive today.
+REPLAY_EXECUTION: dict[str, str] = {"entry_order_type": "market", "entry_order_type_sighook": "market",
+                                    "entry_order_type_tradingview": "market", "exit_order_style": "marketable"}
+
+
+def load_data(request: ReplayRequest, settings: Settings) -> tuple[DataSet, dict[str, ProductSeries]]:
+    dataset = load(request.data, products=request.products, start=request.start, end=request.end,
+                   max_gap_candles=settings.replay_max_gap_candles)
+    detail: dict[str, ProductSeries] = {}
+    if request.detail:
+        detail = {s.product_id: s for s in load(request.detail, products=request.products, start=request.start,
+                                                 end=request.end, max_gap_candles=settings.replay_max_gap_candles
+                                                 ).series}
+    return dataset, detail
+
+
+def run_fingerprint(dataset: DataSet, settings: Settings, overrides: dict[str, str], ignore_dust: bool) -> str:
+    basis = json.dumps({"data": dataset.fingerprint, "overrides": overrides, "seed": settings.sim_seed,
+                        "ignore_dust": ignore_dust},
+                       sort_keys=True, default=str)
+    return hashlib.sha256(basis.encode()).hexdigest()
+
+
+@asynccontextmanager
+async def fresh_database(settings: Settings, name: str) -> AsyncIterator[str]:
+    """A new, migrated database `name` on DATABASE_URL's server (or the embedded one), dropped first."""
+    embedded = None
+    if settings.database_url is not None:
+        server = settings.database_url.get_secret_value()
+    else:
+        from shared_data.embedded import EmbeddedPostgres
+
+        embedded = EmbeddedPostgres(settings.pgdata_dir)
+        server = embedded.start()
+    try:
+        url = await create_database(server, name, drop_first=True)
+        await _no_commit_wait(url, name)
+        await migrate.upgrade(url)
+        await migrate.set_view_timezone(url, settings.tax_timezone)
+        yield url
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+async def _no_commit_wait(url: str, name: str) -> None:
+    """A replay's database is rebuilt by running the replay again: its commits need not wait for the
+    WAL to reach the disk (synchronous_commit=off changes durability after a crash, nothing else)."""
+    import asyncpg
+
+    from shared_data.db import to_plain_url
+
+    conn = await asyncpg.connect(to_plain_url(url), timeout=10)
+    try:
+        await conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
+    finally:
+        await conn.close()
+
+
+async def replay(request: ReplayRequest, *, progress: Progress | None = None,
+                 database: str | None = None, shortcuts: bool = True) -> ReplayOutcome:
+    """Run one replay; `database` overrides the run's database name (default: from its fingerprint).
+
+    `shortcuts=False` is the reference path for tests: every price point played, every sweep run,
+    sighook's blockers read from the database every time. The report must not change."""
+    from replay.report import build_report
+
+    started = time.perf_counter()
+    phases: dict[str, float] = {}
+    mark = started
+
+    def lap(name: str) -> None:
+        nonlocal mark
+        now = time.perf_counter()
+        phases[name] = round(now - mark, 3)
+        mark = now
+
+    settings = replay_settings(request.overrides)
+    dataset, detail = load_data(request, settings)
+    lap("load")
+    tables = compute_tables(dataset.series, settings)
+    timeline = build_timeline(dataset.series, detail)
+    lap("signals")
+    name = database or f"replay_{run_fingerprint(dataset, settings, request.overrides, request.ignore_dust)[:20]}"
+    first = min(int(s.starts[0]) for s in dataset.series)
+    clock = VirtualClock(_utc(first))
+    engine_config = SimulatorConfig.from_settings(settings, history_minutes=0).engine_config()
+    venue = InProcessExchange(engine_config, {s.product_id: (s.prices[0][0], s.tick) for s in dataset.series}, clock,
+                              settings.sim_initial_usd)
+    async with fresh_database(settings, name) as url:
+        engine = create_engine(url, pool_size=4, statement_timeout_ms=settings.db_statement_timeout_ms,
+                               connect_timeout_s=settings.db_connect_timeout_s)
+        lap("database")
+        try:
+            parts = await assemble(settings, engine, venue, clock, tables)
+            alerter = InProcessEntryAlerter(settings, parts.sessions, clock=clock, symbols=parts.symbols,
+                                            worker=parts.worker, sellable_size=parts.positions.size_of,
+                                            ignore_dust=request.ignore_dust,
+                                            # Breakers change only after a fill or inside an alert's risk check.
+                                            db_generation=(lambda: (len(venue.engine.orders), len(venue.engine.fills)))
+                                            if shortcuts else None)
+            driver = Driver(parts, venue, clock, tables, alerter, settings, shortcuts=shortcuts)
+            cpu = time.process_time()
+            stats = await driver.run(timeline, progress)
+            lap("loop")
+            phases["loop_cpu"] = round(time.process_time() - cpu, 3)  # this process only, not PostgreSQL
+            stats.dust_blocked = alerter.dust_blocked
+            report = await build_report(parts, settings, request, dataset, stats, name, timeline.detailed_candles)
+            lap("report")
+        finally:
+            await engine.dispose()
+    return ReplayOutcome(database=name, database_url=_where(settings, name),
+                         settings=settings, dataset=dataset, stats=stats, detailed_candles=timeline.detailed_candles,
+                         report=report, seconds=time.perf_counter() - started, phases=phases)
+
+
+def _utc(seconds: int) -> datetime:
+    from datetime import UTC
+
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def _where(settings: Settings, name: str) -> str:
+    """The run's database URL (password masked), or where the embedded server keeps it."""
+    from shared_data.db import redact_url
+
+    if settings.database_url is None:
+        return f"embedded server in {Path(settings.pgdata_dir)} (database {name})"
+    return redact_url(with_database(settings.database_url.get_secret_value(), name))

@@ -1,0 +1,239 @@
+"""The replay's exchange: the simulator's matching engine in-process, behind the daemon's ExchangePort.
+
+No sockets and no SDK: each call asks the engine directly, renders the answer with the simulator's
+own REST renderers and maps it back with the Coinbase adapter's own response mapping — so the
+daemon sees exactly the values it would get from the simulator over HTTPS, minus the transport.
+Prices move only when the replay driver calls `move`.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from core.clock import Clock
+from exchange.coinbase import rest_mapping as m
+from exchange.models import (
+    Balance,
+    CancelResult,
+    Candle,
+    EditRequest,
+    EditResult,
+    FeeTier,
+    Fill,
+    KeyPermissions,
+    Order,
+    OrderRequest,
+    OrderResult,
+    Page,
+    PreviewResult,
+    Product,
+    Quote,
+)
+from exchange.port import ExchangeBadRequest, ExchangeNotFound
+from simulator.engine.edits import edit_order as sim_edit_order
+from simulator.engine.edits import parse_edit_request
+from simulator.engine.events import FillEvent, OrderEvent
+from simulator.engine.matching import EngineConfig, MatchingEngine
+from simulator.engine.orders import Rejection, SimFill
+from simulator.engine.previews import preview_order as sim_preview_order
+from simulator.engine.products import default_spec
+from simulator.engine.types import CreateOutcome
+from simulator.http.render import account_json, fill_json, order_json, product_json
+from simulator.http.routes_edits import edit_response, preview_response
+
+if TYPE_CHECKING:
+    from exchange.port import ExchangePort
+
+PAGE = 250
+
+
+class InProcessExchange:
+    """ExchangePort over a MatchingEngine; the driver moves prices and collects touched orders."""
+
+    def __init__(self, config: EngineConfig, products: dict[str, tuple[Decimal, Decimal]], clock: Clock,
+                 initial_usd: Decimal) -> None:
+        """`products`: product id → (first price, price tick of the data)."""
+        specs = [replace(default_spec(pid, first), price_increment=min(tick, default_spec(pid).price_increment))
+                 for pid, (first, tick) in sorted(products.items())]
+        # A replay's database is new for each run, so seeded ids cannot collide with stored ones; they
+        # keep the report byte-identical for one seed (the paper simulator's ids stay random).
+        rng = random.Random(f"replay-ids-{config.seed}")
+        self.engine = MatchingEngine(config, specs, clock.now(), {"USD": initial_usd},
+                                     ids=lambda: str(uuid.UUID(int=rng.getrandbits(128), version=4)))
+        self._clock = clock
+        self._fills_by_order: dict[str, list[SimFill]] = {}
+        self._touched: dict[str, None] = {}  # order ids with news since the last collect, in order
+        self._working: dict[str, set[str]] = {}  # product → its non-terminal orders (resting or pending)
+        self._absorb()
+
+    # ---- driver side ---------------------------------------------------------------------------
+    def move(self, product_id: str, price: Decimal) -> None:
+        """The market trades at `price` now: resting orders and stops are worked against it."""
+        self.engine.set_price(product_id, price, self._clock.now())
+        self._absorb()
+
+    def tick_size(self, product_id: str) -> Decimal:
+        return self.engine.markets[product_id].state.spec.price_increment
+
+    def top_of_book(self, product_id: str) -> tuple[Decimal | None, Decimal | None]:
+        bid, ask = self.engine.markets[product_id].top_of_book()
+        return (bid.price if bid else None, ask.price if ask else None)
+
+    def collect(self) -> list[str]:
+        """Order ids whose state changed since the last call (the user channel's prompts)."""
+        out = list(self._touched)
+        self._touched.clear()
+        return out
+
+    def has_working_orders(self, product_id: str) -> bool:
+        return bool(self._working.get(product_id))
+
+    def pending(self) -> bool:
+        return bool(self._touched)
+
+    def _absorb(self) -> None:
+        for event in self.engine.drain_events():
+            if isinstance(event, OrderEvent):
+                order = event.order
+                self._touched[order.order_id] = None
+                working = self._working.setdefault(order.product_id, set())
+                if order.terminal:
+                    working.discard(order.order_id)
+                else:
+                    working.add(order.order_id)
+            elif isinstance(event, FillEvent):
+                self._fills_by_order.setdefault(event.fill.order_id, []).append(event.fill)
+                self._touched[event.fill.order_id] = None
+
+    # ---- ExchangePort --------------------------------------------------------------------------
+    async def get_products(self) -> list[Product]:
+        now = self._clock.now()
+        return [m.product_from(product_json(mk, now)) for _, mk in sorted(self.engine.markets.items())]
+
+    async def get_product(self, product_id: str) -> Product:
+        market = self.engine.market(product_id)
+        if market is None:
+            raise ExchangeNotFound(f"unknown product {product_id}")
+        return m.product_from(product_json(market, self._clock.now()))
+
+    async def get_balances(self) -> dict[str, Balance]:
+        now, portfolio = self._clock.now(), self.engine.config.portfolio_id
+        return m.balances_from([account_json(w, portfolio, now) for w in self.engine.ledger.wallets.values()])
+
+    async def get_best_bid_ask(self, product_ids: Sequence[str]) -> list[Quote]:
+        now = self._clock.now()
+        out = []
+        for pid in product_ids or sorted(self.engine.markets):
+            market = self.engine.market(pid)
+            if market is None:
+                continue
+            bid, ask = market.top_of_book()
+            if bid is not None and ask is not None:
+                out.append(Quote(product_id=pid, bid=bid.price, ask=ask.price, time=now, bid_size=bid.size,
+                                 ask_size=ask.size))
+        return out
+
+    async def get_candles(self, product_id: str, start: datetime, end: datetime, granularity: str) -> list[Candle]:
+        raise ExchangeBadRequest("a replay's candles come from its data files, not from the venue")
+
+    async def create_order(self, request: OrderRequest) -> OrderResult:
+        if not request.client_order_id:
+            raise ExchangeBadRequest("create_order needs a client_order_id")
+        try:
+            config = m.order_configuration_for(request)
+        except ValueError as exc:
+            raise ExchangeBadRequest(str(exc)) from exc
+        outcome = self.engine.create_order(request.client_order_id, request.product_id, request.side.value, config,
+                                           self._clock.now())
+        self._absorb()
+        return m.order_result_from(_create_response(outcome), request.client_order_id)
+
+    async def cancel_orders(self, order_ids: Sequence[str]) -> list[CancelResult]:
+        results = self.engine.cancel_orders(list(dict.fromkeys(order_ids)), self._clock.now())
+        self._absorb()
+        return [CancelResult(r.order_id, r.success, None if r.success else r.failure_reason) for r in results]
+
+    async def edit_order(self, request: EditRequest) -> EditResult:
+        """The simulator's edit, answered with its own REST body and read by the adapter's mapping."""
+        outcome = sim_edit_order(self.engine, parse_edit_request(m.edit_body(request)), self._clock.now())
+        self._absorb()
+        return m.edit_result_from(edit_response(outcome), request.order_id)
+
+    async def preview_order(self, request: OrderRequest) -> PreviewResult:
+        try:
+            config = m.order_configuration_for(request)
+        except ValueError as exc:
+            raise ExchangeBadRequest(str(exc)) from exc
+        outcome = sim_preview_order(self.engine, request.product_id, request.side.value, config, self._clock.now())
+        return m.preview_result_from(preview_response(outcome))
+
+    async def get_order(self, order_id: str) -> Order:
+        order = self.engine.orders.get(order_id)
+        if order is None:
+            raise ExchangeNotFound(f"order {order_id} not found")
+        cfg = self.engine.config
+        return m.order_from(order_json(order, cfg.user_id, cfg.portfolio_id))
+
+    async def list_orders(self, product_id: str | None = None, statuses: Sequence[str] = (),
+                          cursor: str | None = None, limit: int = 250) -> Page[Order]:
+        wanted = {str(s).upper() for s in statuses}
+        orders = sorted((o for o in self.engine.orders.values()
+                         if (not wanted or o.status in wanted) and (product_id is None or o.product_id == product_id)),
+                        key=lambda o: (o.created_time, o.order_id), reverse=True)
+        offset = int(cursor or 0)
+        page = orders[offset:offset + limit]
+        more = offset + limit < len(orders)
+        cfg = self.engine.config
+        return Page([m.order_from(order_json(o, cfg.user_id, cfg.portfolio_id)) for o in page],
+                    str(offset + limit) if more else None, more)
+
+    async def list_fills(self, order_ids: Sequence[str] = (), product_id: str | None = None,
+                         start: datetime | None = None, cursor: str | None = None,
+                         limit: int = 250) -> Page[Fill]:
+        if order_ids:
+            fills = [f for oid in order_ids for f in self._fills_by_order.get(oid, ())]
+        else:
+            fills = list(self.engine.fills)
+        fills = [f for f in fills if (product_id is None or f.product_id == product_id)
+                 and (start is None or f.trade_time >= start)]
+        offset = int(cursor or 0)
+        page = fills[offset:offset + limit]
+        more = offset + limit < len(fills)
+        user = self.engine.config.user_id
+        return Page([m.fill_from(fill_json(f, user)) for f in page], str(offset + limit) if more else None, more)
+
+    async def get_fee_tier(self) -> FeeTier:
+        cfg = self.engine.config
+        return FeeTier(maker_rate=cfg.maker_fee_rate, taker_rate=cfg.taker_fee_rate, tier_name="replay")
+
+    async def get_key_permissions(self) -> KeyPermissions:
+        return KeyPermissions(can_view=True, can_trade=True, can_transfer=False,
+                              portfolio_uuid=self.engine.config.portfolio_id)
+
+    async def get_server_time(self) -> datetime:
+        return self._clock.now()
+
+
+def _create_response(outcome: CreateOutcome) -> dict[str, Any]:
+    """The simulator's create-order body (simulator/http/routes_orders.py), without HTTP."""
+    if outcome.order is not None:
+        order = outcome.order
+        return {"success": True, "order_id": order.order_id,
+                "success_response": {"order_id": order.order_id, "product_id": order.product_id,
+                                     "side": order.side, "client_order_id": order.client_order_id}}
+    rej = outcome.rejection or Rejection("UNKNOWN_FAILURE_REASON", "UNKNOWN_PREVIEW_FAILURE_REASON", "")
+    return {"success": False, "failure_reason": "UNKNOWN_FAILURE_REASON", "order_id": "",
+            "error_response": {"error": rej.error, "message": rej.message, "error_details": rej.error_details,
+                               "preview_failure_reason": rej.preview_failure_reason,
+                               "new_order_failure_reason": rej.error}}
+
+
+if TYPE_CHECKING:
+    def _conforms(x: InProcessExchange) -> ExchangePort:
+        return x
