@@ -19,8 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.settings import Settings
 
 # The database's trading state: what `paper reset` empties (the buy_sell_matrix and settings stay).
+# Everything that describes the account's trading (its orders, fills, positions and their history).
+# Kept: schema, product_rules (exchange facts) and leadership (the epoch must only ever grow).
 TRADING_TABLES = ("fifo_allocations", "fills", "passive_orders", "trailing_stop_state", "trade_records", "alerts",
-                  "risk_events", "risk_state", "fill_dead_letters", "account_identity")
+                  "risk_events", "risk_state", "fill_dead_letters", "account_identity", "working_orders",
+                  "order_previews", "degraded_mode_state", "degraded_mode_events", "trailing_stop_events",
+                  "exit_events")
 TRADING_SHARED_KEYS = ("reconcile_cursor",)
 
 

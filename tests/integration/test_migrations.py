@@ -142,3 +142,13 @@ async def test_ids_compare_bytewise_and_order_pages_leave_room_for_hot_updates(d
         await conn.close()
     assert options == ["fillfactor=50"]
     assert len(collations) == 10 and {r["collation_name"] for r in collations} == {"C"}, collations
+
+
+async def test_paper_reset_knows_every_table(db_url: str) -> None:
+    """`paper reset` empties the trading tables; a table added by a later migration must be sorted into
+    them or into what a reset deliberately keeps — never silently left holding the old account's rows."""
+    from webhook.durability_cli import TRADING_TABLES
+
+    kept = {"shared_data", "product_rules", "leadership_state", "leadership_events"}
+    tables = await _tables(db_url)
+    assert tables == set(TRADING_TABLES) | kept, (tables - set(TRADING_TABLES) - kept, set(TRADING_TABLES) - tables)
