@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/bootstrap.sh
 scripts/ensure_chromium.sh
-scripts/ensure_promtool.sh
+scripts/ensure_debian_tools.sh
 set +e
 .venv/bin/python -m pytest "$@"
 rc=$?

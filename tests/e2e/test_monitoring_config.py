@@ -83,7 +83,7 @@ async def test_every_rule_and_panel_metric_is_served(served_names: set[str]) -> 
 
 def promtool() -> str:
     path = shutil.which("promtool")
-    assert path, "promtool is missing: run scripts/ensure_promtool.sh (test.sh does) or apt-get install prometheus"
+    assert path, "promtool is missing: run scripts/ensure_debian_tools.sh (test.sh does) or apt-get install prometheus"
     return path
 
 
