@@ -117,8 +117,16 @@ async def test_every_corpus_message_gets_its_expected_outcome(daemon: Daemon, si
             spec = order.spec
             if (order.product_id, order.side) != (case.product, case.side):
                 failures.append(f"{case.name}: ordered {order.side} {order.product_id}")
-            if case.quote_size is not None and spec.quote_size != case.quote_size:
-                failures.append(f"{case.name}: quote size {spec.quote_size}, expected {case.quote_size}")
+            if case.quote_size is not None:
+                # A USD amount is ordered in base units at the product's increment (the working-order desk,
+                # issue #19: no dust), sized so that what leaves the account, fees included, is at most it.
+                fills = [f for f in sim.engine.fills if f.order_id == order.order_id]
+                spent = sum((f.price * f.size + f.commission for f in fills), Decimal(0))
+                if spec.base_size is None or spec.quote_size is not None:
+                    failures.append(f"{case.name}: sized {spec.base_size} base / {spec.quote_size} quote, "
+                                    f"expected base units for ${case.quote_size}")
+                elif not case.quote_size * Decimal("0.97") <= spent <= case.quote_size:
+                    failures.append(f"{case.name}: spent {spent} for ${case.quote_size}")
             if case.base_size is not None and spec.base_size != case.base_size:
                 failures.append(f"{case.name}: base size {spec.base_size}, expected {case.base_size}")
             if order.side == "BUY":  # the next exits need the fill in the ledger
@@ -144,5 +152,9 @@ async def test_four_identical_tradingview_deliveries_place_one_order(daemon: Dae
     await eventually(lambda: len(sim.engine.orders) == before + 2, what="two orders")
     await asyncio.sleep(1.0)
     assert len(sim.engine.orders) == before + 2
-    quotes = sorted(o.spec.quote_size for o in list(sim.engine.orders.values())[-2:] if o.spec.quote_size)
-    assert quotes == [Decimal("35"), Decimal("36")]
+    last_two = list(sim.engine.orders.values())[-2:]
+    assert sorted(o.product_id for o in last_two) == ["SOL-USD", "SOL-USD"]
+    spent = [sum((f.price * f.size + f.commission for f in sim.engine.fills if f.order_id == o.order_id), Decimal(0))
+             for o in last_two]  # in the order sent: the JSON alert's $35, then the text's $36
+    for amount, cost in zip((Decimal("35"), Decimal("36")), spent, strict=True):
+        assert amount * Decimal("0.97") <= cost <= amount, spent

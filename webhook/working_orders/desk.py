@@ -149,6 +149,10 @@ class WorkingOrderDesk:
             if not ok:
                 return PlaceResult(False, coid0, error=(error or "FAILED").split(":")[0], detail=error)
             self._adopt(wo)
+            if kind is EntryOrderType.MARKET:
+                # A market child is done at once (filled or not): look now, so the entry does not stay
+                # "working" — blocking the next entry of the symbol — until the next poll.
+                await self._step_one(wo)
             return PlaceResult(True, wo.client_order_id or coid0, order_id=wo.order_id)
 
     # ---- exits ------------------------------------------------------------------------------
@@ -203,21 +207,24 @@ class WorkingOrderDesk:
     async def step_all(self) -> int:
         """Look at every working order once; returns how many are still working."""
         for wo in list(self._working.values()):
-            async with self._wo_lock(wo):
-                if wo.state.is_final:
-                    self._working.pop(wo.id, None)
-                    continue
-                try:
-                    if wo.purpose is Purpose.ENTRY:
-                        await entry.step(self._ctx, wo)
-                    else:
-                        await exit.step(self._ctx, wo, self._on_exit_done)
-                except Exception:
-                    log.exception("working_order_step_failed", working_order_id=wo.id, symbol=wo.symbol)
-                self._owned.update(wo.child_ids)
-                if wo.state.is_final:
-                    self._ended(wo)
+            await self._step_one(wo)
         return len(self._working)
+
+    async def _step_one(self, wo: WorkingOrder) -> None:
+        async with self._wo_lock(wo):
+            if wo.state.is_final:
+                self._working.pop(wo.id, None)
+                return
+            try:
+                if wo.purpose is Purpose.ENTRY:
+                    await entry.step(self._ctx, wo)
+                else:
+                    await exit.step(self._ctx, wo, self._on_exit_done)
+            except Exception:
+                log.exception("working_order_step_failed", working_order_id=wo.id, symbol=wo.symbol)
+            self._owned.update(wo.child_ids)
+            if wo.state.is_final:
+                self._ended(wo)
 
     def _ended(self, wo: WorkingOrder) -> None:
         self._working.pop(wo.id, None)
