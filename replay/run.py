@@ -169,7 +169,10 @@ async def replay(request: ReplayRequest, *, progress: Progress | None = None,
                               settings.sim_initial_usd)
     async with fresh_database(settings, name) as url:
         engine = create_engine(url, pool_size=4, statement_timeout_ms=settings.db_statement_timeout_ms,
-                               connect_timeout_s=settings.db_connect_timeout_s)
+                               connect_timeout_s=settings.db_connect_timeout_s,
+                               # A throwaway database on a server this run just used: a ping per checkout
+                               # (a round trip each) guards against nothing here.
+                               pre_ping=False)
         lap("database")
         try:
             parts = await assemble(settings, engine, venue, clock, tables)

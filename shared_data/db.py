@@ -39,12 +39,13 @@ def redact_url(url: str) -> str:
 
 
 def create_engine(url: str, pool_size: int = 10, statement_timeout_ms: int = 30_000,
-                  connect_timeout_s: float = 10.0) -> AsyncEngine:
+                  connect_timeout_s: float = 10.0, pre_ping: bool = True) -> AsyncEngine:
+    """`pre_ping=False` skips the liveness round trip on every checkout (only where nothing drops connections)."""
     connect_args: dict[str, Any] = {"timeout": connect_timeout_s}
     if statement_timeout_ms:
         connect_args["server_settings"] = {"statement_timeout": str(statement_timeout_ms)}
     return create_async_engine(
-        to_async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+        to_async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pre_ping,
         connect_args=connect_args,
     )
 
