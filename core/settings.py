@@ -478,6 +478,10 @@ class ExchangeResilienceSettings(BaseModel):
     degraded_reconcile_factor: float = Field(
         default=4.0, ge=1, description="While degraded, reconciliation runs this many times less often."
     )
+    degraded_probe_interval_s: float = Field(
+        default=3.0, gt=0, description="While degraded, one cheap exchange read this often, so that recovery "
+        "does not wait for traffic an idle daemon may never make."
+    )
 
 
 # ---- Local state of a first run (issue 18) ----

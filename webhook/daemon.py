@@ -294,6 +294,8 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
     supervisor.add("market_feed", lambda s: _feed_run(market_feed))
     supervisor.add("user_feed", lambda s: _feed_run(user_feed))
     supervisor.add("degraded_mode", degraded.run)
+    supervisor.add("degraded_probe", lambda s: degraded.probe(s, rest.get_server_time,
+                                                               settings.degraded_probe_interval_s))
     # Everything that writes to the exchange (or to trading state) runs in the leader only; a standby
     # keeps its feeds and caches warm and serves /webhook, /health and the dashboard (issue #24).
     leadership.add("fill_processor", fills.run)

@@ -10,6 +10,7 @@ less often, and `run` repeats the notification every `degraded_notify_every_s`.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from core.clock import Clock, SystemClock
@@ -117,6 +118,19 @@ class DegradedMode:
                 await self._notifier.notify(TOPIC, f"still in DEGRADED MODE since {s.since}: {s.cause}")
             await _wait(stop, every)
         await self.flush()
+
+
+    async def probe(self, stop: asyncio.Event, call: Callable[[], Awaitable[object]], every_s: float) -> None:
+        """While degraded, make one cheap read every `every_s`: an idle daemon makes few exchange calls,
+        and without calls the run of successes that ends degraded mode would never come. `call` goes
+        through the monitored exchange, so its outcome counts like any other call's."""
+        while not stop.is_set():
+            if self.active:
+                try:
+                    await call()
+                except Exception as exc:  # counted as a failure by the monitored exchange already
+                    log.info("degraded_probe_failed", error=type(exc).__name__)
+            await _wait(stop, every_s)
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

@@ -79,7 +79,14 @@ async def test_order_placement_survives_exchange_errors(db_url: str, sim: Runnin
         sim.faults.clear()
         assert final in ("failed", "ordered")
         assert orders_on(sim, storm_symbol) <= 1
-        # The daemon still trades afterwards.
+        # The storm put the daemon in degraded mode (no new entries, issue #21); idle, it probes the
+        # exchange and leaves by itself once the calls succeed again — then it trades.
+        degraded = d.parts["degraded"]
+        await eventually(lambda: not degraded.active, timeout=90, what="degraded mode left")
+        assert [t.event for t in degraded.transitions][-2:] == ["enter", "leave"], degraded.transitions
+        sim.set_price(storm_symbol, D("100.05"))  # a fresh quote: entries are never sized from a stale one
+        await eventually(lambda: (q := d.parts["cache"].get(storm_symbol)) is not None and q.price == D("100.05"),
+                         what="fresh quote")
         status, _ = await d.post_alert(buy_alert(storm_symbol, id="after-storm", notional="120"))
         assert status == 200
         await eventually(lambda: d.position_size(storm_symbol) > 0, timeout=60, what="trading resumed")

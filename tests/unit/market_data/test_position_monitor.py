@@ -281,7 +281,7 @@ async def test_protective_stop_follows_the_trailing_stop_and_leaves_no_orphan() 
     assert history == [("created", None, None), ("activated", None, D("101.5")),
                        ("exchange_stop_placed", None, D("101.5")),
                        ("stop_moved", D("101.5"), D("102")),  # decided; the exchange stop stays (rate limit)
-                       ("stop_moved", D("102"), D("104")), ("exchange_stop_replaced", D("101.5"), D("104")),
+                       ("stop_moved", D("102"), D("104")), ("exchange_stop_edited", D("101.5"), D("104")),
                        ("removed", D("104"), None)]
     assert rig.rows.trailing_events[-1].final_state is not None and "SOL-USD" not in rig.rows.rows
 
