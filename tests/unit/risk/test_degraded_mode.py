@@ -91,3 +91,29 @@ async def test_mode_gates_entries_slows_reconciliation_and_repeats_notices() -> 
     await mode.flush()
     assert not mode.active and [t.event for t in mode.transitions] == ["enter", "leave"]
     assert "ended" in notifier.messages[-1][1]
+
+
+async def test_an_idle_daemon_probes_its_way_out_of_degraded_mode() -> None:
+    """Recovery needs a run of successful calls; the probe makes them while degraded, and only then."""
+    settings = load_settings(degraded_error_threshold=1, degraded_recovery_successes=3)
+    mode = DegradedMode(settings, None, ListNotifier(), ManualClock(T0))
+    calls: list[str] = []
+
+    async def server_time() -> None:  # stands for the monitored exchange's read: it reports its outcome
+        calls.append("time")
+        mode.observe_success("account")
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(mode.probe(stop, server_time, 0.001))
+    await asyncio.sleep(0.02)
+    assert calls == []  # not degraded: no probing
+    mode.observe_failure("orders", "429")
+    assert mode.active
+    for _ in range(1000):  # bounded: never hang
+        if not mode.active:
+            break
+        await asyncio.sleep(0.005)
+    assert not mode.active and len(calls) == 3
+    stop.set()
+    await task
+    await mode.flush()
