@@ -24,15 +24,7 @@ from typing import Any
 from core.clock import Clock, SystemClock
 from core.enums import ExitReason
 from core.logging import get_logger
-from core.metrics import (
-    EXITS,
-    EXITS_SKIPPED,
-    SENTINEL_SWEEP_SECONDS,
-    STALE_QUOTES,
-    TRAILING_ACTIVATIONS,
-    TRAILING_ACTIVE,
-    TRAILING_CREATED,
-)
+from core.metrics import EXITS, EXITS_SKIPPED, SENTINEL_SWEEP_SECONDS, STALE_QUOTES
 from core.money import fmt, pct_change
 from core.settings import Settings
 from market_data.exit_policy import ExitDecision, decide_exit
@@ -51,8 +43,9 @@ from market_data.ports import (
 from market_data.protective_stop import ProtectiveOrder, ProtectiveStopManager
 from market_data.stop_events import ExitEventKind, TrailingEventKind
 from market_data.stop_history import StopHistory
-from market_data.trailing_stop import TrailingParams, TrailingStop, advance, start_trailing
-from market_data.trailing_store import TrailingWriter, final_state
+from market_data.trailing_book import TrailingBook
+from market_data.trailing_stop import TrailingParams, TrailingStop
+from market_data.trailing_store import TrailingWriter
 
 log = get_logger(__name__)
 
@@ -76,15 +69,13 @@ class PositionMonitor:
         self._executor = executor
         self._notifier = notifier
         self._clock = clock or SystemClock()
-        self._writer = writer
         self._protective = protective if settings.protective_stop_enabled else None
         self._params = TrailingParams.from_settings(settings)
         self._hodl = frozenset(a.upper() for a in settings.hodl_assets)
         self._exits = ExitTracker(settings.exit_max_attempts)
         self._history = StopHistory(writer, self._clock)
+        self._trailing = TrailingBook(self._params, writer, self._history)
         self._protective_ids: set[str] = set()  # our exchange stops (placed or adopted), until they end
-        self._trailing: dict[str, TrailingStop] = {}
-        self._active_count = 0
         self._memo: dict[str, _Memo] = {}
         self._seen: set[str] = set()  # positions seen open in this run (only those are cleaned up)
         self._no_quote_since: dict[str, float] = {}
@@ -97,7 +88,7 @@ class PositionMonitor:
             self._protective.set_listener(self.on_protective_change)
             self._protective.set_event_listener(self.on_protective_event)
         for stop in (trailing or {}).values():
-            self._put_trailing(stop, persist=False)
+            self._trailing.put(stop, persist=False)
             if self._protective is not None and stop.stop_order_id and stop.stop_order_price is not None:
                 self._protective_ids.add(stop.stop_order_id)
                 # Size unknown until the first sync, which then re-places it once with the right size.
@@ -115,20 +106,14 @@ class PositionMonitor:
 
     def restore_trailing(self, stops: Mapping[str, TrailingStop]) -> None:
         """A standby that becomes the leader: the stops are what the database holds now (issue #24)."""
-        for symbol in [s for s in self._trailing if s not in stops]:
-            old = self._trailing.pop(symbol)
-            if old.is_active:
-                self._active_count -= 1
+        self._trailing.restore(stops)
         self._memo.clear()
-        for stop in stops.values():
-            self._put_trailing(stop, persist=False)
-        TRAILING_ACTIVE.set(self._active_count)
 
     def trailing_stop(self, symbol: str) -> TrailingStop | None:
         return self._trailing.get(symbol)
 
     def trailing_stops(self) -> list[TrailingStop]:
-        return list(self._trailing.values())
+        return self._trailing.all()
 
     def exit_finished(self, symbol: str, *, filled: bool, order_id: str | None = None) -> None:
         """The execution core reports that a sell of `symbol` (maybe the live exit) reached a final state."""
@@ -250,7 +235,9 @@ class PositionMonitor:
         if self._hodl and base_asset(symbol) in self._hodl:
             self._skip_hodl(position, price, signal, now, now_mono)
         else:
-            trailing = self._update_trailing(position, price, signal.atr if signal else None, now)
+            trailing = self._trailing.update(position, price, signal.atr if signal else None, now)
+            if self._protective is not None and trailing.is_active and trailing.current_stop is not None:
+                self._maybe_protect(position, trailing.current_stop, now)
             decision = decide_exit(position, price, signal, trailing, self._settings, now=now)
             if decision is not None:
                 self._maybe_submit(position, decision, now_mono)
@@ -280,48 +267,6 @@ class PositionMonitor:
                                                                           self._settings.notify_min_interval_s):
             log.warning("hodl_large_loss", symbol=symbol, pnl_pct=f"{pnl:.2f}")
             self._notify("hodl_large_loss", f"{symbol} (HODL, never sold by the sentinel) is at {pnl:.2f}%")
-
-    def _update_trailing(self, position: OpenPosition, price: Decimal, atr: Decimal | None,
-                         now: datetime) -> TrailingStop:
-        symbol = position.symbol
-        current = self._trailing.get(symbol)
-        # A new position (re-entered at the same price after an exit the sweep did not see) must not
-        # inherit the last one's stop: it is identified by its entry price *and* when it opened.
-        created = current is None or current.entry_price != position.avg_entry_price or (
-            position.opened_at is not None and current.opened_at is not None
-            and current.opened_at != position.opened_at)
-        if current is None or created:
-            if current is not None:
-                log.info("trailing_stop_removed", why="new position", **final_state(current))
-                self._history.removed(current, "new position")
-            current = start_trailing(symbol, position.avg_entry_price, price, position.opened_at, now, atr)
-            TRAILING_CREATED.inc()
-            log.info("trailing_stop_created", symbol=symbol, entry_price=fmt(current.entry_price), price=fmt(price))
-            self._history.created(current, price, position.size)
-        step = advance(current, price, atr, now, self._params)
-        new = step.stop
-        self._history.stepped(current, step, price, position.size, now)
-        self._put_trailing(new, persist=created or step.changed)
-        if step.activated:
-            TRAILING_ACTIVATIONS.inc()
-            log.info("trailing_stop_activated", symbol=symbol, stop=fmt(new.current_stop or price), price=fmt(price))
-        if step.triggered:
-            log.info("trailing_stop_triggered", price=fmt(price), **final_state(new))
-        if self._protective is not None and new.is_active and new.current_stop is not None:
-            self._maybe_protect(position, new.current_stop, now)
-        return new
-
-    def _put_trailing(self, stop: TrailingStop, *, persist: bool = True) -> None:
-        old = self._trailing.get(stop.symbol)
-        if old is stop:
-            return
-        delta = int(stop.is_active) - int(old is not None and old.is_active)
-        self._trailing[stop.symbol] = stop
-        if delta:
-            self._active_count += delta
-            TRAILING_ACTIVE.set(self._active_count)
-        if persist and self._writer is not None:
-            self._writer.save(stop)
 
     # ---- exits --------------------------------------------------------------------------------
     def _maybe_submit(self, position: OpenPosition, decision: ExitDecision, now_mono: float) -> None:
@@ -402,7 +347,7 @@ class PositionMonitor:
         current = self._trailing.get(symbol)
         if current is None:
             return
-        self._put_trailing(replace(
+        self._trailing.put(replace(
             current, stop_order_id=order.order_id if order else None,
             stop_order_price=order.stop_price if order else None,
             stop_order_moved_at=order.placed_at if order else current.stop_order_moved_at))
@@ -422,14 +367,7 @@ class PositionMonitor:
             self._no_quote_since.pop(symbol, None)
             self._exits.forget(symbol)
             self._history.forget(symbol)
-            stop = self._trailing.pop(symbol, None)
-            if stop is not None:
-                self._active_count -= int(stop.is_active)
-                TRAILING_ACTIVE.set(self._active_count)
-                log.info("trailing_stop_removed", why="position closed", **final_state(stop))
-                self._history.removed(stop, "position closed")
-                if self._writer is not None:
-                    self._writer.delete(symbol)
+            self._trailing.closed(symbol)
             if self._protective is not None and self._protective.order(symbol) is not None:
                 self._spawn(self._protective.remove(symbol, "position closed"))
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from sqlalchemy import select
 
 from core.settings import Settings, load_settings
@@ -34,6 +35,19 @@ async def start_test_simulator(state_dir: Path, products: list[str], price: Deci
         initial_prices=dict.fromkeys(products, price), initial_balances={"USD": Decimal("100000")})
     base.update(overrides)
     return await start_simulator(SimulatorConfig(**base))
+
+
+def module_simulator(*products: str) -> Any:
+    """A module-scoped fixture: one simulator quoting `products` at 100 for every test of the module.
+    Bind it to the name the tests ask for: `sim = module_simulator(SYMBOL)`."""
+    @pytest.fixture(scope="module")
+    async def simulator(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RunningSimulator]:
+        running = await start_test_simulator(Path(tmp_path_factory.mktemp("sim")), list(products))
+        try:
+            yield running
+        finally:
+            await running.stop()
+    return simulator
 
 
 def e2e_settings(**overrides: Any) -> Settings:

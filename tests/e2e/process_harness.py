@@ -11,9 +11,11 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from simulator.app import RunningSimulator
 from simulator.keys import TestKey
@@ -116,3 +118,14 @@ class DaemonProcess:
 
 def secret_leaks(lines: Iterable[str], secrets: Iterable[str]) -> list[str]:
     return [s for s in secrets if any(s in line for line in lines)]
+
+
+@pytest.fixture
+async def daemons() -> AsyncIterator[list[DaemonProcess]]:
+    """The daemon processes a test starts; any still running afterwards is killed."""
+    started: list[DaemonProcess] = []
+    yield started
+    for d in started:  # never leave a daemon running after a failed test
+        if d.proc is not None and d.proc.returncode is None:
+            d.proc.send_signal(signal.SIGCONT)  # a frozen (SIGSTOPped) process must run again to be killed
+            await d.kill()

@@ -6,9 +6,7 @@ the alert it was handling is executed once, by the new leader."""
 from __future__ import annotations
 
 import signal
-from collections.abc import AsyncIterator
 from decimal import Decimal as D
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -16,6 +14,7 @@ import pytest
 
 from shared_data.advisory_keys import NAMESPACE_LEADER, as_int4
 from simulator.app import RunningSimulator
+from tests.e2e import leader_harness
 from tests.e2e.ha_support import (
     fills_recorded_exactly_once,
     no_duplicated_order,
@@ -25,29 +24,11 @@ from tests.e2e.ha_support import (
     sim_orders,
     start_pair,
 )
-from tests.e2e.harness import buy_alert, eventually, start_test_simulator
+from tests.e2e.harness import buy_alert, eventually
+from tests.e2e.leader_harness import BTC, ETH
 from tests.e2e.process_harness import DaemonProcess, daemon_env
 
-BTC, ETH = "BTC-USD", "ETH-USD"
-
-
-@pytest.fixture(scope="module")
-async def sim(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RunningSimulator]:
-    running = await start_test_simulator(Path(tmp_path_factory.mktemp("sim")), [BTC, ETH])
-    try:
-        yield running
-    finally:
-        await running.stop()
-
-
-@pytest.fixture
-async def daemons() -> AsyncIterator[list[DaemonProcess]]:
-    started: list[DaemonProcess] = []
-    yield started
-    for d in started:
-        if d.proc is not None and d.proc.returncode is None:
-            d.proc.send_signal(signal.SIGCONT)
-            await d.kill()
+sim, daemons = leader_harness.sim, leader_harness.daemons  # the shared fixtures, under the names asked for
 
 
 @pytest.mark.slow
@@ -67,7 +48,10 @@ async def test_partitioned_leader_is_fenced_in_the_order_transaction(db_url: str
     zombie.proc.send_signal(signal.SIGSTOP)
     # Cut it from the database: its lock session ends (as a network partition would end it).
     ended = await query(db_url, "SELECT pg_terminate_backend(pid) AS ok FROM pg_locks WHERE locktype = 'advisory' "
-                                "AND classid::int4 = $1 AND granted", as_int4(NAMESPACE_LEADER))
+                                "AND classid::int4 = $1 AND granted "
+                                # this test's database only: other runs on the same server hold their own
+                                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+                        as_int4(NAMESPACE_LEADER))
     assert [r["ok"] for r in ended] == [True]
     await standby.wait_event("leader_first_sweep", timeout=60)
     sim.set_price(BTC, D("90"))  # the new leader exits

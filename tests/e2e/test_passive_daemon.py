@@ -4,25 +4,15 @@ even past its own take-profit, and the bracket's exit is recorded with its reaso
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal as D
-from pathlib import Path
-
-import pytest
 
 from simulator.app import RunningSimulator
-from tests.e2e.harness import e2e_settings, eventually, running_daemon, start_test_simulator
+from tests.e2e.harness import e2e_settings, eventually, module_simulator, running_daemon
 
 SYMBOL = "ETH-USD"
 
 
-@pytest.fixture(scope="module")
-async def sim(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RunningSimulator]:
-    running = await start_test_simulator(Path(tmp_path_factory.mktemp("sim")), [SYMBOL])
-    try:
-        yield running
-    finally:
-        await running.stop()
+sim = module_simulator(SYMBOL)
 
 
 async def test_daemon_quotes_brackets_and_keeps_the_sentinel_off_a_bracketed_position(

@@ -4,9 +4,7 @@ cancel-and-replace with its window measured (issue #21)."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from decimal import Decimal as D
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -15,18 +13,19 @@ import pytest
 from market_data.protective_stop import CLIENT_ID_PREFIX
 from simulator.app import RunningSimulator
 from simulator.engine.orders import SimOrder
-from tests.e2e.harness import Daemon, buy_alert, e2e_settings, eventually, running_daemon, start_test_simulator
+from tests.e2e.harness import (
+    Daemon,
+    buy_alert,
+    e2e_settings,
+    eventually,
+    module_simulator,
+    running_daemon,
+)
 
 SYMBOL = "BTC-USD"
 
 
-@pytest.fixture(scope="module")
-async def sim(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RunningSimulator]:
-    running = await start_test_simulator(Path(tmp_path_factory.mktemp("sim")), [SYMBOL])
-    try:
-        yield running
-    finally:
-        await running.stop()
+sim = module_simulator(SYMBOL)
 
 
 def stop_orders(sim: RunningSimulator) -> list[SimOrder]:

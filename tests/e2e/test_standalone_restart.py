@@ -3,7 +3,6 @@ by its reconciliation, after the simulator itself restarted from its durable boo
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from exchange.coinbase.rest import CoinbaseRestAdapter
 from exchange.models import OrderKind, OrderRequest
 from simulator.app import RunningSimulator
 from simulator.keys import TestKey
+from tests.e2e import process_harness
 from tests.e2e.harness import buy_alert, eventually, start_test_simulator
 from tests.e2e.paper_harness import db_trade_ids, fetch, post_alert
 from tests.e2e.process_harness import DaemonProcess, daemon_env
@@ -29,13 +29,7 @@ def _adapter(sim: RunningSimulator, key: TestKey) -> CoinbaseRestAdapter:
                                               sim.ca_file, key.name, key.private_pem))
 
 
-@pytest.fixture
-async def daemons() -> AsyncIterator[list[DaemonProcess]]:
-    started: list[DaemonProcess] = []
-    yield started
-    for d in started:
-        if d.proc is not None and d.proc.returncode is None:
-            await d.kill()
+daemons = process_harness.daemons  # the shared fixture, under the name asked for
 
 
 async def test_fills_while_the_daemon_was_down_survive_a_simulator_restart(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from decimal import Decimal as D
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -14,19 +13,13 @@ import pytest
 
 from shared_data.db import to_plain_url
 from simulator.app import RunningSimulator
-from tests.e2e.harness import SECRET, buy_alert, eventually, start_test_simulator
+from tests.e2e.harness import SECRET, buy_alert, eventually, module_simulator
 from tests.e2e.process_harness import DaemonProcess, daemon_env, secret_leaks
 
 SYMBOL = "BTC-USD"
 
 
-@pytest.fixture(scope="module")
-async def sim(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RunningSimulator]:
-    running = await start_test_simulator(Path(tmp_path_factory.mktemp("sim")), [SYMBOL])
-    try:
-        yield running
-    finally:
-        await running.stop()
+sim = module_simulator(SYMBOL)
 
 
 async def _row(db_url: str, query: str, *args: Any) -> asyncpg.Record | None:

@@ -5,7 +5,6 @@ the user is notified again and again, /health and the dashboard name it, the raw
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import asyncpg
 import pytest
 
 from shared_data.db import to_plain_url
+from tests.e2e import process_harness
 from tests.e2e.harness import buy_alert, eventually
 from tests.e2e.paper_harness import (
     PaperExchange,
@@ -55,13 +55,7 @@ async def _get(url: str) -> tuple[int, dict[str, Any]]:
         return resp.status, dict(await resp.json())
 
 
-@pytest.fixture
-async def daemons() -> AsyncIterator[list[DaemonProcess]]:
-    started: list[DaemonProcess] = []
-    yield started
-    for d in started:
-        if d.proc is not None and d.proc.returncode is None:
-            await d.kill()
+daemons = process_harness.daemons  # the shared fixture, under the name asked for
 
 
 async def test_unrecordable_fill_halts_notifies_dead_letters_and_fills_retry_records_it(

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator
 from decimal import Decimal as D
-from pathlib import Path
 
 import pytest
 
 from simulator.app import RunningSimulator
+from tests.e2e import leader_harness
 from tests.e2e.ha_support import (
     fills_recorded_exactly_once,
     health,
@@ -23,29 +22,11 @@ from tests.e2e.ha_support import (
     sim_orders,
     start_pair,
 )
-from tests.e2e.harness import buy_alert, eventually, start_test_simulator
+from tests.e2e.harness import buy_alert, eventually
+from tests.e2e.leader_harness import BTC, ETH
 from tests.e2e.process_harness import DaemonProcess, daemon_env
 
-BTC, ETH = "BTC-USD", "ETH-USD"
-
-
-@pytest.fixture(scope="module")
-async def sim(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RunningSimulator]:
-    running = await start_test_simulator(Path(tmp_path_factory.mktemp("sim")), [BTC, ETH])
-    try:
-        yield running
-    finally:
-        await running.stop()
-
-
-@pytest.fixture
-async def daemons() -> AsyncIterator[list[DaemonProcess]]:
-    started: list[DaemonProcess] = []
-    yield started
-    for d in started:
-        if d.proc is not None and d.proc.returncode is None:
-            d.proc.send_signal(signal.SIGCONT)
-            await d.kill()
+sim, daemons = leader_harness.sim, leader_harness.daemons  # the shared fixtures, under the names asked for
 
 
 @pytest.mark.slow
