@@ -26,20 +26,31 @@ class AlertSecretError(RuntimeError):
 def read_or_create_secret(path: Path) -> tuple[str, bool]:
     """The secret in `path`, creating it (0600, atomically: two processes agree) when absent.
 
-    Returns (secret, created)."""
+    The secret is written to a private temporary file first and then hard-linked to `path`: the link
+    fails if `path` exists, so exactly one creator wins, and no reader ever sees a half-written file
+    (webhook and sighook start together under compose). Returns (secret, created)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    candidate = secrets.token_urlsafe(32)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        secret = path.read_text(encoding="utf-8").strip()
-        if len(secret) < MIN_SECRET_LENGTH:
-            raise AlertSecretError(f"{path}: the alert secret must be at least {MIN_SECRET_LENGTH} characters "
-                                   "(delete the file to get a new one)") from None
-        return secret, False
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(candidate + "\n")
-    return candidate, True
+    if not path.exists():
+        candidate = secrets.token_urlsafe(32)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(candidate + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.link(tmp, path)
+                return candidate, True
+            except FileExistsError:
+                pass  # another process won: read what it wrote
+        finally:
+            tmp.unlink(missing_ok=True)
+    secret = path.read_text(encoding="utf-8").strip()
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise AlertSecretError(f"{path}: the alert secret must be at least {MIN_SECRET_LENGTH} characters "
+                               "(delete the file to get a new one)")
+    return secret, False
 
 
 def with_paper_secret(settings: Settings) -> tuple[Settings, Path | None, bool]:

@@ -34,13 +34,27 @@ def test_secret_file_is_created_once_0600_and_reused(tmp_path: Path) -> None:
 
 def test_concurrent_creators_agree(tmp_path: Path) -> None:
     path = tmp_path / "webhook-secret"
-    results: list[str] = []
-    threads = [threading.Thread(target=lambda: results.append(read_or_create_secret(path)[0])) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len(set(results)) == 1 and path.read_text().strip() == results[0]
+    results: list[tuple[str, bool]] = []
+    errors: list[BaseException] = []
+
+    def create() -> None:
+        try:
+            results.append(read_or_create_secret(path))
+        except BaseException as exc:  # a reader that saw a half-written file used to fail here
+            errors.append(exc)
+
+    for _ in range(20):  # the race is timing-dependent: many rounds, a fresh file each time
+        path.unlink(missing_ok=True)
+        results.clear()
+        threads = [threading.Thread(target=create) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert len({secret for secret, _ in results}) == 1 and path.read_text().strip() == results[0][0]
+        assert [created for _, created in results].count(True) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["webhook-secret"]  # no temporary file left
 
 
 def test_a_short_secret_file_is_refused(tmp_path: Path) -> None:
