@@ -27,7 +27,7 @@ from webhook.order_intent import client_order_id
 from webhook.order_manager import OrderManager, PlaceResult
 from webhook.working_orders import store
 from webhook.working_orders.book_cache import BookCache
-from webhook.working_orders.policy import backoff_delay, entry_limit_price
+from webhook.working_orders.policy import backoff_delay, capped_entry_price, entry_limit_price
 from webhook.working_orders.types import EntryOrderType, Step, StepKind, WorkingOrder
 from webhook.working_orders.waits import wait
 
@@ -86,7 +86,9 @@ class ChildPlacer:
             if _is_post_only_rejection(result):
                 wo.post_only_rejections += 1
                 top = await self._books.top(wo.symbol, fresh=True)
-                new_price = entry_limit_price(EntryOrderType.POST_ONLY, wo.side, top, tick) if top else None
+                # Re-priced from the fresh book, but never above the price the entry's caps were checked at.
+                new_price = capped_entry_price(entry_limit_price(EntryOrderType.POST_ONLY, wo.side, top, tick),
+                                               wo.price_ceiling, wo.side, tick) if top else None
                 self._record_step(wo, Step(self._clock.now(), StepKind.POST_ONLY_REJECTED, {
                     "client_order_id": coid, "price": _s(price), "new_price": _s(new_price),
                     "bid": _s(top.bid if top else None), "ask": _s(top.ask if top else None)}))
