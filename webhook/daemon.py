@@ -219,8 +219,11 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
     basis = BasisPositions(positions, PnlBasis(settings.exit_pnl_basis), (await rest.get_fee_tier()).taker_rate)
     # Passive market making (issue #20), off unless PASSIVE_PRODUCTS is set: positions under its
     # brackets are the exchange's to exit, so the sentinel sees them only once handed over.
+    # Its bids are entries: no quotes while a breaker is tripped, while degraded, or while any product
+    # has unrecorded fills (the same gates as the alert path's entries).
     passive = PassiveManager(fenced_rest, orders, sessions, settings, clock, settle=fills.process_order,
-                             notify=notifier.notify, breaker_tripped=lambda: _entries_blocked(risk),
+                             notify=notifier.notify,
+                             breaker_tripped=lambda: _passive_blocked(risk, degraded, dead_letters),
                              position_size=positions.size_of, atr=lambda s: _atr(listener, s))
     monitor = PositionMonitor(settings, cache, SentinelPositions(basis, passive.owns), listener, exits, notifier,
                               clock=clock, writer=writer, trailing=trailing, protective=protective)
@@ -294,7 +297,7 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
     supervisor.add("market_feed", lambda s: _feed_run(market_feed))
     supervisor.add("user_feed", lambda s: _feed_run(user_feed))
     supervisor.add("degraded_mode", degraded.run)
-    supervisor.add("degraded_probe", lambda s: degraded.probe(s, rest.get_server_time,
+    leadership.add("degraded_probe", lambda s: degraded.probe(s, lambda: _probe_family(rest, degraded, products),
                                                                settings.degraded_probe_interval_s))
     # Everything that writes to the exchange (or to trading state) runs in the leader only; a standby
     # keeps its feeds and caches warm and serves /webhook, /health and the dashboard (issue #24).
@@ -371,3 +374,18 @@ def _bound_port(runner: web.AppRunner) -> int:
         if server is not None and server.sockets:
             return int(server.sockets[0].getsockname()[1])
     raise RuntimeError("webhook HTTP server has no bound socket")
+
+
+async def _probe_family(rest: Any, degraded: DegradedMode, products: list[str]) -> object:
+    """One cheap read of the call family that put the daemon in degraded mode (orders: list one order;
+    market: the book top), so recovery is earned on the endpoints that were failing."""
+    family = degraded.status().get("family")
+    if family == "orders":
+        return await rest.list_orders(limit=1)
+    if family == "market" and products:
+        return await rest.get_best_bid_ask(products[:1])
+    return await rest.get_server_time()
+
+
+async def _passive_blocked(risk: RiskManager, degraded: DegradedMode, dead_letters: DeadLetters) -> bool:
+    return degraded.active or bool(dead_letters.blocked_symbols()) or await _entries_blocked(risk)
