@@ -36,3 +36,11 @@ def test_pem_and_bearer_are_scrubbed() -> None:
 def test_mask_key_never_shows_the_whole_key() -> None:
     key = "organizations/1234/apiKeys/abcd-efgh"
     assert mask_key(key) != key and mask_key(key).startswith("orga")
+
+
+def test_a_secret_field_name_is_redacted_every_time_whatever_its_first_value() -> None:
+    """Field names are memoised; the value rule (empty values are shown) must still apply per event."""
+    r = SecretRedactor()
+    assert _run(r, event="x", notify_token="")["notify_token"] == ""
+    assert _run(r, event="x", notify_token="abc-123-secret")["notify_token"] == REDACTED
+    assert _run(r, event="x", symbol="BTC-USD")["symbol"] == "BTC-USD"

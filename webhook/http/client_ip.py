@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 UNKNOWN_IP = "unknown"
@@ -21,6 +22,7 @@ def parse_networks(items: Iterable[str], setting: str) -> tuple[IPNetwork, ...]:
     return tuple(nets)
 
 
+@lru_cache(maxsize=4096)  # addresses are immutable values; a busy endpoint sees the same peers again and again
 def _ip(text: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     if not text:
         return None
