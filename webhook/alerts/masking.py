@@ -25,7 +25,7 @@ class PayloadMasker:
     def _walk(self, value: Any) -> Any:
         if isinstance(value, dict):
             return {
-                self._text(str(k)): MASK if _SECRET_KEY.search(str(k)) and v not in (None, "") else self._walk(v)
+                self._text(str(k)): MASK if _secret_name(str(k)) and v not in (None, "") else self._walk(v)
                 for k, v in value.items()
             }
         if isinstance(value, list):
@@ -41,6 +41,19 @@ class PayloadMasker:
             if secret in text:
                 text = text.replace(secret, MASK)
         return text
+
+
+def _secret_name(key: str) -> bool:
+    # Alert bodies reuse a handful of key names: remember the regex's answer per name (bounded).
+    found = _NAME_MEMO.get(key)
+    if found is None:
+        found = bool(_SECRET_KEY.search(key))
+        if len(_NAME_MEMO) < 4096:
+            _NAME_MEMO[key] = found
+    return found
+
+
+_NAME_MEMO: dict[str, bool] = {}
 
 
 def jsonable(value: Any) -> Any:
