@@ -111,6 +111,11 @@ async def _single(request: Any, args: argparse.Namespace, settings: Settings) ->
           f"{summary['max_drawdown_mark_to_market_usd']} USD, exposure {summary['exposure_pct']} %")
     by_reason = ", ".join(f"{g['label']} {g['trades']}" for g in outcome.report["performance"]["by_exit_reason"])
     print(f"exits by reason: {by_reason or 'none'}")
+    execution = outcome.report["execution"]
+    filled = ", ".join(f"{'entry' if f['side'] == 'BUY' else 'exit'} {str(f['liquidity']).lower()} {f['orders']}"
+                       for f in execution["fills"])
+    print(f"execution: entries {execution['entry_order_type']['sighook']} (sighook), exits "
+          f"{execution['exit_order_style']}; orders filled by liquidity: {filled or 'none'}")
     if summary["entry_signals_blocked_by_dust"] and not request.ignore_dust:
         print(f"note: {summary['entry_signals_blocked_by_dust']} buy signal(s) were blocked only by unsellable dust "
               "(sighook counts it as a position); --ignore-dust shows what entries would do without that rule")
