@@ -20,7 +20,7 @@ from typing import Any
 import asyncpg
 
 from replay.data import write_csv
-from replay.render import report_json
+from replay.render import markdown, report_json
 from replay.run import ReplayOutcome, ReplayRequest
 from tests.integration.replay.scripted import QUIET, START, write_scripted
 from tests.integration.replay.scripted import SETTINGS as TAKER_SETTINGS
@@ -86,6 +86,9 @@ async def test_post_only_entry_fills_as_maker_and_the_exit_rests(run_replay: Run
     assert [(f["side"], f["liquidity"], f["orders"]) for f in execution["fills"]] == [
         ("BUY", "MAKER", 1), ("SELL", "MAKER", 1)]
     assert outcome.report["settings"]["entry_order_type"] == "post_only"
+    page = markdown(outcome.report, {"seconds": 0, "candles_per_s": None})
+    assert "Entries: sighook post_only, tradingview post_only, webhook post_only. Exits: resting" in page
+    assert "| BUY | MAKER | 1 | 1 |" in page
 
 
 async def test_unfilled_entry_is_repriced_then_cancelled_at_its_ttl(run_replay: Runner, tmp_path: Path) -> None:
