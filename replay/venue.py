@@ -73,7 +73,7 @@ class InProcessExchange:
         # Counts every order change and fill: a cancelled resting order changes the database's open
         # orders without adding an order or a fill (replay/run.py keys sighook's cached blockers on it).
         self.changes = 0
-        # The engine's order of fills within one virtual second (see `_sequence_time`).
+        # The engine's order of fills within one virtual second (see `_fill_json`).
         self._fill_seq: dict[str, int] = {}
         self._seq_second: tuple[datetime, int] | None = None
         self._absorb()
@@ -131,7 +131,7 @@ class InProcessExchange:
         n-th fill of that instant. Over HTTPS the simulator's trade times are wall-clock microseconds;
         the virtual clock's whole seconds would tie a fill and the exit it prompted (a post-only buy
         filled and sold by the hard stop at the same point), and FIFO orders ties by sequence time,
-        then trade id — which would put the sell first."""
+        then trade id — which can put the sell first."""
         body = fill_json(fill, self.engine.config.user_id)
         seq = fill.trade_time + timedelta(microseconds=self._fill_seq.get(fill.trade_id, 0))
         body["sequence_timestamp"] = format_rfc3339(seq)
