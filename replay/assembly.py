@@ -1,11 +1,14 @@
 """The daemon's own components, wired for a replay: one virtual clock, the in-process venue, no sockets.
 
-This mirrors `webhook.daemon.assemble` part for part — FIFO ledger, positions, fill recorder and
-processor, order manager, risk manager, market cache, trailing stops (store and writer), exit
-executor, exit sentinel, alert worker and executor — with three substitutions: the Clock is the
-replay's VirtualClock, the ExchangePort is `InProcessExchange`, and the SignalSource is the
-precomputed matrix (`ReplaySignals`) instead of the shared_data listener. No loop is started:
-the driver (replay/driver.py) calls what the loops would call, in virtual time.
+The parts are built by `webhook.trading_core.build_trading_core`, the function the daemon builds its
+own with (FIFO ledger, positions, fill recorder and processor, order manager, risk manager, market
+cache, trailing stops, working-order desk, exit executor, protective stops, exit sentinel, alert
+worker and executor), with three substitutions: the Clock is the replay's VirtualClock, the
+ExchangePort is `InProcessExchange`, and the SignalSource is the precomputed matrix
+(`ReplaySignals`) instead of the shared_data listener. The daemon's guards are left out — leader
+fence, fenced writes and trailing rows, degraded mode and its entry gate, fill dead letters: one
+process, a venue that never fails a call, nothing to fence. No loop is started: the driver
+(replay/driver.py) calls what the loops would call, in virtual time.
 """
 
 from __future__ import annotations
@@ -18,26 +21,22 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from core.settings import Settings
 from fifo_engine.ledger import FifoLedger
 from market_data.market_cache import MarketCache
-from market_data.pnl_basis import BasisPositions, PnlBasis
 from market_data.ports import SignalView
 from market_data.position_monitor import PositionMonitor
-from market_data.trailing_store import TrailingStore, TrailingWriter
+from market_data.trailing_store import TrailingWriter
 from replay.clock import VirtualClock
 from replay.signals import SignalTable
 from replay.venue import InProcessExchange
 from risk.manager import RiskManager
 from shared_data.db import session_factory
-from webhook.alert_executor import AlertOrderExecutor
-from webhook.alerts.entry_context import EntryContext
 from webhook.alerts.symbols import SymbolMap
 from webhook.alerts.worker import AlertWorker
-from webhook.daemon import _sellable
-from webhook.exit_executor import OrderExitExecutor
 from webhook.fill_processor import FillProcessor
 from webhook.fill_recorder import FillRecorder
 from webhook.notifications import Notifier
 from webhook.order_manager import OrderManager
 from webhook.positions import PositionBook
+from webhook.trading_core import Seams, build_trading_core
 from webhook.working_orders.desk import WorkingOrderDesk
 
 
@@ -95,36 +94,10 @@ async def assemble(settings: Settings, engine: AsyncEngine, venue: InProcessExch
                    tables: dict[str, SignalTable]) -> Parts:
     sessions = session_factory(engine)
     notifier = Notifier([], settings.notify_min_interval_s, clock)  # a replay never messages the user
-    async with sessions() as session:
-        ledger = await FifoLedger.load(session, settings)
-    catalog = {p.product_id: p for p in await venue.get_products()}
-    positions = PositionBook(ledger, sellable=lambda symbol, size: _sellable(catalog, symbol, size), clock=clock)
-    recorder = FillRecorder(sessions, ledger, clock.now)
-    taker_rate = (await venue.get_fee_tier()).taker_rate
-    fills = FillProcessor(venue, recorder, fills_lag_retry_s=settings.fills_lag_retry_s)
-    orders = OrderManager(venue, sessions, settings, clock)
-    risk = RiskManager(sessions, settings, clock=clock, notifier=notifier)
-    await risk.load()
-    cache = MarketCache()
-    writer = TrailingWriter(TrailingStore(sessions, clock))
-    # The daemon's working-order desk places entries (and would rest exits) exactly as live.
-    desk = WorkingOrderDesk(venue, orders, sessions, settings, clock, settle=fills.process_order)
-    exits = OrderExitExecutor(orders, venue, sessions, settle_order=fills.process_order, clock=clock, resting=desk)
     signals = ReplaySignals(tables, clock, settings.sighook_interval_s)
-    # EXIT_PNL_BASIS, as the daemon: every threshold measured from the basis price (market_data/pnl_basis.py).
-    basis = BasisPositions(positions, PnlBasis(settings.exit_pnl_basis), taker_rate)
-    monitor = PositionMonitor(settings, cache, basis, signals, exits, notifier, clock=clock, writer=writer)
-    desk.set_exit_listener(lambda symbol, filled: monitor.exit_finished(symbol, filled=filled),
-                           positions.working_exit_counter(risk, sessions))
-    recorder.on_order_recorded(positions.exit_watcher(monitor, risk, sessions, owned=desk.owns))
-    monitor.attach()
-    symbols = SymbolMap.from_products(sorted(catalog))
-    # The daemon's one sizing function on live facts (issue #16), then its risk checks and order manager.
-    entry_facts = EntryContext(venue, sessions, cache, clock, positions.account_value(cache, venue), orders.product,
-                               orders.taker_fee_rate)
-    alert_exec = AlertOrderExecutor(orders, risk, settings, entry_facts, position_size=positions.size_of,
-                                    notifier=notifier, entries=desk)
-    worker = AlertWorker(sessions, alert_exec, clock)
-    return Parts(sessions=sessions, ledger=ledger, positions=positions, recorder=recorder, fills=fills, orders=orders,
-                 risk=risk, cache=cache, writer=writer, monitor=monitor, worker=worker, symbols=symbols,
-                 signals=signals, desk=desk)
+    core = await build_trading_core(settings, sessions, Seams(clock=clock, exchange=venue, signals=signals,
+                                                              notifier=notifier))
+    core.monitor.attach()  # the market cache's listener: the sentinel evaluates each tick (live: its loop does)
+    return Parts(sessions=sessions, ledger=core.ledger, positions=core.positions, recorder=core.recorder,
+                 fills=core.fills, orders=core.orders, risk=core.risk, cache=core.cache, writer=core.writer,
+                 monitor=core.monitor, worker=core.worker, symbols=core.symbols, signals=signals, desk=core.desk)

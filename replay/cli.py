@@ -10,10 +10,13 @@ from typing import Any
 from core.settings import Settings, SettingsError
 
 DESCRIPTION = """Replay historical candles through the daemon's own code: sighook's indicators and rules,
-the alert path and risk checks, the order manager, the exit sentinel and trailing stops, fills, FIFO
-and exit reasons — against the simulator's matching engine in-process, on a virtual clock, recorded
-in a fresh PostgreSQL database named in the report (so `report performance`, `report tax`, the views
-and the dashboard work on it). Writes report.json, report.md and report.html to --report."""
+the alert path and risk checks, the order manager and working-order desk, the exit sentinel and
+trailing stops, fills, FIFO and exit reasons — against the simulator's matching engine in-process, on a
+virtual clock, recorded in a fresh PostgreSQL database named in the report (so `report performance`,
+`report tax`, the views and the dashboard work on it). Entries and exits are placed as configured
+(ENTRY_ORDER_TYPE*, EXIT_ORDER_STYLE; default post-only entries, resting exits), the desk polled every
+WORKING_POLL_INTERVAL_S of virtual time; resting orders fill only at the candles' four intrabar points.
+Writes report.json, report.md and report.html to --report."""
 
 
 def register(sub: Any) -> None:
@@ -38,8 +41,8 @@ def register(sub: Any) -> None:
                    help="sweep ranking metric (drawdown: smallest first; others: largest first)")
     p.add_argument("--workers", type=int, default=0, help="sweep worker processes (0: one per core)")
     p.add_argument("--ignore-dust", action="store_true",
-                   help="treat a symbol holding only unsellable dust as flat for entries (sighook counts dust "
-                   "as a position and never re-enters; see README)")
+                   help="treat a symbol holding only unsellable dust as flat for entries (sighook's own rule "
+                   "already does, from the product rules the replay records like the daemon; see README)")
     p.add_argument("--report", metavar="DIR", help="report directory (default: REPLAY_REPORT_DIR/<database>)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=run_cli)
@@ -111,9 +114,14 @@ async def _single(request: Any, args: argparse.Namespace, settings: Settings) ->
           f"{summary['max_drawdown_mark_to_market_usd']} USD, exposure {summary['exposure_pct']} %")
     by_reason = ", ".join(f"{g['label']} {g['trades']}" for g in outcome.report["performance"]["by_exit_reason"])
     print(f"exits by reason: {by_reason or 'none'}")
+    execution = outcome.report["execution"]
+    filled = ", ".join(f"{'entry' if f['side'] == 'BUY' else 'exit'} {str(f['liquidity']).lower()} {f['orders']}"
+                       for f in execution["fills"])
+    print(f"execution: entries {execution['entry_order_type']['sighook']} (sighook), exits "
+          f"{execution['exit_order_style']}; orders filled by liquidity: {filled or 'none'}")
     if summary["entry_signals_blocked_by_dust"] and not request.ignore_dust:
         print(f"note: {summary['entry_signals_blocked_by_dust']} buy signal(s) were blocked only by unsellable dust "
-              "(sighook counts it as a position); --ignore-dust shows what entries would do without that rule")
+              "(sighook counted it as a position); --ignore-dust shows what entries would do without that rule")
     print(f"database: {outcome.database} ({outcome.database_url}) — e.g. "
           f"DATABASE_URL=…/{outcome.database} python main.py report performance")
     for kind, path in paths.items():

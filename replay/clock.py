@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 
@@ -34,3 +35,8 @@ class VirtualClock:
 
     def advance(self, seconds: float) -> None:
         self.set(self._now + timedelta(seconds=seconds))
+
+    async def sleep(self, seconds: float) -> None:
+        """A wait inside the daemon's code (a placement backoff, a cancel poll: webhook/working_orders/waits.py)
+        takes no virtual time: only the data moves time, and nothing can move the market in between."""
+        await asyncio.sleep(0)

@@ -10,6 +10,11 @@ Per candle close (a sighook cycle): the product's matrix row becomes current for
 signal exits, buy rows go through sighook's entry planner to webhook's alert path, the sentinel's
 safety-net sweep runs once, and the trailing-stop writer flushes (live it coalesces too).
 
+The working-order desk (post-only entries, resting exits) is polled as its loop polls it live: every
+WORKING_POLL_INTERVAL_S of virtual time while it has working orders — at the first price point (of
+any product, played or skipped) whose time reaches the next poll, after that point has traded. The
+market moves only at price points, so a poll between two points would see what the earlier one saw.
+
 Nothing here decides anything: all decisions are the daemon's own code.
 """
 
@@ -119,6 +124,8 @@ class Driver:
         held_list: object = None
         held: set[str] = set()
         shortcuts = self._shortcuts
+        desk = self.parts.desk
+        next_poll = 0.0  # the desk's next poll (unix s): its loop steps every WORKING_POLL_INTERVAL_S
         for j in range(n):
             t = times[j]
             if t != now_s:
@@ -149,6 +156,8 @@ class Driver:
                 # Nothing of this product can react to an inner point: no position for the sentinel to
                 # guard and no order resting on the book. Its close still trades (entries price off it).
                 stats.skipped_points += 1
+                if t >= next_poll and desk.working():  # the desk's polls fall at the same instants either way
+                    next_poll, clock_s = await self._poll(t), t
                 continue
             if clock_s != t:
                 clock.set_unix(t)
@@ -164,6 +173,8 @@ class Driver:
                          exchange_time=now)
             if venue.pending() or self._tasks:
                 await self._settle()
+            if t >= next_poll and desk.working():
+                next_poll = await self._poll(t)
         if now_s >= 0 and clock_s != now_s:
             clock.set_unix(now_s)
         if closed:
@@ -173,6 +184,13 @@ class Driver:
         stats.last_time = now_s
         self._sample(now_s)
         return stats
+
+    async def _poll(self, t: int) -> float:
+        """The desk loop's step at `t` (re-price, TTL, escalation, fills seen), then settle; the next poll time."""
+        self.clock.set_unix(t)
+        await self.parts.desk.step_all()
+        await self._settle()
+        return t + self.settings.working_poll_interval_s
 
     async def _settle(self) -> None:
         """Record every order the venue touched and wait for every task the daemon started."""
@@ -220,9 +238,6 @@ class Driver:
             for why in report.skipped.values():
                 self.stats.entries_skipped[why] = self.stats.entries_skipped.get(why, 0) + 1
         await self._sweep()
-        if self.parts.desk.working():  # the desk's poll, once per closed candle in virtual time
-            await self.parts.desk.step_all()
-            await self._settle()
         if self.parts.writer.pending and now_s - self._last_flush >= TRAILING_FLUSH_S:
             await self.parts.writer.flush()
             self._last_flush = now_s

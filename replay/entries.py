@@ -47,12 +47,10 @@ REPLAY_SOURCE_IP = "replay"
 class InProcessEntryAlerter(EntryAlerter):
     """sighook's EntryAlerter with an in-process transport.
 
-    `ignore_dust`: sighook's `load_blockers` counts any net filled size as a position, including the
-    unsellable remainder a quote-sized market buy always leaves (it fills in finer steps than the
-    product's base increment) — so after one round trip a symbol is never entered again. Live
-    daemons do the same. With `ignore_dust` the replay treats a symbol whose sellable size is zero
-    (webhook's PositionBook rule) as flat; either way `dust_blocked` counts the buy rows that dust
-    alone blocked, and the report shows it.
+    `ignore_dust`: treat a symbol whose sellable size is zero (webhook's PositionBook rule) as flat for
+    entries; either way `dust_blocked` counts the buy rows that dust alone blocked, and the report
+    shows it. sighook's `load_blockers` applies the same rule in SQL (`bt_is_position`) from the product
+    rules the daemon's wiring records (webhook/trading_core.py, in a replay too), so it should find none.
     """
 
     def __init__(self, settings: Settings, sessions: async_sessionmaker[AsyncSession], *, clock: Clock,

@@ -77,8 +77,25 @@ def _summary_rows(report: dict[str, Any]) -> list[list[str]]:
             ["breakers tripped", ", ".join(f"{b['breaker']} at {b['at']}" for b in s["breakers_tripped"]) or "—"]]
 
 
+def _execution_lines(report: dict[str, Any]) -> tuple[str, list[list[str]], list[list[str]]]:
+    """The styles used (one line), fills by side and liquidity, working orders by how they ended."""
+    x = report["execution"]
+    entries = ", ".join(f"{source} {kind}" for source, kind in x["entry_order_type"].items())
+    styles = (f"Entries: {entries}. Exits: {x['exit_order_style']} (the hard stop is always market). "
+              f"Desk polled every {x['desk_poll_interval_s']} s of virtual time.")
+    fills = [[f["side"], _s(f["liquidity"]), str(f["orders"]), str(f["fills"]), _s(f["fees_usd"])] for f in x["fills"]]
+    working = [[w["purpose"], w["state"], str(w["count"]), str(w["reprices"]), str(w["post_only_rejections"]),
+                str(w["escalated"])] for w in x["working_orders"]]
+    return styles, fills, working
+
+
+FILL_HEAD = ["side", "liquidity", "orders", "fills", "fees USD"]
+WORKING_HEAD = ["working order", "ended", "count", "re-prices", "post-only rejections", "escalated"]
+
+
 def markdown(report: dict[str, Any], run: dict[str, Any]) -> str:
     period = report["period"]
+    styles, fills, working = _execution_lines(report)
     parts = [
         "# Replay report", "",
         f"Database `{report['database']}` · {period['candles']} candles of {', '.join(period['products'])} · "
@@ -89,6 +106,8 @@ def markdown(report: dict[str, Any], run: dict[str, Any]) -> str:
         _md_table(REASON_HEAD, _reason_rows(report)), "",
         "Move = exit price vs entry price (fees excluded); slippage = exit fill vs the sentinel's target price "
         "(negative is worse for a sell). These are the numbers of `python main.py report performance`.", "",
+        "## Execution", "", styles, "", _md_table(FILL_HEAD, fills), "", _md_table(WORKING_HEAD, working), "",
+        report["execution"]["note"], "",
         "## Intrabar assumption", "", report["intrabar"]["assumption"], "",
         f"Candles with 1-minute detail: {report['intrabar']['detailed_candles']}.", "",
         "## Settings", "", _md_table(["setting", "value"], [[k.upper(), _s(v)] for k, v in report["settings"].items()]),
@@ -183,6 +202,7 @@ def html_page(report: dict[str, Any], run: dict[str, Any]) -> str:
     period = report["period"]
     trades = report["trades"]
     shown = trades[-500:]
+    styles, fills, working = _execution_lines(report)
     body = [
         f"<h1>Replay report</h1><p>Database <code>{e(report['database'])}</code> · {period['candles']} candles of "
         f"{e(', '.join(period['products']))} · {e(period['start'])} → {e(period['end'])}<br>"
@@ -193,6 +213,8 @@ def html_page(report: dict[str, Any], run: dict[str, Any]) -> str:
         "<h3>Configured threshold vs realized move and slippage</h3>", _html_table(REASON_HEAD, _reason_rows(report)),
         "<p>Move = exit price vs entry price (fees excluded); slippage = exit fill vs the sentinel's target price "
         "(negative is worse for a sell).</p>",
+        "<h2>Execution</h2>", f"<p>{e(styles)}</p>", _html_table(FILL_HEAD, fills), _html_table(WORKING_HEAD, working),
+        f"<p>{e(report['execution']['note'])}</p>",
         "<h2>Intrabar assumption</h2>", f"<p>{e(report['intrabar']['assumption'])}</p>",
         "<h2>Settings</h2>", _html_table(["setting", "value"], [[k.upper(), _s(v)] for k, v in
                                                              report["settings"].items()]),

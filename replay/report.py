@@ -11,10 +11,11 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import format_rfc3339
-from core.enums import Side
+from core.enums import OrderSource, Side
 from core.money import ZERO, fmt
 from core.settings import Settings
 from replay.data import DataSet
@@ -23,7 +24,7 @@ from replay.path import ASSUMPTION, DETAIL_NOTE
 from reports.performance import ExitThresholds, build_performance_report
 from reports.performance_output import report_to_dict
 from reports.queries import load_trade_outcomes
-from shared_data.models import RiskState, TradeRecord
+from shared_data.models import Fill, RiskState, TradeRecord
 
 if TYPE_CHECKING:
     from replay.assembly import Parts
@@ -42,6 +43,17 @@ REPORTED_SETTINGS = (
     "entry_quote_size_usd", "hodl_assets", "protective_stop_enabled", "daily_loss_limit_usd", "max_position_pct",
     "max_consecutive_losses", "entry_data_max_age_s", "max_order_notional_usd", "buy_score_threshold",
     "sell_score_threshold", "sighook_interval_s", "sim_seed", "sim_initial_usd", "replay_max_gap_candles",
+    "entry_order_type", "entry_order_type_sighook", "entry_order_type_tradingview", "entry_order_ttl_s",
+    "entry_max_reprices", "exit_order_style", "exit_limit_offset", "exit_escalate_s", "exit_max_reprices",
+    "working_poll_interval_s",
+)
+
+EXECUTION_NOTE = (
+    "Entries and exits are placed as configured (the daemon's working-order desk), and the desk is polled "
+    "every WORKING_POLL_INTERVAL_S of virtual time while it works an order: re-pricing, the entry TTL, exit "
+    "escalation and the hard stop act on the intrabar path. The market trades only at the four points of each "
+    "candle, so a resting order fills only at those points: a post-only bid fills (maker fee) when a later point "
+    "trades below it, a resting sell when one trades above it; between two points nothing can fill."
 )
 
 
@@ -67,6 +79,7 @@ async def build_report(parts: Parts, settings: Settings, request: ReplayRequest,
                                                                 TradeRecord.filled_size > 0))).scalars().all()
         breakers = (await session.execute(select(RiskState).where(RiskState.tripped.is_(True))
                                           .order_by(RiskState.breaker))).scalars().all()
+        execution = await _execution(session, settings)
     perf = build_performance_report(trades, ExitThresholds.from_settings(settings))
     perf_dict = report_to_dict(perf)
     equity = stats.equity
@@ -100,6 +113,7 @@ async def build_report(parts: Parts, settings: Settings, request: ReplayRequest,
             "detail_files": list(request.detail),
             "detailed_candles": detailed_candles,
         },
+        "execution": execution,
         "settings": _settings_dict(settings),
         "overrides": dict(sorted(request.overrides.items())),
         "period": {"start": format_rfc3339(utc(stats.first_time)), "end": format_rfc3339(utc(stats.last_time)),
@@ -132,6 +146,31 @@ async def build_report(parts: Parts, settings: Settings, request: ReplayRequest,
         "performance": perf_dict,
         "trades": trade_rows,
         "equity_curve": [[format_rfc3339(utc(t)), money(v)] for t, v in equity],
+    }
+
+
+async def _execution(session: AsyncSession, settings: Settings) -> dict[str, Any]:
+    """The execution styles this run used, how its orders filled (maker or taker) and how its working
+    orders ended (filled, partial, cancelled at the TTL, escalated)."""
+    fills = (await session.execute(select(
+        Fill.side, Fill.liquidity_indicator, func.count(func.distinct(Fill.order_id)), func.count(),
+        func.sum(Fill.commission)).group_by(Fill.side, Fill.liquidity_indicator)
+        .order_by(Fill.side, Fill.liquidity_indicator))).all()
+    working = (await session.execute(text(
+        "SELECT purpose, state, count(*), sum(amend_count), sum(post_only_rejections), "
+        "count(*) FILTER (WHERE escalated) FROM working_orders GROUP BY purpose, state ORDER BY purpose, state"
+    ))).all()
+    return {
+        "entry_order_type": {source.value: settings.entry_order_type_for(source.value)
+                             for source in (OrderSource.SIGHOOK, OrderSource.TRADINGVIEW, OrderSource.WEBHOOK)},
+        "exit_order_style": settings.exit_order_style,
+        "desk_poll_interval_s": settings.working_poll_interval_s,
+        "note": EXECUTION_NOTE,
+        "fills": [{"side": side, "liquidity": liquidity, "orders": orders, "fills": n, "fees_usd": money(fees)}
+                  for side, liquidity, orders, n, fees in fills],
+        "working_orders": [{"purpose": purpose, "state": state, "count": n, "reprices": int(reprices or 0),
+                            "post_only_rejections": int(rejections or 0), "escalated": escalated}
+                           for purpose, state, n, reprices, rejections, escalated in working],
     }
 
 

@@ -71,16 +71,9 @@ def parse_overrides(items: list[str]) -> dict[str, str]:
 def replay_settings(overrides: dict[str, str]) -> Settings:
     settings = load_settings(**overrides)
     # In-process alerts need a secret in the body (sighook's alert_body); nothing listens for it.
-    # The replay polls the working-order desk once per closed candle, not every WORKING_POLL_INTERVAL_S,
-    # too coarse for post-only entries chasing the bid and resting exits: it places entries at market
-    # and exits marketable (through the same desk and order manager as live), and its report says so.
-    return settings.model_copy(update={"webhook_secrets": SecretStr(REPLAY_SECRET), "notify_urls": SecretStr(""),
-                                       **REPLAY_EXECUTION})
-
-
-# What a replay forces (README "Replay"): the execution style it can drive today.
-REPLAY_EXECUTION: dict[str, str] = {"entry_order_type": "market", "entry_order_type_sighook": "market",
-                                    "entry_order_type_tradingview": "market", "exit_order_style": "marketable"}
+    # Execution styles (ENTRY_ORDER_TYPE*, EXIT_ORDER_STYLE) are the user's: the driver polls the
+    # working-order desk every WORKING_POLL_INTERVAL_S of virtual time, as the daemon's loop does.
+    return settings.model_copy(update={"webhook_secrets": SecretStr(REPLAY_SECRET), "notify_urls": SecretStr("")})
 
 
 def load_data(request: ReplayRequest, settings: Settings) -> tuple[DataSet, dict[str, ProductSeries]]:
@@ -179,9 +172,9 @@ async def replay(request: ReplayRequest, *, progress: Progress | None = None,
             alerter = InProcessEntryAlerter(settings, parts.sessions, clock=clock, symbols=parts.symbols,
                                             worker=parts.worker, sellable_size=parts.positions.size_of,
                                             ignore_dust=request.ignore_dust,
-                                            # Breakers change only after a fill or inside an alert's risk check.
-                                            db_generation=(lambda: (len(venue.engine.orders), len(venue.engine.fills)))
-                                            if shortcuts else None)
+                                            # Orders and breakers change only with an order's news (a
+                                            # fill, a cancel) or inside an alert's risk check.
+                                            db_generation=(lambda: venue.changes) if shortcuts else None)
             driver = Driver(parts, venue, clock, tables, alerter, settings, shortcuts=shortcuts)
             cpu = time.process_time()
             stats = await driver.run(timeline, progress)

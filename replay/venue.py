@@ -12,11 +12,11 @@ import random
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from core.clock import Clock
+from core.clock import Clock, format_rfc3339
 from exchange.coinbase import rest_mapping as m
 from exchange.models import (
     Balance,
@@ -70,6 +70,12 @@ class InProcessExchange:
         self._fills_by_order: dict[str, list[SimFill]] = {}
         self._touched: dict[str, None] = {}  # order ids with news since the last collect, in order
         self._working: dict[str, set[str]] = {}  # product → its non-terminal orders (resting or pending)
+        # Counts every order change and fill: a cancelled resting order changes the database's open
+        # orders without adding an order or a fill (replay/run.py keys sighook's cached blockers on it).
+        self.changes = 0
+        # The engine's order of fills within one virtual second (see `_fill_json`).
+        self._fill_seq: dict[str, int] = {}
+        self._seq_second: tuple[datetime, int] | None = None
         self._absorb()
 
     # ---- driver side ---------------------------------------------------------------------------
@@ -100,6 +106,7 @@ class InProcessExchange:
     def _absorb(self) -> None:
         for event in self.engine.drain_events():
             if isinstance(event, OrderEvent):
+                self.changes += 1
                 order = event.order
                 self._touched[order.order_id] = None
                 working = self._working.setdefault(order.product_id, set())
@@ -108,8 +115,27 @@ class InProcessExchange:
                 else:
                     working.add(order.order_id)
             elif isinstance(event, FillEvent):
+                self.changes += 1
+                self._number(event.fill)
                 self._fills_by_order.setdefault(event.fill.order_id, []).append(event.fill)
                 self._touched[event.fill.order_id] = None
+
+    def _number(self, fill: SimFill) -> None:
+        at, n = self._seq_second if self._seq_second is not None else (fill.trade_time, -1)
+        n = n + 1 if at == fill.trade_time else 0
+        self._seq_second = (fill.trade_time, n)
+        self._fill_seq[fill.trade_id] = n
+
+    def _fill_json(self, fill: SimFill) -> dict[str, Any]:
+        """The simulator's fill body, its sequence_timestamp `n` µs after the trade time for the engine's
+        n-th fill of that instant. Over HTTPS the simulator's trade times are wall-clock microseconds;
+        the virtual clock's whole seconds would tie a fill and the exit it prompted (a post-only buy
+        filled and sold by the hard stop at the same point), and FIFO orders ties by sequence time,
+        then trade id — which can put the sell first."""
+        body = fill_json(fill, self.engine.config.user_id)
+        seq = fill.trade_time + timedelta(microseconds=self._fill_seq.get(fill.trade_id, 0))
+        body["sequence_timestamp"] = format_rfc3339(seq)
+        return body
 
     # ---- ExchangePort --------------------------------------------------------------------------
     async def get_products(self) -> list[Product]:
@@ -205,8 +231,7 @@ class InProcessExchange:
         offset = int(cursor or 0)
         page = fills[offset:offset + limit]
         more = offset + limit < len(fills)
-        user = self.engine.config.user_id
-        return Page([m.fill_from(fill_json(f, user)) for f in page], str(offset + limit) if more else None, more)
+        return Page([m.fill_from(self._fill_json(f)) for f in page], str(offset + limit) if more else None, more)
 
     async def get_fee_tier(self) -> FeeTier:
         cfg = self.engine.config

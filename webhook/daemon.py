@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -20,40 +19,22 @@ from core.alert_secret import with_paper_admin_token, with_paper_secret
 from core.clock import SystemClock
 from core.logging import get_logger, redactor
 from core.metrics import MARKET_LAST_TICK, MARKET_TICKS, OPEN_POSITIONS
-from core.position_rule import SizeRule, is_position
 from core.settings import Settings
 from exchange.coinbase import build_feed
 from exchange.coinbase.ws_feed import WsFeed
 from exchange.coinbase.ws_protocol import Ticker, UserOrderUpdate, UserSnapshotBatch
-from exchange.models import Product
 from exchange.monitored import MonitoredExchange
-from fifo_engine.ledger import FifoLedger
-from market_data.market_cache import MarketCache
-from market_data.pnl_basis import BasisPositions, PnlBasis
-from market_data.position_monitor import PositionMonitor
-from market_data.protective_stop import ProtectiveStopManager
-from market_data.trailing_store import TrailingStore, TrailingWriter
 from reports.dashboard.events import event_routes
 from reports.dashboard.routes import dashboard_routes
-from risk.degraded.gate import DegradedEntryGate
 from risk.degraded.mode import DegradedMode
 from risk.degraded.store import DegradedStore
-from risk.manager import RiskManager
-from shared_data import product_rules
-from shared_data.db import create_engine, session_factory, unit_of_work
+from shared_data.db import create_engine, session_factory
 from shared_data.event_store import EventRetention
 from shared_data.shared_state import SharedStateListener
 from webhook.account_check import identify, verify_account
-from webhook.alert_executor import AlertOrderExecutor
-from webhook.alerts.entry_context import EntryContext
-from webhook.alerts.symbols import SymbolMap
-from webhook.alerts.worker import AlertWorker
 from webhook.dashboard_data import LiveDashboardData
 from webhook.exchange_runtime import ExchangeRuntime, open_exchange
-from webhook.exit_executor import OrderExitExecutor
-from webhook.fill_dead_letters import DeadLetterEntryGate, DeadLetters
-from webhook.fill_processor import FillProcessor
-from webhook.fill_recorder import FillRecorder
+from webhook.fill_dead_letters import DeadLetters
 from webhook.http.access import OperatorGuard
 from webhook.http.app import build_app
 from webhook.http.deps import HttpDeps
@@ -65,17 +46,13 @@ from webhook.leadership.fenced_rows import FencedTrailingRows
 from webhook.leadership.standby_view import StandbyView
 from webhook.leadership.takeover import TakeoverSteps
 from webhook.notifications import Notifier
-from webhook.order_manager import OrderManager
 from webhook.order_updates import OrderPrompt
-from webhook.passive.manager import PassiveManager
-from webhook.passive.sentinel_view import SentinelPositions
-from webhook.positions import PositionBook
 from webhook.ready_announce import announce_ready
 from webhook.reconciler import Reconciler
 from webhook.status import DaemonHealth, RiskAdmin
 from webhook.supervisor import Supervisor
+from webhook.trading_core import Seams, build_trading_core
 from webhook.trailing_health import TrailingHistoryHealth
-from webhook.working_orders.desk import WorkingOrderDesk
 
 log = get_logger(__name__)
 
@@ -168,80 +145,32 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
     degraded = DegradedMode(settings, DegradedStore(sessions), notifier, clock)
     await degraded.load()
     rest: Any = MonitoredExchange(exchange.rest, degraded)
-    async with sessions() as session:
-        ledger = await FifoLedger.load(session, settings)
-    catalog = {p.product_id: p for p in await rest.get_products()}
-    async with unit_of_work(sessions) as session:  # SQL readers (views, sighook) use the same position rule
-        await product_rules.record(session, catalog.values(), clock.now())
-    positions = PositionBook(ledger, sellable=lambda symbol, size: _sellable(catalog, symbol, size), clock=clock)
-    OPEN_POSITIONS.set_function(lambda: len(positions.open_positions()))
     dead_letters = DeadLetters(sessions, notifier, clock)
     await dead_letters.load()
-    recorder = FillRecorder(sessions, ledger, clock.now, dead_letters, settings.fill_record_attempts)
-    fills = FillProcessor(rest, recorder, fills_lag_retry_s=settings.fills_lag_retry_s)
     reconcile_wake = asyncio.Event()
-    # An order whose send outcome is unknown is settled by the reconciler a few seconds later
+    # The trading parts, wired as a replay wires them (webhook/trading_core.py), with this process's
+    # guards: writes and trailing rows behind the leader fence, degraded mode, fill dead letters. An
+    # order whose send outcome is unknown is settled by the reconciler a few seconds later
     # (re-sending the same client_order_id), not at the next periodic run.
-    orders = OrderManager(rest, sessions, settings, clock,
-                          on_unknown_outcome=lambda: asyncio.get_running_loop().call_later(3.0, reconcile_wake.set),
-                          fence=leadership.fence)
+    core = await build_trading_core(settings, sessions, Seams(
+        clock=clock, exchange=rest, signals=listener, notifier=notifier,
+        fenced_writes=lambda orders: FencedWrites(rest, orders.ensure_leader), fence=leadership.fence,
+        fenced_rows=lambda store: FencedTrailingRows(store, leadership.fence, sessions),
+        on_unknown_outcome=lambda: asyncio.get_running_loop().call_later(3.0, reconcile_wake.set),
+        degraded=degraded, dead_letters=dead_letters, restore_trailing=leadership.is_leader))
+    catalog, ledger, positions, recorder, fills = core.catalog, core.ledger, core.positions, core.recorder, core.fills
+    orders, risk, cache, monitor, writer = core.orders, core.risk, core.cache, core.monitor, core.writer
+    desk, passive, protective, worker, products = core.desk, core.passive, core.protective, core.worker, core.products
+    symbols = core.symbols
+    OPEN_POSITIONS.set_function(lambda: len(positions.open_positions()))
     reconciler = Reconciler(rest, sessions, recorder, orders, clock)
-    risk = RiskManager(sessions, settings, clock=clock, notifier=notifier)
-    await risk.load()
 
     async def fills_recorded_elsewhere(_resolved: list[Any]) -> None:
         await recorder.reload_ledger(settings)  # `fills retry` wrote them in its own process
         reconcile_wake.set()
 
     dead_letters.on_resolved(fills_recorded_elsewhere)
-    cache = MarketCache()
-    trailing_store = TrailingStore(sessions, clock)
-    # A standby must not touch the rows (restore deletes those of closed positions); it restores on takeover.
-    trailing = await trailing_store.restore([p.symbol for p in positions.open_positions()]) \
-        if leadership.is_leader else {}
-    for ts in trailing.values():  # what came back, exactly (the crash soak compares it with the rows)
-        log.info("trailing_stop_restored", symbol=ts.symbol, state=ts.state.value,
-                 highest_price=format(ts.highest_price, "f"),
-                 current_stop=None if ts.current_stop is None else format(ts.current_stop, "f"),
-                 update_count=ts.update_count,
-                 activated_at=None if ts.activated_at is None else ts.activated_at.isoformat())
-    writer = TrailingWriter(FencedTrailingRows(trailing_store, leadership.fence, sessions))
-    # Working orders (issue #19): post-only entries and resting exits, owned by one desk.
-    # Writers that call the port directly (re-price cancels, edits, brackets, protective stops) pass
-    # the leader-epoch check too; orders through the order manager are checked in their row's transaction.
-    fenced_rest = FencedWrites(rest, orders.ensure_leader)
-    desk = WorkingOrderDesk(fenced_rest, orders, sessions, settings, clock, settle=fills.process_order)
-    exits = OrderExitExecutor(orders, rest, sessions, settle_order=fills.process_order, clock=clock, resting=desk)
-    # The exchange-side mirror of each trailing stop, when enabled (PROTECTIVE_STOP_ENABLED).
-    protective = ProtectiveStopManager(fenced_rest, settings, clock, degraded=lambda: degraded.active) \
-        if settings.protective_stop_enabled else None
-    # EXIT_PNL_BASIS: the sentinel measures every threshold from the basis price (market_data/pnl_basis.py).
-    basis = BasisPositions(positions, PnlBasis(settings.exit_pnl_basis), (await rest.get_fee_tier()).taker_rate)
-    # Passive market making (issue #20), off unless PASSIVE_PRODUCTS is set: positions under its
-    # brackets are the exchange's to exit, so the sentinel sees them only once handed over.
-    # Its bids are entries: no quotes while a breaker is tripped, while degraded, or while any product
-    # has unrecorded fills (the same gates as the alert path's entries).
-    passive = PassiveManager(fenced_rest, orders, sessions, settings, clock, settle=fills.process_order,
-                             notify=notifier.notify,
-                             breaker_tripped=lambda: _passive_blocked(risk, degraded, dead_letters),
-                             position_size=positions.size_of, atr=lambda s: _atr(listener, s))
-    monitor = PositionMonitor(settings, cache, SentinelPositions(basis, passive.owns), listener, exits, notifier,
-                              clock=clock, writer=writer, trailing=trailing, protective=protective)
-    desk.set_exit_listener(lambda symbol, filled: monitor.exit_finished(symbol, filled=filled),
-                           positions.working_exit_counter(risk, sessions))
-    recorder.on_order_recorded(positions.exit_watcher(monitor, risk, sessions, owned=desk.owns))
     await listener.start()
-
-    products = _market_products(settings, list(catalog.values()))
-    symbols = SymbolMap.from_products(products)
-    # No entries while degraded, nor where fills are unrecorded; then the risk rules.
-    entry_gate = DeadLetterEntryGate(DegradedEntryGate(risk, degraded), dead_letters)
-    entry_facts = EntryContext(rest, sessions, cache, clock, positions.account_value(cache, rest), orders.product,
-                               orders.taker_fee_rate)
-    # What is ordered: the one sizing function (#16); how it is placed: the working-order desk (#19).
-    alert_exec = AlertOrderExecutor(orders, entry_gate, settings, entry_facts, position_size=positions.size_of,
-                                    notifier=notifier, entries=desk)
-    worker = AlertWorker(sessions, alert_exec, clock)
     wake = AlertWake(leadership, worker.wake, sessions)  # a standby's alert wakes the leader's worker
     leadership.listen(ALERT_WAKE_CHANNEL, wake.on_notify)
 
@@ -283,7 +212,7 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
     app = build_app(deps)
     # The dashboard shows positions and P&L: operators only (loopback or ADMIN_TOKEN), like /metrics.
     dashboard = dashboard_routes(LiveDashboardData(settings, sessions, positions, cache, monitor, health,
-                                                   exchange=rest, catalog=catalog, basis=basis))
+                                                   exchange=rest, catalog=catalog, basis=core.basis))
     app.router.add_routes(OperatorGuard(settings).protect(dashboard))
     app.router.add_routes(OperatorGuard(settings).protect(event_routes(sessions)))
     runner = web.AppRunner(app, access_log=None)
@@ -312,7 +241,7 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
     leadership.add("working_orders", desk.run)
     if passive.enabled:  # a loop that returns would be restarted
         leadership.add("passive", passive.run)
-    leadership.on_takeover(TakeoverSteps(sessions, settings, ledger, positions, risk, reconciler, trailing_store,
+    leadership.on_takeover(TakeoverSteps(sessions, settings, ledger, positions, risk, reconciler, core.trailing_store,
                                          monitor, clock, acquired_mono=lambda: leadership.acquired_mono))
     supervisor.add("leadership", leadership.run)
     supervisor.add("standby_view", StandbyView(sessions, settings, ledger, positions, leadership).run)
@@ -342,30 +271,8 @@ async def _startup_fifo_check(sessions: Any, settings: Settings, notifier: Notif
         log.info("fifo_startup_check", inconsistencies=0)
 
 
-async def _entries_blocked(risk: RiskManager) -> bool:
-    return (await risk.state()).entries_blocked
-
-
-def _atr(signals: SharedStateListener, symbol: str) -> Decimal | None:
-    view = signals.signal(symbol)
-    return None if view is None else view.atr
-
-
 async def _feed_run(feed: WsFeed) -> None:
     await feed.run()
-
-
-def _sellable(catalog: dict[str, Product], symbol: str, size: Decimal) -> bool:
-    """The one definition of a position (core/position_rule.py); below it is dust."""
-    product = catalog.get(symbol)
-    return is_position(size, None if product is None else SizeRule(product.base_increment, product.base_min_size))
-
-
-def _market_products(settings: Settings, products: list[Product]) -> list[str]:
-    ids = [p.product_id for p in products if p.quote_currency in ("USD", "USDC") and p.tradable]
-    if settings.product_allow_list:
-        ids = [p for p in ids if p in settings.product_allow_list]
-    return sorted(p for p in ids if p not in settings.product_deny_list)
 
 
 def _bound_port(runner: web.AppRunner) -> int:
@@ -385,7 +292,3 @@ async def _probe_family(rest: Any, degraded: DegradedMode, products: list[str]) 
     if family == "market" and products:
         return await rest.get_best_bid_ask(products[:1])
     return await rest.get_server_time()
-
-
-async def _passive_blocked(risk: RiskManager, degraded: DegradedMode, dead_letters: DeadLetters) -> bool:
-    return degraded.active or bool(dead_letters.blocked_symbols()) or await _entries_blocked(risk)

@@ -23,6 +23,10 @@ SETTINGS = {
     # The hand computation measures thresholds on price (the default, net of fees, moves every
     # threshold by the round-trip fee: tests/unit/market_data/test_pnl_basis.py covers it).
     "exit_pnl_basis": "price",
+    # The taker path, worked out by hand in test_scripted_exit.py (the replay runs the configured styles;
+    # the maker-first defaults have their own scripted tests: test_scripted_maker.py).
+    "entry_order_type": "market",
+    "exit_order_style": "marketable",
 }
 
 
