@@ -10,7 +10,10 @@ replay (simulator/engine/price_process.py, `CsvReplay`), each candle becomes fou
 So a stop and a target inside one candle are decided by that guess; with 1-minute candles as
 detail (`--detail`), a coarse candle's path is instead its minutes' paths (four points each), which
 shrinks the guess to one minute. Every candle's close is known to sighook at t+g (the next open),
-when the replay runs a sighook cycle for it ("cycle" events sort before price points at one instant).
+when the replay runs a sighook cycle for it. "Cycle" events sort before price points at one instant,
+but the driver runs the collected cycles only once every point of that instant has traded: entries
+are placed after the next candle's open has printed, as live, where sighook sees a candle closed only
+once the new one has begun.
 """
 
 from __future__ import annotations
