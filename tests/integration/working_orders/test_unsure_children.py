@@ -1,0 +1,202 @@
+"""A child whose send got no answer has exactly one owner: its working order (issue #19).
+
+The simulator drops the connection of every create (after taking the order), so the desk cannot
+learn the answer; the reconciler's `recover_unsent` runs meanwhile. No order may rest on the
+exchange without a working order managing it, none is sent twice, and none the exchange has is
+recorded as rejected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal as D
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.clock import ManualClock, utcnow
+from core.enums import OrderSource, Side
+from exchange.models import OrderKind, OrderRequest
+from shared_data import order_store
+from shared_data.db import unit_of_work
+from simulator.app import RunningSimulator
+from tests.integration.webhook.conftest import Core, build_core
+from tests.integration.working_orders.conftest import PRODUCT, desk_settings
+from webhook.order_intent import IntentKind, OrderIntent, client_order_id
+from webhook.order_manager import OrderManager
+from webhook.reconciler import Reconciler
+from webhook.working_orders import store
+from webhook.working_orders.desk import WorkingOrderDesk, working_order_id
+from webhook.working_orders.types import EntryOrderType, Purpose, WorkingOrder, WorkingState
+
+
+@dataclass
+class Rig:
+    core: Core
+    orders: OrderManager
+    reconciler: Reconciler
+    desk: WorkingOrderDesk
+    clock: ManualClock
+
+    @property
+    def sim(self) -> RunningSimulator:
+        return self.core.sim
+
+    async def step(self, seconds: float = 1.0) -> int:
+        self.clock.advance(seconds)
+        return await self.desk.step_all()
+
+    async def row(self, wo_id: str) -> dict[str, Any]:
+        async with self.core.sessions() as session:
+            found = (await session.execute(text("SELECT * FROM working_orders WHERE id = :id"), {"id": wo_id})).first()
+        assert found is not None
+        return dict(found._mapping)
+
+    async def children(self, wo_id: str) -> list[Any]:
+        async with self.core.sessions() as session:
+            rows = await session.execute(text(
+                "SELECT * FROM trade_records WHERE working_order_id = :wo ORDER BY order_time, client_order_id"),
+                {"wo": wo_id})
+            return [SimpleNamespace(**dict(r._mapping)) for r in rows]
+
+    def on_exchange(self, intent_key: str) -> list[Any]:
+        """The exchange's orders of an intent (its children), whatever we recorded."""
+        prefix = client_order_id(intent_key).rsplit("-", 1)[0] + "-"
+        return [o for o in self.sim.engine.orders.values() if o.client_order_id.startswith(prefix)]
+
+
+@pytest.fixture(scope="module")
+async def rig(sim: RunningSimulator, db_sessions: async_sessionmaker[AsyncSession]) -> Rig:
+    core = await build_core(sim, sim.create_api_key(), db_sessions)
+    clock = ManualClock(utcnow())  # one clock for the desk, the order manager and the reconciler
+    orders = OrderManager(core.adapter, core.sessions, core.settings, clock)
+    reconciler = Reconciler(core.adapter, core.sessions, core.recorder, orders, clock)
+    desk = WorkingOrderDesk(core.adapter, orders, core.sessions, desk_settings(), clock,
+                            settle=core.fills.process_order)
+    return Rig(core, orders, reconciler, desk, clock)
+
+
+@pytest.fixture(autouse=True)
+def _no_faults_left(sim: RunningSimulator) -> Iterator[None]:
+    yield
+    sim.faults.clear()
+
+
+def _intent(key: str) -> OrderIntent:
+    return OrderIntent(PRODUCT, Side.BUY, IntentKind.POST_ONLY, OrderSource.SIGHOOK, key, quote_size=D("100"))
+
+
+def _lose_create_answers(sim: RunningSimulator) -> None:
+    """Every create is taken by the exchange, then its connection dropped: the answer never comes."""
+    sim.faults.add("reset", path="/orders", method="POST", process=True)
+
+
+async def test_an_entry_whose_answer_is_lost_is_kept_unsure_then_managed_not_left_resting(rig: Rig) -> None:
+    rig.sim.set_price(PRODUCT, D("101"))
+    _lose_create_answers(rig.sim)
+    placed = await rig.desk.start_entry(_intent("unsure:entry"))
+    wo_id = working_order_id("unsure:entry")
+    [resting] = rig.on_exchange("unsure:entry")  # the first send got through; its retries found it again
+    assert resting.status == "OPEN"
+    # The exchange may have the order: the entry is not a failure, and it is still this desk's.
+    assert placed.ok and placed.order_id is None, placed
+    assert (await rig.row(wo_id))["state"] == "unsure"
+    rig.sim.faults.clear()
+    # The reconciler runs meanwhile: it leaves a live working order's child to the desk.
+    await rig.reconciler.run_once("test")
+    await rig.step()
+    row = await rig.row(wo_id)
+    assert row["state"] == "working" and row["current_order_id"] == resting.order_id
+    assert rig.desk.owns(resting.order_id)
+    assert await rig.step(61.0) == 0  # the entry's TTL: the desk cancels what it manages
+    row = await rig.row(wo_id)
+    assert row["state"] == "cancelled", row["steps"]
+    assert [o.status for o in rig.on_exchange("unsure:entry")] == ["CANCELLED"]  # one order, not resting
+    [child] = await rig.children(wo_id)
+    assert child.order_id == resting.order_id and child.status == "CANCELLED"
+    steps = [s["step"] for s in row["steps"]]
+    assert steps[-4:] == ["outcome_unknown", "unsure_settled", "ttl_cancelled", "finished"]
+
+
+async def test_a_child_recorded_before_a_crash_is_settled_by_the_next_desk_not_resent_beside_it(rig: Rig) -> None:
+    """A crash between recording a child and sending it: the restarted desk sends it (same id) and
+    works it; the reconciler leaves it alone. Before, the desk ended the entry ("no live order")
+    while the reconciler re-sent the child: a post-only bid resting with nobody to cancel it."""
+    rig.sim.set_price(PRODUCT, D("101"))
+    wo = WorkingOrder(id=working_order_id("unsure:crash"), intent_key="unsure:crash", purpose=Purpose.ENTRY,
+                      symbol=PRODUCT, side=Side.BUY, order_type=EntryOrderType.POST_ONLY, source=OrderSource.SIGHOOK,
+                      target_size=D("0.5"), started_at=rig.clock.now(),
+                      deadline_at=rig.clock.now() + timedelta(seconds=60))
+    placer = rig.desk._ctx.placer
+    async with unit_of_work(rig.core.sessions) as session:
+        await store.insert(session, wo, rig.clock.now())
+    coid = client_order_id("unsure:crash", 0)
+    await placer._record(wo, OrderRequest(client_order_id=coid, product_id=PRODUCT, side=Side.BUY,
+                                          kind=OrderKind.LIMIT_GTC, base_size=D("0.5"), limit_price=D("100.99"),
+                                          post_only=True), rig.clock.now())
+    wo.children = 1
+    await rig.desk._ctx.save(wo)  # the process dies here: the row is NEW, nothing was sent
+    rig.clock.advance(5)
+    await rig.reconciler.run_once("start")
+    fresh = WorkingOrderDesk(rig.core.adapter, rig.orders, rig.core.sessions, desk_settings(), rig.clock,
+                             settle=rig.core.fills.process_order)
+    assert await fresh.recover() == 1
+    await fresh.step_all()
+    [order] = rig.on_exchange("unsure:crash")
+    row = await rig.row(wo.id)
+    assert row["state"] == "working" and row["current_order_id"] == order.order_id and order.status == "OPEN"
+    rig.clock.advance(61)
+    assert await fresh.step_all() == 0
+    assert [o.status for o in rig.on_exchange("unsure:crash")] == ["CANCELLED"]
+    assert (await rig.row(wo.id))["state"] == "cancelled"
+
+
+async def _ended_with_a_new_child(rig: Rig, key: str) -> tuple[WorkingOrder, str]:
+    """A working order that ended (failed) while one of its children's rows is still NEW — what the
+    desk left behind before children in doubt were kept unsure."""
+    wo = WorkingOrder(id=working_order_id(key), intent_key=key, purpose=Purpose.ENTRY, symbol=PRODUCT,
+                      side=Side.BUY, order_type=EntryOrderType.POST_ONLY, source=OrderSource.SIGHOOK,
+                      target_size=D("0.5"), started_at=rig.clock.now(), deadline_at=None)
+    async with unit_of_work(rig.core.sessions) as session:
+        await store.insert(session, wo, rig.clock.now())
+    coid = client_order_id(key, 0)
+    await rig.desk._ctx.placer._record(wo, OrderRequest(
+        client_order_id=coid, product_id=PRODUCT, side=Side.BUY, kind=OrderKind.LIMIT_GTC, base_size=D("0.5"),
+        limit_price=D("100.99"), post_only=True), rig.clock.now())
+    wo.state = WorkingState.FAILED
+    await rig.desk._ctx.save(wo)
+    return wo, coid
+
+
+async def test_recover_unsent_never_resends_the_child_of_an_ended_working_order(rig: Rig) -> None:
+    rig.sim.set_price(PRODUCT, D("101"))
+    _wo, coid = await _ended_with_a_new_child(rig, "unsure:orphan-unsent")
+    rig.clock.advance(5)
+    await rig.orders.recover_unsent()
+    assert rig.on_exchange("unsure:orphan-unsent") == []  # nobody would manage it: not sent
+    rig.clock.advance(200)  # too old to have been in flight: it never reached the exchange
+    await rig.orders.recover_unsent()
+    async with rig.core.sessions() as session:
+        row = await order_store.find_by_client_order_id(session, coid)
+    assert row is not None and row.status == "REJECTED" and rig.on_exchange("unsure:orphan-unsent") == []
+
+
+async def test_recover_unsent_cancels_an_ended_working_orders_child_the_exchange_has(rig: Rig) -> None:
+    rig.sim.set_price(PRODUCT, D("101"))
+    _wo, coid = await _ended_with_a_new_child(rig, "unsure:orphan-sent")
+    answer = await rig.core.adapter.create_order(OrderRequest(  # the lost first send had got through
+        client_order_id=coid, product_id=PRODUCT, side=Side.BUY, kind=OrderKind.LIMIT_GTC, base_size=D("0.5"),
+        limit_price=D("100.99"), post_only=True))
+    assert answer.success and answer.order_id
+    rig.clock.advance(5)
+    await rig.reconciler.run_once("test")
+    [order] = rig.on_exchange("unsure:orphan-sent")
+    assert order.status == "CANCELLED"  # it rested with no working order to manage it
+    async with rig.core.sessions() as session:
+        row = await order_store.find_by_client_order_id(session, coid)
+    assert row is not None and row.order_id == answer.order_id and row.status == "CANCELLED"
