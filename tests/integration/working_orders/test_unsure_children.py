@@ -8,83 +8,19 @@ recorded as rejected.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal as D
-from types import SimpleNamespace
-from typing import Any
 
-import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-from core.clock import ManualClock, utcnow
 from core.enums import OrderSource, Side
 from exchange.models import OrderKind, OrderRequest
 from shared_data import order_store
 from shared_data.db import unit_of_work
 from simulator.app import RunningSimulator
-from tests.integration.webhook.conftest import Core, build_core
-from tests.integration.working_orders.conftest import PRODUCT, desk_settings
+from tests.integration.working_orders.conftest import PRODUCT, Rig, desk_settings
 from webhook.order_intent import IntentKind, OrderIntent, client_order_id
-from webhook.order_manager import OrderManager
-from webhook.reconciler import Reconciler
 from webhook.working_orders import store
 from webhook.working_orders.desk import WorkingOrderDesk, working_order_id
 from webhook.working_orders.types import EntryOrderType, Purpose, WorkingOrder, WorkingState
-
-
-@dataclass
-class Rig:
-    core: Core
-    orders: OrderManager
-    reconciler: Reconciler
-    desk: WorkingOrderDesk
-    clock: ManualClock
-
-    @property
-    def sim(self) -> RunningSimulator:
-        return self.core.sim
-
-    async def step(self, seconds: float = 1.0) -> int:
-        self.clock.advance(seconds)
-        return await self.desk.step_all()
-
-    async def row(self, wo_id: str) -> dict[str, Any]:
-        async with self.core.sessions() as session:
-            found = (await session.execute(text("SELECT * FROM working_orders WHERE id = :id"), {"id": wo_id})).first()
-        assert found is not None
-        return dict(found._mapping)
-
-    async def children(self, wo_id: str) -> list[Any]:
-        async with self.core.sessions() as session:
-            rows = await session.execute(text(
-                "SELECT * FROM trade_records WHERE working_order_id = :wo ORDER BY order_time, client_order_id"),
-                {"wo": wo_id})
-            return [SimpleNamespace(**dict(r._mapping)) for r in rows]
-
-    def on_exchange(self, intent_key: str) -> list[Any]:
-        """The exchange's orders of an intent (its children), whatever we recorded."""
-        prefix = client_order_id(intent_key).rsplit("-", 1)[0] + "-"
-        return [o for o in self.sim.engine.orders.values() if o.client_order_id.startswith(prefix)]
-
-
-@pytest.fixture(scope="module")
-async def rig(sim: RunningSimulator, db_sessions: async_sessionmaker[AsyncSession]) -> Rig:
-    core = await build_core(sim, sim.create_api_key(), db_sessions)
-    clock = ManualClock(utcnow())  # one clock for the desk, the order manager and the reconciler
-    orders = OrderManager(core.adapter, core.sessions, core.settings, clock)
-    reconciler = Reconciler(core.adapter, core.sessions, core.recorder, orders, clock)
-    desk = WorkingOrderDesk(core.adapter, orders, core.sessions, desk_settings(), clock,
-                            settle=core.fills.process_order)
-    return Rig(core, orders, reconciler, desk, clock)
-
-
-@pytest.fixture(autouse=True)
-def _no_faults_left(sim: RunningSimulator) -> Iterator[None]:
-    yield
-    sim.faults.clear()
 
 
 def _intent(key: str) -> OrderIntent:
