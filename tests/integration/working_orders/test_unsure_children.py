@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal as D
 
-from core.enums import OrderSource, Side
+from core.enums import ExitReason, OrderSource, Side
 from exchange.models import OrderKind, OrderRequest
 from shared_data import order_store
 from shared_data.db import unit_of_work
@@ -136,3 +136,42 @@ async def test_recover_unsent_cancels_an_ended_working_orders_child_the_exchange
     async with rig.core.sessions() as session:
         row = await order_store.find_by_client_order_id(session, coid)
     assert row is not None and row.order_id == answer.order_id and row.status == "CANCELLED"
+
+
+async def test_an_escalation_whose_answer_is_lost_is_settled_never_a_second_sell(rig: Rig) -> None:
+    """The market sell of an escalated exit is taken (and filled) but its answer is lost. Before, the
+    exit ended failed — telling the sentinel nothing was sold, so it would decide another exit —
+    while the reconciler re-sent the sell. Now the exit waits, unsure, and finishes on the answer."""
+    exits_done: list[tuple[str, bool]] = []
+    rig.desk.set_exit_listener(lambda symbol, filled: exits_done.append((symbol, filled)))
+    rig.sim.set_price(PRODUCT, D("101"))
+    assert (await rig.desk.start_entry(_intent("unsure:exit-buy"))).ok
+    rig.sim.set_price(PRODUCT, D("100.95"))
+    await rig.step()
+    held = rig.core.ledger.position(PRODUCT).size
+    assert held > 0
+    rig.sim.set_price(PRODUCT, D("98.4"))
+    placed = await rig.desk.start_exit(symbol=PRODUCT, size=held, intent_key="unsure:exit", reason=ExitReason.SOFT_STOP,
+                                       target_price=D("98.46"), quote_price=D("98.39"), hard_stop_price=D("95.94"),
+                                       trigger={})
+    assert placed.ok and placed.order_id
+    wo_id = working_order_id("unsure:exit")
+    rig.sim.set_price(PRODUCT, D("95"))  # through the hard stop: escalate to market
+    _lose_create_answers(rig.sim)
+    await rig.step()
+    row = await rig.row(wo_id)
+    assert row["state"] == "unsure" and row["escalated"] and exits_done == []
+    assert [o.status for o in rig.on_exchange("unsure:exit")] == ["CANCELLED", "FILLED"]
+    # The sentinel's hard stop meanwhile: no second sell beside the one in doubt.
+    await rig.desk.escalate_exit(PRODUCT, "hard_stop")
+    assert len(rig.on_exchange("unsure:exit")) == 2
+    rig.sim.faults.clear()
+    await rig.reconciler.run_once("test")
+    await rig.step()
+    assert await rig.step() == 0
+    row = await rig.row(wo_id)
+    assert row["state"] == "filled" and row["filled_size"] == held, row["steps"]
+    assert exits_done == [(PRODUCT, True)] and rig.core.ledger.position(PRODUCT).size == 0
+    children = await rig.children(wo_id)
+    assert [(c.order_type, c.status) for c in children] == [("LIMIT", "CANCELLED"), ("MARKET", "FILLED")]
+    assert len(rig.on_exchange("unsure:exit")) == 2
