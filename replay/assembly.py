@@ -121,7 +121,8 @@ async def assemble(settings: Settings, engine: AsyncEngine, venue: InProcessExch
     symbols = SymbolMap.from_products(sorted(catalog))
     # The daemon's one sizing function on live facts (issue #16), then its risk checks and order manager.
     entry_facts = EntryContext(venue, sessions, cache, clock, positions.account_value(cache, venue), orders.product,
-                               orders.taker_fee_rate)
+                               orders.taker_fee_rate,
+                               orders.maker_fee_rate)
     alert_exec = AlertOrderExecutor(orders, risk, settings, entry_facts, position_size=positions.size_of,
                                     notifier=notifier, entries=desk)
     worker = AlertWorker(sessions, alert_exec, clock)

@@ -237,7 +237,8 @@ async def assemble(settings: Settings, db_url: str, engine: Any, exchange: Excha
     # No entries while degraded, nor where fills are unrecorded; then the risk rules.
     entry_gate = DeadLetterEntryGate(DegradedEntryGate(risk, degraded), dead_letters)
     entry_facts = EntryContext(rest, sessions, cache, clock, positions.account_value(cache, rest), orders.product,
-                               orders.taker_fee_rate)
+                               orders.taker_fee_rate,
+                               orders.maker_fee_rate)
     # What is ordered: the one sizing function (#16); how it is placed: the working-order desk (#19).
     alert_exec = AlertOrderExecutor(orders, entry_gate, settings, entry_facts, position_size=positions.size_of,
                                     notifier=notifier, entries=desk)

@@ -22,7 +22,7 @@ from core.enums import OrderStatus, Side
 from core.logging import get_logger
 from core.metrics import ORDER_REJECTIONS, ORDERS
 from core.settings import Settings
-from exchange.models import Order, OrderKind, OrderRequest, OrderResult, Product
+from exchange.models import FeeTier, Order, OrderKind, OrderRequest, OrderResult, Product
 from exchange.port import ExchangeError, ExchangePort, ExchangeUnavailable
 from shared_data import order_store
 from shared_data.db import unit_of_work
@@ -64,7 +64,7 @@ class OrderManager:
         self._settings = settings
         self._clock = clock or SystemClock()
         self._products: dict[str, tuple[float, Product]] = {}
-        self._taker_fee: Decimal | None = None
+        self._fees: FeeTier | None = None
         self._previews = PreviewGate(exchange, sessions, settings)  # market orders above PREVIEW_ABOVE_USD
         # Serialises placement per (symbol, side) so the same-side check and the insert are atomic here.
         self._locks: dict[tuple[str, Side], asyncio.Lock] = {}
@@ -78,10 +78,18 @@ class OrderManager:
         self._products[symbol] = (now, product)
         return product
 
+    async def fee_tier(self) -> FeeTier:
+        """The account's fee rates, read once: entry sizing and the desk's quote → base conversion use
+        the same figures, so what is sent is what the caps were checked on."""
+        if self._fees is None:
+            self._fees = await self._exchange.get_fee_tier()
+        return self._fees
+
     async def taker_fee_rate(self) -> Decimal:
-        if self._taker_fee is None:
-            self._taker_fee = (await self._exchange.get_fee_tier()).taker_rate
-        return self._taker_fee
+        return (await self.fee_tier()).taker_rate
+
+    async def maker_fee_rate(self) -> Decimal:
+        return (await self.fee_tier()).maker_rate
 
     async def place(self, intent: OrderIntent) -> PlaceResult:
         lock = self._locks.setdefault((intent.symbol, intent.side), asyncio.Lock())

@@ -115,7 +115,7 @@ class WorkingOrderDesk:
             try:
                 product = await ctx.product(intent.symbol)
                 top = await ctx.books.top(intent.symbol, fresh=True)
-                fee = (await ctx.exchange.get_fee_tier())
+                fee = await ctx.orders.fee_tier()  # the rates entry sizing checked the caps with
             except ExchangeError as exc:
                 return PlaceResult(False, coid0, error="EXCHANGE_UNAVAILABLE", detail=str(exc))
             if top is None:
