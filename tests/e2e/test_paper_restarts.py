@@ -135,6 +135,9 @@ async def test_three_runs_stopped_three_ways_then_a_wiped_simulator_is_refused(
         daemon, exchange = await _start(env, daemons)
         await _assert_consistent(daemon, exchange, db_url, env, resting_id)
         await _trade(daemon, db_url, "ETH-USD")
+        # The previous run's in-flight BTC entry is this run's to finish (its desk settled the child and
+        # works it): a second BTC buy is refused while it works, so wait until it is done.
+        await eventually(lambda: _no_working_order(db_url), timeout=120, what="the recovered entry finished")
         await exchange.admin("faults", {"kind": "slow", "path": "/orders", "method": "POST", "count": 1,
                                         "params": {"delay_s": 30, "process": processed}})
         fills_before = len(await db_trade_ids(db_url))
@@ -188,6 +191,10 @@ async def test_three_runs_stopped_three_ways_then_a_wiped_simulator_is_refused(
 async def _in_flight(db_url: str, fills_before: int) -> bool:
     new = await fetch(db_url, "SELECT 1 FROM trade_records WHERE status = 'NEW'")
     return bool(new) or len(await db_trade_ids(db_url)) > fills_before
+
+
+async def _no_working_order(db_url: str) -> bool:
+    return not await fetch(db_url, "SELECT 1 FROM working_orders WHERE state IN ('working', 'escalated', 'unsure')")
 
 
 async def _settled(db_url: str) -> bool:
