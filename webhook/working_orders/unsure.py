@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from shared_data import order_store
 from webhook.working_orders.context import WorkContext
 from webhook.working_orders.types import Step, StepKind, WorkingOrder, WorkingState
 
@@ -22,7 +23,9 @@ async def settle(ctx: WorkContext, wo: WorkingOrder) -> bool:
     if wo.order_id is not None:  # recovered pointing at the previous child (terminal before this one was sent)
         wo.filled_before += wo.child_filled
     if result.ok and result.order_id:
-        ctx.placer.adopt(wo, coid, result.order_id, wo.limit_price)
+        async with ctx.sessions() as session:  # its own limit (a restart knows only the previous child's)
+            row = await order_store.find_by_client_order_id(session, coid)
+        ctx.placer.adopt(wo, coid, result.order_id, row.price if row is not None else wo.limit_price)
     else:
         wo.unsure_coid, wo.order_id = None, None
         wo.child_filled = Decimal(0)

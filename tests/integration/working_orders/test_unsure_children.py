@@ -86,6 +86,7 @@ async def test_a_child_recorded_before_a_crash_is_settled_by_the_next_desk_not_r
     [order] = rig.on_exchange("unsure:crash")
     row = await rig.row(wo.id)
     assert row["state"] == "working" and row["current_order_id"] == order.order_id and order.status == "OPEN"
+    assert row["limit_price"] == D("100.99")  # its own price: re-priced from it as the bid moves
     rig.clock.advance(61)
     assert await fresh.step_all() == 0
     assert [o.status for o in rig.on_exchange("unsure:crash")] == ["CANCELLED"]
