@@ -169,6 +169,16 @@ async def replace_passive_orders(session: AsyncSession, open_orders: Sequence[Or
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+async def working_order_states(session: AsyncSession, client_order_ids: list[str]) -> dict[str, str]:
+    """client_order_id → state of the working order (issue #19) the row is a child of, for those that are."""
+    if not client_order_ids:
+        return {}
+    rows = await session.execute(text(
+        """SELECT t.client_order_id, w.state FROM trade_records t JOIN working_orders w ON w.id = t.working_order_id
+           WHERE t.client_order_id = ANY(:coids)"""), {"coids": list(client_order_ids)})
+    return {r[0]: r[1] for r in rows}
+
+
 async def stale_intents(session: AsyncSession, older_than: datetime) -> list[TradeRecord]:
     """Rows recorded before an exchange call whose answer we never stored (a crash in between)."""
     return list((await session.execute(

@@ -24,6 +24,7 @@ from webhook.alerts.sizing import EntryRequest, SizedEntry, SizingLimits, size_e
 from webhook.order_intent import IntentKind, OrderIntent
 from webhook.order_manager import OrderManager, PlaceResult
 from webhook.working_orders.desk import RISK_REFUSALS
+from webhook.working_orders.types import EntryOrderType
 
 log = get_logger(__name__)
 
@@ -43,6 +44,8 @@ class EntryPlacer(Protocol):
     """How an entry is placed (issue #19: the working-order desk works it on the book)."""
 
     async def start_entry(self, intent: OrderIntent) -> PlaceResult: ...
+
+    def entry_type_for(self, source: OrderSource) -> EntryOrderType: ...
 
 
 class AlertOrderExecutor:
@@ -111,7 +114,7 @@ class AlertOrderExecutor:
             return Refusal(Reason.NO_QUOTE, f"live market or account data for {alert.symbol} unavailable "
                            f"({type(exc).__name__}): an entry is never sized from a guess")
         request = EntryRequest(alert.symbol, alert.source, alert.quantity, alert.notional, alert.price)
-        limits = SizingLimits.from_settings(self._settings, facts.taker_fee_rate)
+        limits = SizingLimits.from_settings(self._settings, facts.taker_fee_rate, self._fill_fee_rate(alert, facts))
         sized = size_entry(request, facts.quote, facts.product, facts.exposure, limits)
         if isinstance(sized, Refusal):
             return sized
@@ -125,6 +128,16 @@ class AlertOrderExecutor:
                 Reason.BREAKER_TRIPPED if getattr(verdict, "breakers", ()) else Reason.OVER_POSITION_CAP)
             return Refusal(code, text)
         return sized
+
+
+    def _fill_fee_rate(self, alert: StoredAlert, facts: EntryFacts) -> Decimal | None:
+        """The maker fee when the entry will be worked post-only by the desk (which then sizes it at
+        that fee); None (the taker fee) for anything that may take liquidity."""
+        if self._entries is None or facts.maker_fee_rate is None:
+            return None
+        source = OrderSource.SIGHOOK if alert.source == "sighook" else OrderSource.TRADINGVIEW
+        posts_only = self._entries.entry_type_for(source) is EntryOrderType.POST_ONLY
+        return min(facts.maker_fee_rate, facts.taker_fee_rate) if posts_only else None
 
 
 def _s(value: Decimal | None) -> str | None:

@@ -22,10 +22,11 @@ from core.enums import OrderStatus, Side
 from core.logging import get_logger
 from core.metrics import ORDER_REJECTIONS, ORDERS
 from core.settings import Settings
-from exchange.models import Order, OrderKind, OrderRequest, OrderResult, Product
+from exchange.models import FeeTier, Order, OrderKind, OrderRequest, OrderResult, Product
 from exchange.port import ExchangeError, ExchangePort, ExchangeUnavailable
 from shared_data import order_store
 from shared_data.db import unit_of_work
+from shared_data.models import TradeRecord
 from webhook.leadership.fence import LeaderFence, NotLeader
 from webhook.order_intent import IntentKind, OrderIntent, client_order_id
 from webhook.preview_gate import PreviewGate
@@ -34,6 +35,9 @@ from webhook.pricing import OrderRejected, SizedOrder, post_only_price, size_ord
 log = get_logger(__name__)
 
 PRODUCT_CACHE_TTL_S = 60.0
+UNSENT_MAX_AGE_S = 120.0  # a recorded, unanswered order younger than this is re-sent; older ones only looked up
+# Working-order states that still own their children (webhook/working_orders/types.py).
+LIVE_WORKING_STATES = frozenset({"working", "escalated", "unsure"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +64,7 @@ class OrderManager:
         self._settings = settings
         self._clock = clock or SystemClock()
         self._products: dict[str, tuple[float, Product]] = {}
-        self._taker_fee: Decimal | None = None
+        self._fees: FeeTier | None = None
         self._previews = PreviewGate(exchange, sessions, settings)  # market orders above PREVIEW_ABOVE_USD
         # Serialises placement per (symbol, side) so the same-side check and the insert are atomic here.
         self._locks: dict[tuple[str, Side], asyncio.Lock] = {}
@@ -74,10 +78,18 @@ class OrderManager:
         self._products[symbol] = (now, product)
         return product
 
+    async def fee_tier(self) -> FeeTier:
+        """The account's fee rates, read once: entry sizing and the desk's quote → base conversion use
+        the same figures, so what is sent is what the caps were checked on."""
+        if self._fees is None:
+            self._fees = await self._exchange.get_fee_tier()
+        return self._fees
+
     async def taker_fee_rate(self) -> Decimal:
-        if self._taker_fee is None:
-            self._taker_fee = (await self._exchange.get_fee_tier()).taker_rate
-        return self._taker_fee
+        return (await self.fee_tier()).taker_rate
+
+    async def maker_fee_rate(self) -> Decimal:
+        return (await self.fee_tier()).maker_rate
 
     async def place(self, intent: OrderIntent) -> PlaceResult:
         lock = self._locks.setdefault((intent.symbol, intent.side), asyncio.Lock())
@@ -188,9 +200,12 @@ class OrderManager:
         log.warning("order_fenced", client_order_id=coid, symbol=symbol, detail=str(exc))
         return PlaceResult(False, coid, error="NOT_LEADER", detail=str(exc))
 
-    async def send_recorded(self, request: OrderRequest, *, epoch_checked: bool = False) -> PlaceResult:
+    async def send_recorded(self, request: OrderRequest, *, epoch_checked: bool = False,
+                            resend: bool = False) -> PlaceResult:
         """Send an order whose row is already recorded, and record the answer. `epoch_checked`: the
-        caller checked the leader epoch in the transaction that wrote the row (`_send` does)."""
+        caller checked the leader epoch in the transaction that wrote the row (`_send` does).
+        `resend`: an earlier send of this client_order_id may have reached the exchange, so a re-send
+        the exchange certainly did not process proves nothing: the row stays NEW (outcome unknown)."""
         coid = request.client_order_id
         if not epoch_checked:  # e.g. a re-send of a recorded row: check the epoch just before it
             try:
@@ -201,7 +216,7 @@ class OrderManager:
             answer: OrderResult = await self._exchange.create_order(request)
         except ExchangeUnavailable as exc:
             ORDER_REJECTIONS.labels(error="TRANSPORT").inc()
-            if exc.not_processed:  # every attempt was refused before processing: nothing exists
+            if exc.not_processed and not resend:  # every attempt was refused before processing: nothing exists
                 async with unit_of_work(self._sessions) as session:
                     await order_store.mark_rejected(session, coid, f"NOT_SENT: {exc}")
                 log.error("order_not_sent", client_order_id=coid, symbol=request.product_id, error=str(exc))
@@ -247,50 +262,98 @@ class OrderManager:
             cursor = page.cursor
         return None
 
-    async def recover_unsent(self, max_age_s: float = 120.0) -> int:
+    async def settle_unsent(self, coid: str, max_age_s: float = UNSENT_MAX_AGE_S) -> PlaceResult:
+        """The fate of a recorded order whose send outcome is unknown, from the exchange, by its
+        client_order_id: a young one is re-sent with the same id (the exchange answers with the
+        existing order if the first send got through), an old one is only looked up. Rejected only
+        when the exchange does not have it; OUTCOME_UNKNOWN while that cannot be told yet."""
+        async with self._sessions() as session:
+            row = await order_store.find_by_client_order_id(session, coid)
+        if row is None:
+            return PlaceResult(False, coid, error="UNKNOWN_ORDER", detail="no recorded row")
+        if row.status != OrderStatus.NEW.value:  # settled already (by a send answer or the fill path)
+            sent = not row.order_id.startswith(order_store.PLACEHOLDER_PREFIX)
+            return PlaceResult(row.status != OrderStatus.REJECTED.value, coid,
+                               order_id=row.order_id if sent else None,
+                               error=None if row.status != OrderStatus.REJECTED.value else "REJECTED",
+                               detail=row.reject_reason)
+        if (self._clock.now() - row.order_time).total_seconds() <= max_age_s:
+            return await self.send_recorded(_request_of(row, coid), resend=True)
+        # Too old to send now — but the first send may have got through: never call an order
+        # rejected that the exchange has (the reconciler records its state and fills).
+        try:
+            found = await self._find_on_exchange(row.symbol, coid)
+        except ExchangeError as exc:
+            return PlaceResult(False, coid, error="OUTCOME_UNKNOWN", detail=f"look-up failed: {exc}")
+        if found is not None:
+            async with unit_of_work(self._sessions) as session:
+                await order_store.mark_sent(session, coid, found.order_id)
+            return PlaceResult(True, coid, order_id=found.order_id)
+        async with unit_of_work(self._sessions) as session:
+            await order_store.mark_rejected(session, coid, "STALE_UNSENT: not re-sent")
+        return PlaceResult(False, coid, error="STALE_UNSENT", detail="not on the exchange; not re-sent")
+
+    async def recover_unsent(self, max_age_s: float = UNSENT_MAX_AGE_S) -> int:
         """Settle rows left NEW by a crash between recording and the exchange's answer.
 
         Young rows are re-sent with the same client_order_id (the exchange answers with the existing
-        order if the first send got through); old ones are marked rejected — reconciliation records
-        any fills they may still have.
+        order if the first send got through); old ones are marked rejected unless the exchange has
+        them. A working order's child is its desk's business while that working order lives (the
+        desk settles it and manages the order it turns out to be); a child of a working order that
+        ended is never re-sent — if the exchange has it, it is cancelled, as nobody manages it.
         """
         now = self._clock.now()
         async with unit_of_work(self._sessions) as session:
             # Rows younger than a moment may still be in flight; re-sending them would be harmless
             # (same id) but noisy.
             rows = await order_store.stale_intents(session, now - timedelta(seconds=2))
+            owners = await order_store.working_order_states(
+                session, [r.client_order_id for r in rows if r.client_order_id])
         settled = 0
         for row in rows:
             if row.client_order_id is None:
                 continue
-            if (now - row.order_time).total_seconds() > max_age_s:
-                # Too old to send now — but the first send may have got through: never call an order
-                # rejected that the exchange has (the reconciler records its state and fills).
-                found = await self._find_on_exchange(row.symbol, row.client_order_id)
-                if found is not None:
-                    async with unit_of_work(self._sessions) as session:
-                        await order_store.attach_order_id(session, row.client_order_id, found.order_id)
-                    log.info("order_recovered", client_order_id=row.client_order_id, ok=True,
-                             order_id=found.order_id, status=found.status.value)
-                    settled += 1
-                    continue
-                async with unit_of_work(self._sessions) as session:
-                    await order_store.mark_rejected(session, row.client_order_id, "STALE_UNSENT: not re-sent")
+            owner = owners.get(row.client_order_id)
+            if owner is not None and owner in LIVE_WORKING_STATES:
+                continue  # the desk settles it
+            if owner is not None:
+                await self._settle_orphan(row, row.client_order_id, (now - row.order_time).total_seconds() > max_age_s)
                 settled += 1
                 continue
-            kind = OrderKind.MARKET if row.order_type == "MARKET" else OrderKind.LIMIT_GTC
-            # A passive bracket (issue #20) is re-sent as the bracket it was, stop included.
-            stop = (row.trigger or {}).get("bracket_stop") if row.order_type == "BRACKET" else None
-            if stop is not None:
-                kind = OrderKind.BRACKET_GTC
-            request = OrderRequest(
-                client_order_id=row.client_order_id, product_id=row.symbol, side=Side(row.side), kind=kind,
-                base_size=row.size, quote_size=row.quote_size, limit_price=row.price,
-                stop_price=None if stop is None else Decimal(stop),
-                # A working order's post-only child stays post-only when re-sent (issue #19 records it).
-                post_only=bool((row.trigger or {}).get("post_only")),
-            )
-            result = await self.send_recorded(request)
-            log.info("order_recovered", client_order_id=row.client_order_id, ok=result.ok, order_id=result.order_id)
+            result = await self.settle_unsent(row.client_order_id, max_age_s)
+            log.info("order_recovered", client_order_id=row.client_order_id, ok=result.ok, order_id=result.order_id,
+                     error=result.error)
             settled += 1
         return settled
+
+    async def _settle_orphan(self, row: TradeRecord, coid: str, old: bool) -> None:
+        """A child of a working order that ended: looked up only; one the exchange has is cancelled."""
+        found = await self._find_on_exchange(row.symbol, coid)
+        if found is None:
+            if old:  # never on the exchange; young ones may still be in flight: looked at again later
+                async with unit_of_work(self._sessions) as session:
+                    await order_store.mark_rejected(session, coid, "STALE_UNSENT: its working order ended")
+            return
+        async with unit_of_work(self._sessions) as session:
+            await order_store.mark_sent(session, coid, found.order_id)
+        if not found.status.is_terminal:
+            await self.ensure_leader()
+            await self._exchange.cancel_orders([found.order_id])
+        log.warning("orphan_child_settled", client_order_id=coid, order_id=found.order_id,
+                    status=found.status.value, cancelled=not found.status.is_terminal)
+
+
+def _request_of(row: TradeRecord, coid: str) -> OrderRequest:
+    """The order a recorded row describes, to re-send with its own client_order_id."""
+    kind = OrderKind.MARKET if row.order_type == "MARKET" else OrderKind.LIMIT_GTC
+    # A passive bracket (issue #20) is re-sent as the bracket it was, stop included.
+    stop = (row.trigger or {}).get("bracket_stop") if row.order_type == "BRACKET" else None
+    if stop is not None:
+        kind = OrderKind.BRACKET_GTC
+    return OrderRequest(
+        client_order_id=coid, product_id=row.symbol, side=Side(row.side), kind=kind,
+        base_size=row.size, quote_size=row.quote_size, limit_price=row.price,
+        stop_price=None if stop is None else Decimal(stop),
+        # A working order's post-only child stays post-only when re-sent (issue #19 records it).
+        post_only=bool((row.trigger or {}).get("post_only")),
+    )

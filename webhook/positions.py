@@ -92,11 +92,13 @@ class PositionBook:
 
     def exit_watcher(self, monitor: ExitListener, risk: ExitRecorder,
                      sessions: async_sessionmaker[AsyncSession],
-                     owned: Callable[[str], bool] | None = None) -> Callable[[Order, int], None]:
+                     owned: Callable[[str, str], bool] | None = None) -> Callable[[Order, int], None]:
         """When a sell reaches a final state: tell the sentinel, and count its P&L for the breakers.
 
-        `owned(order_id)`: the order is a child of a working exit (re-priced by cancel-replace); the
-        desk tells the sentinel when the whole exit is done, not each cancelled child."""
+        `owned(order_id, client_order_id)`: the order is a child of a working exit (re-priced by
+        cancel-replace, or escalated to market); the desk tells the sentinel when the whole exit is
+        done, and counts its P&L, not each child. Asked by client_order_id too: the desk claims a
+        child before sending it, so a child filled before its answer arrives is still the desk's."""
 
         def on_order(order: Order, new_fills: int) -> None:
             if new_fills:
@@ -106,7 +108,7 @@ class PositionBook:
             if order.order_id in self._settled:
                 return
             self._settled.add(order.order_id)
-            if owned is not None and owned(order.order_id):
+            if owned is not None and owned(order.order_id, order.client_order_id):
                 return  # a working exit's child: the desk reports the whole exit, and its P&L, once
             monitor.exit_finished(order.product_id, filled=order.filled_size > 0, order_id=order.order_id)
             if order.filled_size > 0:

@@ -16,7 +16,8 @@ async def working_orders(session: AsyncSession, limit: int) -> list[dict[str, An
                   started_at, deadline_at, updated_at, jsonb_array_length(steps) AS steps,
                   steps -> (jsonb_array_length(steps) - 1) AS last_step
            FROM working_orders
-           ORDER BY (state IN ('working', 'escalated')) DESC, started_at DESC LIMIT :limit"""), {"limit": limit})
+           ORDER BY (state IN ('working', 'escalated', 'unsure')) DESC, started_at DESC LIMIT :limit"""),
+        {"limit": limit})
     return [dict(r._mapping) for r in rows]
 
 

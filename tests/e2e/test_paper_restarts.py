@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from decimal import Decimal as D
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -131,10 +132,14 @@ async def test_three_runs_stopped_three_ways_then_a_wiped_simulator_is_refused(
 
     # Runs 3 and 4: SIGKILL while an order placement is in flight — first with the simulator holding
     # back its answer to an order it has taken, then with one it has not taken yet.
+    in_flight: list[str] = []  # the working orders whose child was in flight at the kill
     for processed, notional in ((True, "333"), (False, "344")):
         daemon, exchange = await _start(env, daemons)
         await _assert_consistent(daemon, exchange, db_url, env, resting_id)
         await _trade(daemon, db_url, "ETH-USD")
+        # The previous run's in-flight BTC entry is this run's to finish (its desk settled the child and
+        # works it): a second BTC buy is refused while it works, so wait until it is done.
+        await eventually(lambda: _no_working_order(db_url), timeout=120, what="the recovered entry finished")
         await exchange.admin("faults", {"kind": "slow", "path": "/orders", "method": "POST", "count": 1,
                                         "params": {"delay_s": 30, "process": processed}})
         fills_before = len(await db_trade_ids(db_url))
@@ -143,14 +148,20 @@ async def test_three_runs_stopped_three_ways_then_a_wiped_simulator_is_refused(
         # report (and the fill path record) it while the REST answer is still held back.
         await eventually(lambda b=fills_before: _in_flight(db_url, b), timeout=30, what="placement in flight")
         assert not daemon.find("order_placed", symbol="BTC-USD", quote_size=notional)
+        [latest] = await fetch(db_url, "SELECT id FROM working_orders WHERE symbol = 'BTC-USD' "
+                               "ORDER BY started_at DESC LIMIT 1")
+        in_flight.append(latest["id"])
         await daemon.kill()
 
     # Run 5: the in-flight orders are settled (same client_order_id → the exchange's existing order, or
-    # sent now), their fills recorded once, and nothing is left NEW or marked rejected.
+    # sent now) and worked by their working orders to the end (filled, or cancelled at their TTL — no
+    # order is left resting unmanaged); their fills recorded once; nothing is left NEW, and nothing
+    # marked rejected that the exchange has.
     daemon, exchange = await _start(env, daemons)
     await _assert_consistent(daemon, exchange, db_url, env, resting_id)
-    await eventually(lambda: _more_fills(db_url, fills_before), timeout=60, what="the unsent order re-sent and filled")
-    await eventually(lambda: _settled(db_url), timeout=60, what="no NEW/REJECTED orders")
+    await eventually(lambda: _no_working_order(db_url), timeout=150, what="the in-flight entries worked to the end")
+    await _assert_children_settled(exchange, db_url, in_flight)
+    await eventually(lambda: _agrees(exchange, db_url), timeout=60, what="database and exchange agree")
     await _assert_consistent(daemon, exchange, db_url, env, resting_id)
     identity = await fetch(db_url, "SELECT portfolio_uuid FROM account_identity")
     assert identity and identity[0]["portfolio_uuid"] == (await exchange.adapter.get_key_permissions()).portfolio_uuid
@@ -190,8 +201,32 @@ async def _in_flight(db_url: str, fills_before: int) -> bool:
     return bool(new) or len(await db_trade_ids(db_url)) > fills_before
 
 
-async def _settled(db_url: str) -> bool:
-    return not await fetch(db_url, "SELECT 1 FROM trade_records WHERE status IN ('NEW', 'REJECTED')")
+async def _no_working_order(db_url: str) -> bool:
+    return not await fetch(db_url, "SELECT 1 FROM working_orders WHERE state IN ('working', 'escalated', 'unsure')")
+
+
+async def _assert_children_settled(exchange: PaperExchange, db_url: str, working_order_ids: list[str]) -> None:
+    """Every child of these working orders is settled: ours agrees with the exchange's order of that
+    client_order_id (which has ended), or it is rejected and the exchange has no such order."""
+    theirs: dict[str, Any] = {}
+    cursor: str | None = None
+    while True:
+        page = await exchange.adapter.list_orders(product_id="BTC-USD", cursor=cursor)
+        theirs.update((o.client_order_id, o) for o in page.items)
+        if not page.has_next or not page.cursor:
+            break
+        cursor = page.cursor
+    for wo_id in working_order_ids:
+        children = await fetch(db_url, "SELECT client_order_id, order_id, status FROM trade_records "
+                               "WHERE working_order_id = $1", wo_id)
+        assert children, wo_id
+        for child in children:
+            order = theirs.get(child["client_order_id"])
+            assert child["status"] != OrderStatus.NEW.value, child
+            if child["status"] == OrderStatus.REJECTED.value:
+                assert order is None, (child, order)
+            else:
+                assert order is not None and order.order_id == child["order_id"] and order.status.is_terminal, child
 
 
 async def _agrees(exchange: PaperExchange, db_url: str) -> bool:

@@ -39,13 +39,15 @@ class EntryFacts:
     product: ProductRules
     exposure: Exposure
     taker_fee_rate: Decimal
+    maker_fee_rate: Decimal | None = None  # known when a post-only entry may be sized at it
 
 
 class EntryContext:
     def __init__(self, exchange: ExchangePort, sessions: async_sessionmaker[AsyncSession], cache: MarketCache,
                  clock: Clock, account_value: Callable[[], Awaitable[Decimal]],
                  product: Callable[[str], Awaitable[Product]],
-                 taker_fee_rate: Callable[[], Awaitable[Decimal]]) -> None:
+                 taker_fee_rate: Callable[[], Awaitable[Decimal]],
+                 maker_fee_rate: Callable[[], Awaitable[Decimal]] | None = None) -> None:
         self._exchange = exchange
         self._sessions = sessions
         self._cache = cache
@@ -53,6 +55,7 @@ class EntryContext:
         self._account_value = account_value
         self._product = product
         self._taker_fee_rate = taker_fee_rate
+        self._maker_fee_rate = maker_fee_rate
 
     async def gather(self, symbol: str) -> EntryFacts:
         async with asyncio.timeout(READ_TIMEOUT_S):
@@ -64,7 +67,8 @@ class EntryContext:
             open_buys = await self._open_buy_usd(symbol, quote.best_ask)
             account = await self._account_value()
             fee = await self._taker_fee_rate()
-        return EntryFacts(quote, ProductRules.of(product), Exposure(held, open_buys, account), fee)
+            maker = await self._maker_fee_rate() if self._maker_fee_rate is not None else None
+        return EntryFacts(quote, ProductRules.of(product), Exposure(held, open_buys, account), fee, maker)
 
     async def _quote(self, symbol: str) -> LiveQuote:
         cached = self._cache.get(symbol)

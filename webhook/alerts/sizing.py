@@ -10,9 +10,10 @@ What is checked, in order (the first failure is the refusal):
 3. the size: the alert's base size (rounded down to `base_increment`) or USD amount (rounded down to
    `quote_increment`), else the source's default USD amount; within the product's min/max;
 4. `cost_usd` ≤ MAX_ORDER_NOTIONAL_USD, where cost is what leaves the account, fees included the way
-   Coinbase charges them: a quote-sized market buy spends exactly `quote_size` (the fee is taken out
-   of it: filled value = quote_size / (1 + taker rate)); a base-sized buy spends
-   base × price × (1 + taker rate);
+   Coinbase charges them: a quote-sized buy spends exactly `quote_size` (the fee is taken out
+   of it: filled value = quote_size / (1 + fee rate)); a base-sized buy spends
+   base × price × (1 + fee rate). The fee rate is the taker's, or `fill_fee_rate` when every fill
+   is known to pay less (a post-only entry: maker) — the fee the order is actually sized with;
 5. the position after the order — held base × ask + open buy orders + this order's value — at most
    MAX_POSITION_PCT % of account value.
 """
@@ -77,14 +78,21 @@ class SizingLimits:
     max_price_deviation_pct: Decimal
     taker_fee_rate: Decimal
     default_quote_usd: Mapping[str, Decimal]  # per source; "*" is the fallback
+    # The fee every fill of the order pays when that is known to be lower than the taker's: a
+    # post-only entry (each of its children is post-only, never escalated) pays the maker fee, and
+    # the desk sizes it at that fee — so a USD budget buys more than at the taker fee, and the
+    # position cap must be checked on that. None: the taker fee.
+    fill_fee_rate: Decimal | None = None
 
     @classmethod
-    def from_settings(cls, settings: Any, taker_fee_rate: Decimal) -> SizingLimits:
+    def from_settings(cls, settings: Any, taker_fee_rate: Decimal,
+                      fill_fee_rate: Decimal | None = None) -> SizingLimits:
         base = settings.entry_quote_size_usd
         return cls(
             max_order_notional_usd=settings.max_order_notional_usd, max_position_pct=settings.max_position_pct,
             max_quote_age_s=settings.entry_data_max_age_s,
             max_price_deviation_pct=settings.alert_max_price_deviation_pct, taker_fee_rate=taker_fee_rate,
+            fill_fee_rate=fill_fee_rate,
             default_quote_usd={"*": base, "tradingview": settings.entry_quote_size_usd_tradingview or base,
                                "sighook": settings.entry_quote_size_usd_sighook or base},
         )
@@ -129,7 +137,7 @@ def size_entry(request: EntryRequest, quote: LiveQuote, product: ProductRules, e
             return Refusal(Reason.PRICE_DEVIATION, f"the alert's price {fmt(request.alert_price)} is "
                            f"{deviation:.2f}% from the best ask {fmt(ask)} (limit "
                            f"{fmt(limits.max_price_deviation_pct)}%)", "price")
-    fee = limits.taker_fee_rate
+    fee = limits.taker_fee_rate if limits.fill_fee_rate is None else limits.fill_fee_rate
     base: Decimal | None = None
     quote_size: Decimal | None = None
     if request.base_size is not None:

@@ -25,7 +25,7 @@ from shared_data import order_store
 from shared_data.db import unit_of_work
 from webhook.order_intent import OrderIntent, client_order_id
 from webhook.order_manager import OrderManager, PlaceResult
-from webhook.working_orders import entry, exit, store
+from webhook.working_orders import entry, exit, store, unsure
 from webhook.working_orders.book_cache import BookCache
 from webhook.working_orders.context import WorkContext
 from webhook.working_orders.placer import ChildPlacer, RetryPolicy
@@ -51,13 +51,15 @@ class WorkingOrderDesk:
         books = BookCache(exchange, clock, settings.book_cache_ttl_s)
         retry = RetryPolicy(settings.placement_max_retries, settings.placement_backoff_base_s,
                             settings.placement_backoff_max_s)
+        # Every child's client_order_id (claimed before it is sent) and order id (as soon as known):
+        # the fill path can see a child — an escalated market sell fills at once — before its answer.
+        self._owned: set[str] = set()
+        placer = ChildPlacer(orders, sessions, books, clock, retry, self._note, claim=self._owned.add)
         self._ctx = WorkContext(exchange=exchange, orders=orders, sessions=sessions, settings=settings, clock=clock,
-                                books=books, placer=ChildPlacer(orders, sessions, books, clock, retry, self._note),
-                                settle=settle)
+                                books=books, placer=placer, settle=settle)
         self._on_exit_done = on_exit_done
         self._on_exit_settled: Callable[[str], object] | None = None
         self._working: dict[str, WorkingOrder] = {}
-        self._owned: set[str] = set()  # every child order id ever placed here
         self._lock = asyncio.Lock()
         # One coroutine at a time per working order (the poll loop, or the sentinel escalating it).
         self._wo_locks: dict[str, asyncio.Lock] = {}
@@ -81,9 +83,9 @@ class WorkingOrderDesk:
     def books(self) -> BookCache:
         return self._ctx.books
 
-    def owns(self, order_id: str) -> bool:
+    def owns(self, order_id: str, client_order_id: str | None = None) -> bool:
         """Is this exchange order a child of a working order (its ends are the desk's business)?"""
-        return order_id in self._owned
+        return order_id in self._owned or (client_order_id is not None and client_order_id in self._owned)
 
     def working(self) -> list[WorkingOrder]:
         return list(self._working.values())
@@ -113,7 +115,7 @@ class WorkingOrderDesk:
             try:
                 product = await ctx.product(intent.symbol)
                 top = await ctx.books.top(intent.symbol, fresh=True)
-                fee = (await ctx.exchange.get_fee_tier())
+                fee = await ctx.orders.fee_tier()  # the rates entry sizing checked the caps with
             except ExchangeError as exc:
                 return PlaceResult(False, coid0, error="EXCHANGE_UNAVAILABLE", detail=str(exc))
             if top is None:
@@ -195,7 +197,7 @@ class WorkingOrderDesk:
         if not ok:
             return PlaceResult(False, coid0, error=(error or "FAILED").split(":")[0], detail=error)
         self._adopt(wo)
-        if wo.order_id is None:  # nothing could be ordered (dust): done already
+        if wo.order_id is None and wo.unsure_coid is None:  # nothing could be ordered (dust): done already
             self._working.pop(wo.id, None)
         return PlaceResult(True, wo.client_order_id or coid0, order_id=wo.order_id)
 
@@ -203,6 +205,7 @@ class WorkingOrderDesk:
     def _adopt(self, wo: WorkingOrder) -> None:
         self._working[wo.id] = wo
         self._owned.update(wo.child_ids)
+        self._owned.update(c for c in (wo.client_order_id, wo.unsure_coid) if c is not None)
 
     async def step_all(self) -> int:
         """Look at every working order once; returns how many are still working."""
@@ -216,7 +219,9 @@ class WorkingOrderDesk:
                 self._working.pop(wo.id, None)
                 return
             try:
-                if wo.purpose is Purpose.ENTRY:
+                if not await unsure.settle(self._ctx, wo):
+                    pass  # a child in doubt: nothing else is done until the exchange tells its fate
+                elif wo.purpose is Purpose.ENTRY:
                     await entry.step(self._ctx, wo)
                 else:
                     await exit.step(self._ctx, wo, self._on_exit_done)
@@ -243,7 +248,8 @@ class WorkingOrderDesk:
         if wo is None:
             return None
         async with self._wo_lock(wo):
-            await exit.escalate_now(self._ctx, wo, why, self._on_exit_done)
+            if await unsure.settle(self._ctx, wo):  # never a market sell beside a child in doubt
+                await exit.escalate_now(self._ctx, wo, why, self._on_exit_done)
             self._owned.update(wo.child_ids)
             if wo.state.is_final:
                 self._ended(wo)

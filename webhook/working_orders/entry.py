@@ -39,6 +39,9 @@ async def place_first(ctx: WorkContext, wo: WorkingOrder, top: BookTop) -> tuple
     kind = OrderKind.MARKET if wo.order_type is EntryOrderType.MARKET else OrderKind.LIMIT_GTC
     sent = await ctx.placer.send(wo, kind=kind, size=wo.target_size, price=price, post_only=wo.posts_only,
                                  tick=product.price_increment)
+    if sent.unsure:  # it may rest on the exchange: the working order lives on, in doubt about it
+        await ctx.save(wo)
+        return True, None
     if not sent.ok:
         wo.state = WorkingState.FAILED
         await ctx.save(wo, Step(ctx.clock.now(), StepKind.FAILED, {"error": sent.error, "detail": sent.detail}))
@@ -78,7 +81,9 @@ async def step(ctx: WorkContext, wo: WorkingOrder) -> None:
         await _finish(ctx, wo, "ttl")
     elif isinstance(action, Reprice):
         outcome = await reprice(ctx, wo, action.price, action.why)
-        if outcome.filled_meanwhile or (wo.order_id is None and wo.remaining <= 0):
+        if wo.unsure_coid is not None:
+            await ctx.save(wo)  # the new child may rest: settled on the next look
+        elif outcome.filled_meanwhile or (wo.order_id is None and wo.remaining <= 0):
             await _finish(ctx, wo, "filled while re-pricing")
         elif wo.order_id is None:
             await _finish(ctx, wo, f"re-price failed: {outcome.error}", failed=True)

@@ -36,6 +36,9 @@ async def place_first(ctx: WorkContext, wo: WorkingOrder, top: BookTop) -> tuple
     price = exit_limit_price(top.bid, ctx.settings.exit_limit_offset, product.price_increment)
     sent = await ctx.placer.send(wo, kind=OrderKind.LIMIT_GTC, size=wo.target_size, price=price, post_only=False,
                                  tick=product.price_increment)
+    if sent.unsure:  # it may rest on the exchange: the working order lives on, in doubt about it
+        await ctx.save(wo)
+        return True, None
     if not sent.ok:
         wo.state = WorkingState.FAILED
         await ctx.save(wo, Step(ctx.clock.now(), StepKind.FAILED, {"error": sent.error, "detail": sent.detail}))
@@ -66,11 +69,13 @@ async def step(ctx: WorkContext, wo: WorkingOrder, done: ExitDone | None) -> Non
         await _finish(ctx, wo, f"order {order.status.value.lower()}", done)
     elif isinstance(action, Escalate):
         ok, _error = await _escalate(ctx, wo, action.why)
-        if not ok or wo.order_id is None:
+        if wo.unsure_coid is None and (not ok or wo.order_id is None):
             await _finish(ctx, wo, f"escalation: {action.why}", done)
     elif isinstance(action, Reprice):
         outcome = await reprice(ctx, wo, action.price, action.why)
-        if wo.order_id is None:
+        if wo.unsure_coid is not None:
+            await ctx.save(wo)  # the new child may rest: settled on the next look
+        elif wo.order_id is None:
             await _finish(ctx, wo, "filled while re-pricing" if outcome.filled_meanwhile
                           else f"re-price failed: {outcome.error}", done)
         else:
@@ -81,10 +86,10 @@ async def step(ctx: WorkContext, wo: WorkingOrder, done: ExitDone | None) -> Non
 
 async def escalate_now(ctx: WorkContext, wo: WorkingOrder, why: str, done: ExitDone | None) -> None:
     """Escalate on request (the sentinel decided a hard stop while this exit rests)."""
-    if wo.escalated or wo.state.is_final:
-        return
+    if wo.escalated or wo.state.is_final or wo.unsure_coid is not None:
+        return  # (in doubt about a child: the desk settles it first, never a second sell beside it)
     ok, _error = await _escalate(ctx, wo, why)
-    if not ok or wo.order_id is None:
+    if wo.unsure_coid is None and (not ok or wo.order_id is None):
         await _finish(ctx, wo, f"escalation: {why}", done)
 
 
@@ -107,6 +112,9 @@ async def _escalate(ctx: WorkContext, wo: WorkingOrder, why: str, first: bool = 
     ctx.note(wo, Step(ctx.clock.now(), StepKind.ESCALATED, {
         "why": why, "size": format(size, "f"), "order_id": wo.order_id if sent.ok else None,
         "error": sent.error}))
+    if sent.unsure:  # the market child may have executed: settled on the next look, never sent twice
+        await ctx.save(wo)
+        return True, None
     if not sent.ok:
         wo.order_id = None
         return False, f"{sent.error}: {sent.detail or ''}"

@@ -28,7 +28,7 @@ from webhook.order_manager import OrderManager, PlaceResult
 from webhook.working_orders import store
 from webhook.working_orders.book_cache import BookCache
 from webhook.working_orders.policy import backoff_delay, capped_entry_price, entry_limit_price
-from webhook.working_orders.types import EntryOrderType, Step, StepKind, WorkingOrder
+from webhook.working_orders.types import EntryOrderType, Step, StepKind, WorkingOrder, WorkingState
 from webhook.working_orders.waits import wait
 
 log = get_logger(__name__)
@@ -48,12 +48,16 @@ class ChildSent:
     client_order_id: str | None = None
     error: str | None = None
     detail: str | None = None
+    unsure: bool = False  # the send's outcome is unknown: `wo` is in doubt about this child
 
 
 class ChildPlacer:
     def __init__(self, orders: OrderManager, sessions: async_sessionmaker[AsyncSession], books: BookCache,
                  clock: Clock, retry: RetryPolicy, record_step: Callable[[WorkingOrder, Step], object],
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, claim: Callable[[str], object] | None = None) -> None:
+        """`claim(id)`: called with each child's client_order_id before it is sent, and with its order
+        id as soon as known — the fill path may see the order before the answer arrives."""
+        self._claim = claim or (lambda _id: None)
         self._orders = orders
         self._sessions = sessions
         self._books = books
@@ -72,16 +76,23 @@ class ChildPlacer:
             request = OrderRequest(client_order_id=coid, product_id=wo.symbol, side=wo.side, kind=kind,
                                    base_size=size, limit_price=price, post_only=post_only)
             await self._record(wo, request, self._clock.now())
+            self._claim(coid)
             result = await self._orders.send_recorded(request)
             while result.error == "OUTCOME_UNKNOWN" and attempt < self._retry.max_retries:
                 attempt += 1  # same id again: the exchange answers with the order if it exists
                 await self._backoff(wo, attempt, coid, "OUTCOME_UNKNOWN")
-                result = await self._orders.send_recorded(request)
+                result = await self._orders.send_recorded(request, resend=True)
             if result.ok and result.order_id:
-                wo.order_id, wo.client_order_id, wo.limit_price = result.order_id, coid, price
-                wo.child_filled = Decimal(0)
-                wo.child_ids.append(result.order_id)
+                self.adopt(wo, coid, result.order_id, price)
                 return ChildSent(True, result.order_id, coid)
+            if result.error == "OUTCOME_UNKNOWN":
+                # The child may rest on the exchange: it stays this working order's, in doubt, until
+                # the exchange tells its fate (never a second child beside it, never dropped).
+                wo.unsure_coid, wo.client_order_id, wo.order_id, wo.limit_price = coid, coid, None, price
+                wo.state = WorkingState.UNSURE
+                self._record_step(wo, Step(self._clock.now(), StepKind.OUTCOME_UNKNOWN, {
+                    "client_order_id": coid, "detail": result.detail}))
+                return ChildSent(False, None, coid, result.error, result.detail, unsure=True)
             last = ChildSent(False, None, coid, result.error, result.detail)
             if _is_post_only_rejection(result):
                 wo.post_only_rejections += 1
@@ -102,6 +113,14 @@ class ChildPlacer:
                 continue
             break  # a business rejection a retry will not fix
         return last
+
+    def adopt(self, wo: WorkingOrder, coid: str, order_id: str, price: Decimal | None) -> None:
+        """`wo`'s live child is now this exchange order."""
+        self._claim(order_id)
+        wo.order_id, wo.client_order_id, wo.limit_price = order_id, coid, price
+        wo.child_filled, wo.unsure_coid = Decimal(0), None
+        if order_id not in wo.child_ids:
+            wo.child_ids.append(order_id)
 
     async def _record(self, wo: WorkingOrder, request: OrderRequest, now: datetime) -> None:
         async with unit_of_work(self._sessions) as session:

@@ -88,7 +88,7 @@ async def reprice(ctx: WorkContext, wo: WorkingOrder, new_price: Decimal, why: s
     wo.reprice_count += 1
     sent = await ctx.placer.send(wo, kind=OrderKind.LIMIT_GTC, size=size, price=new_price,
                                  post_only=wo.posts_only, tick=product.price_increment)
-    if not sent.ok:
+    if not sent.ok and not sent.unsure:
         wo.reprice_count -= 1
         return RepriceOutcome(False, error=f"{sent.error}: {sent.detail or ''}")
     ctx.note(wo, Step(ctx.clock.now(), StepKind.REPRICED, {

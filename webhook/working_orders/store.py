@@ -77,7 +77,7 @@ async def active(session: AsyncSession) -> list[dict[str, Any]]:
         """SELECT id, purpose, symbol, side, order_type, source, state, target_size, filled_size, limit_price,
                   current_order_id, amend_count, post_only_rejections, escalated, exit_reason, started_at,
                   deadline_at, updated_at, steps
-           FROM working_orders WHERE state IN ('working', 'escalated') ORDER BY started_at"""))
+           FROM working_orders WHERE state IN ('working', 'escalated', 'unsure') ORDER BY started_at"""))
     return [dict(r._mapping) for r in rows]
 
 
@@ -96,6 +96,7 @@ async def load_working(session: AsyncSession) -> list[WorkingOrder]:
     Filled amounts come from the child order rows (the fill processor keeps them current): the
     live child's own filled size, and everything its cancelled or replaced predecessors filled.
     """
+    # unsure_coid: a child recorded but never answered (a crash, a lost answer): its fate is unknown.
     rows = (await session.execute(text(
         """SELECT w.*, coalesce((SELECT sum(t.filled_size) FROM trade_records t WHERE t.working_order_id = w.id
                                     AND t.order_id IS DISTINCT FROM w.current_order_id), 0) AS filled_before,
@@ -103,8 +104,10 @@ async def load_working(session: AsyncSession) -> list[WorkingOrder]:
                       AS child_filled,
                   (SELECT t.client_order_id FROM trade_records t WHERE t.order_id = w.current_order_id) AS coid,
                   coalesce((SELECT array_agg(t.order_id) FROM trade_records t WHERE t.working_order_id = w.id),
-                           '{}') AS child_ids
-           FROM working_orders w WHERE w.state IN ('working', 'escalated') ORDER BY w.started_at"""))).all()
+                           '{}') AS child_ids,
+                  (SELECT t.client_order_id FROM trade_records t WHERE t.working_order_id = w.id AND t.status = 'NEW'
+                   ORDER BY t.order_time DESC LIMIT 1) AS unsure_coid
+           FROM working_orders w WHERE w.state IN ('working', 'escalated', 'unsure') ORDER BY w.started_at"""))).all()
     out = []
     for r in rows:
         m = r._mapping
@@ -119,5 +122,5 @@ async def load_working(session: AsyncSession) -> list[WorkingOrder]:
             child_filled=m["child_filled"] or Decimal(0), filled_before=m["filled_before"] or Decimal(0),
             reprice_count=m["amend_count"], post_only_rejections=m["post_only_rejections"],
             escalated=m["escalated"], child_ids=list(m["child_ids"] or []),
-            price_ceiling=_ceiling(m["trigger"])))
+            price_ceiling=_ceiling(m["trigger"]), unsure_coid=m["unsure_coid"]))
     return out

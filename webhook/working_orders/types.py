@@ -31,10 +31,13 @@ class WorkingState(StrEnum):
     CANCELLED = "cancelled"  # TTL reached with nothing filled
     ESCALATED = "escalated"  # an exit turned into a market order (then FILLED/PARTIAL by its result)
     FAILED = "failed"
+    # A child was sent but its answer never came: it may rest on the exchange. The working order
+    # stays alive (nobody else re-sends or drops its child) until the exchange tells its fate.
+    UNSURE = "unsure"
 
     @property
     def is_final(self) -> bool:
-        return self is not WorkingState.WORKING and self is not WorkingState.ESCALATED
+        return self not in (WorkingState.WORKING, WorkingState.ESCALATED, WorkingState.UNSURE)
 
 
 class StepKind(StrEnum):
@@ -47,6 +50,8 @@ class StepKind(StrEnum):
     ESCALATED = "escalated"
     FINISHED = "finished"
     FAILED = "failed"
+    OUTCOME_UNKNOWN = "outcome_unknown"  # a child's send got no answer: in doubt until the exchange tells
+    UNSURE_SETTLED = "unsure_settled"  # the exchange told that child's fate (its order id, or none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +94,7 @@ class WorkingOrder:
     post_only_rejections: int = 0
     escalated: bool = False
     child_ids: list[str] = field(default_factory=list)
+    unsure_coid: str | None = None  # the child whose send outcome is unknown (state UNSURE)
     # Entries: the best ask the sizing function checked the caps at (webhook/alerts/sizing.py). A buy
     # never rests above it, so re-pricing after the bid can never order more than was checked.
     price_ceiling: Decimal | None = None

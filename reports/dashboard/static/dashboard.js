@@ -202,7 +202,7 @@
     $("working-empty").hidden = rows.length > 0;
     replaceRows($("working-orders"), rows.map(function (w) {
       const last = w.last_step || {};
-      return el("tr", { cls: w.state === "working" || w.state === "escalated" ? "live" : "" }, [
+      return el("tr", { cls: ["working", "escalated", "unsure"].includes(w.state) ? "live" : "" }, [
         td(fmtTime(w.started_at)), td(w.symbol, "symbol"), td(w.purpose + (w.exit_reason ? " · " + w.exit_reason : "")),
         td(w.order_type), td(w.state), td(fmtSize(w.filled_size) + " / " + fmtSize(w.target_size), "num"),
         td(fmtPrice(w.limit_price), "num"), td(String(w.reprices), "num"), td(w.escalated ? "yes" : "no"),

@@ -63,3 +63,23 @@ async def test_the_exchange_status_overrides_our_rejected(core: Core) -> None:
     assert row.status == OrderStatus.FILLED.value and row.order_id == placed.order_id
     async with unit_of_work(core.sessions) as session:  # leave no open-looking rows for other tests
         await session.execute(update(TradeRecord).where(TradeRecord.client_order_id == coid).values(status="FILLED"))
+
+
+async def test_a_young_intent_whose_resend_is_refused_unprocessed_stays_unsettled_not_rejected(core: Core) -> None:
+    """A 429 answers a re-send before processing — which proves nothing about the first send: the
+    exchange may have the order, so the row is not marked rejected; a later look settles it."""
+    coid = "bt-young-429-1"
+    await _intent(core, coid, timedelta(seconds=10))
+    placed = await core.adapter.create_order(OrderRequest(coid, PRODUCT, Side.BUY, OrderKind.MARKET,
+                                                          quote_size=D("50")))
+    assert placed.success and placed.order_id
+    core.sim.faults.add("http_429", path="/orders", method="POST")
+    try:
+        await core.orders.recover_unsent()
+    finally:
+        core.sim.faults.clear("http_429")
+    row = await _row(core, coid)
+    assert row.status == OrderStatus.NEW.value and row.reject_reason is None
+    await core.orders.recover_unsent()
+    row = await _row(core, coid)
+    assert row.status != OrderStatus.REJECTED.value and row.order_id == placed.order_id

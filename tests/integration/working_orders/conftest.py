@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -13,13 +13,16 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.clock import ManualClock
+from core.clock import ManualClock, utcnow
 from core.settings import load_settings
 from simulator.app import RunningSimulator, start_simulator
 from tests.integration.webhook.conftest import PRODUCT, Core, build_core, sim_config
+from webhook.order_intent import client_order_id
+from webhook.order_manager import OrderManager
+from webhook.reconciler import Reconciler
 from webhook.working_orders.desk import WorkingOrderDesk
 
-__all__ = ["PRODUCT", "Desk"]
+__all__ = ["PRODUCT", "Desk", "Rig"]
 
 
 @dataclass
@@ -82,3 +85,58 @@ async def desk(sim: RunningSimulator, db_sessions: async_sessionmaker[AsyncSessi
     wod = WorkingOrderDesk(core.adapter, core.orders, core.sessions, settings, clock, settle=core.fills.process_order,
                            on_exit_done=lambda symbol, filled: done.append((symbol, filled)))
     return Desk(core, wod, clock, done)
+
+
+@dataclass
+class Rig:
+    """A desk whose order manager and reconciler share its clock (the daemon's wiring), for tests
+    where the reconciler's `recover_unsent` and the desk both look at the same child rows."""
+
+    core: Core
+    orders: OrderManager
+    reconciler: Reconciler
+    desk: WorkingOrderDesk
+    clock: ManualClock
+
+    @property
+    def sim(self) -> RunningSimulator:
+        return self.core.sim
+
+    async def step(self, seconds: float = 1.0) -> int:
+        self.clock.advance(seconds)
+        return await self.desk.step_all()
+
+    async def row(self, wo_id: str) -> dict[str, Any]:
+        async with self.core.sessions() as session:
+            found = (await session.execute(text("SELECT * FROM working_orders WHERE id = :id"), {"id": wo_id})).first()
+        assert found is not None
+        return dict(found._mapping)
+
+    async def children(self, wo_id: str) -> list[Any]:
+        async with self.core.sessions() as session:
+            rows = await session.execute(text(
+                "SELECT * FROM trade_records WHERE working_order_id = :wo ORDER BY order_time, client_order_id"),
+                {"wo": wo_id})
+            return [SimpleNamespace(**dict(r._mapping)) for r in rows]
+
+    def on_exchange(self, intent_key: str) -> list[Any]:
+        """The exchange's orders of an intent (its children), whatever we recorded."""
+        prefix = client_order_id(intent_key).rsplit("-", 1)[0] + "-"
+        return [o for o in self.sim.engine.orders.values() if o.client_order_id.startswith(prefix)]
+
+
+@pytest.fixture(scope="module")
+async def rig(sim: RunningSimulator, db_sessions: async_sessionmaker[AsyncSession]) -> Rig:
+    core = await build_core(sim, sim.create_api_key(), db_sessions)
+    clock = ManualClock(utcnow())  # one clock for the desk, the order manager and the reconciler
+    orders = OrderManager(core.adapter, core.sessions, core.settings, clock)
+    reconciler = Reconciler(core.adapter, core.sessions, core.recorder, orders, clock)
+    desk = WorkingOrderDesk(core.adapter, orders, core.sessions, desk_settings(), clock,
+                            settle=core.fills.process_order)
+    return Rig(core, orders, reconciler, desk, clock)
+
+
+@pytest.fixture(autouse=True)
+def _no_faults_left(sim: RunningSimulator) -> Iterator[None]:
+    yield
+    sim.faults.clear()

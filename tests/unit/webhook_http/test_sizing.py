@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal as D
 
 import pytest
@@ -113,3 +114,21 @@ def test_sizes_outside_the_product_rules(request_: EntryRequest, code: Reason) -
 def test_no_account_value_means_no_entry() -> None:
     _refused(EntryRequest("BTC-USD", "tradingview"), Reason.NO_ACCOUNT_VALUE,
              exposure=Exposure(D("0"), D("0"), D("0")))
+
+
+def test_a_post_only_entry_is_checked_at_the_maker_fee_it_is_sized_with() -> None:
+    """Every fill of a post-only entry pays the maker fee, and the desk sizes its USD budget at that
+    fee: the position is checked on what that buys, the cost on what it spends."""
+    maker = replace(LIMITS, fill_fee_rate=D("0.006"))
+    by_quote = _ok(EntryRequest("BTC-USD", "tradingview", quote_size=D("100")), limits=maker)
+    assert by_quote.cost_usd == D("100") and by_quote.order_value_usd == D("100") / D("1.006")
+    assert by_quote.order_value_usd > _ok(EntryRequest("BTC-USD", "tradingview", quote_size=D("100"))).order_value_usd
+    by_base = _ok(EntryRequest("BTC-USD", "tradingview", base_size=D("0.001")), limits=maker)
+    assert by_base.cost_usd == D("60") * D("1.006")
+    # A position cap between the two values: refused at the maker fee, where taker-fee figures passed it.
+    tight = Exposure(held_base=D("0"), open_buy_usd=D("0"), account_value_usd=D("991"))  # 10 % → 99.10 USD
+    capped = replace(maker, max_position_pct=D("10"))
+    _refused(EntryRequest("BTC-USD", "tradingview", quote_size=D("100")), Reason.OVER_POSITION_CAP, exposure=tight,
+             limits=capped)
+    _ok(EntryRequest("BTC-USD", "tradingview", quote_size=D("100")), exposure=tight,
+        limits=replace(LIMITS, max_position_pct=D("10")))
