@@ -84,6 +84,7 @@ class Driver:
         # True once a sweep ran with no open position: the sentinel has then forgotten every symbol
         # (its cleanup), so further sweeps while nothing is held have nothing to do.
         self._swept_flat = False
+        self._deferred: dict[str, int] = {}  # product → time of its close not yet in the cache
 
     async def run(self, timeline: Timeline, progress: Progress | None = None) -> RunStats:
         loop = asyncio.get_running_loop()
@@ -119,6 +120,7 @@ class Driver:
         held_list: object = None
         held: set[str] = set()
         shortcuts = self._shortcuts
+        deferred = self._deferred
         for j in range(n):
             t = times[j]
             if t != now_s:
@@ -158,6 +160,13 @@ class Driver:
             venue.move(pid, price)
             if venue.pending() or self._tasks:
                 await self._settle()
+            if shortcuts and not venue.has_working_orders(pid) and all(
+                    p.symbol != pid for p in book.open_positions()):  # as it stands after this point's fills
+                # A flat product's close: the sentinel ignores it and nothing else reads its quote until
+                # an entry (or the desk) runs, so the cache gets it then, with this point's times.
+                deferred[pid] = t
+                continue
+            deferred.pop(pid, None)
             bid, ask = venue.top_of_book(pid)
             now = clock.now()
             cache.update(pid, price, received_mono=clock.monotonic(), received_at=now, best_bid=bid, best_ask=ask,
@@ -169,10 +178,21 @@ class Driver:
         if closed:
             await self._cycle(closed, now_s)
         await self._settle()
+        self._flush_quotes()
         await self.parts.writer.flush()
         stats.last_time = now_s
         self._sample(now_s)
         return stats
+
+    def _flush_quotes(self) -> None:
+        """Put the deferred closes in the cache as they would have arrived (their listeners ignore a
+        product without a position; the venue has not moved it since, so its top of book is the same)."""
+        for pid, t in self._deferred.items():
+            when, mono = self.clock.reading_at(t)
+            bid, ask = self.venue.top_of_book(pid)
+            self.parts.cache.update(pid, self._last_price[pid], received_mono=mono, received_at=when, best_bid=bid,
+                                    best_ask=ask, exchange_time=when)
+        self._deferred.clear()
 
     async def _settle(self) -> None:
         """Record every order the venue touched and wait for every task the daemon started."""
@@ -206,6 +226,7 @@ class Driver:
             if table.usable[i] and table.decision(i) is Decision.BUY:
                 rows[pid] = table.row(i, pid.split("-", 1)[0] in self.hodl, self.candle_history)
         if rows:
+            self._flush_quotes()
             self.stats.buy_rows += len(rows)
             granularity = _granularity_name(self.tables[closed[0][0]].series.granularity_s)
             matrix = BuySellMatrix(computed_at=now, granularity=granularity,
@@ -221,6 +242,7 @@ class Driver:
                 self.stats.entries_skipped[why] = self.stats.entries_skipped.get(why, 0) + 1
         await self._sweep()
         if self.parts.desk.working():  # the desk's poll, once per closed candle in virtual time
+            self._flush_quotes()
             await self.parts.desk.step_all()
             await self._settle()
         if self.parts.writer.pending and now_s - self._last_flush >= TRAILING_FLUSH_S:
