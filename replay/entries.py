@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.clock import Clock
 from core.enums import AlertStatus
 from core.settings import Settings
-from shared_data.db import unit_of_work
+from shared_data.db import read_session, unit_of_work
 from sighook.entry_alerts import (
     EntryAlerter,
     EntryBlockers,
@@ -104,7 +104,7 @@ class InProcessEntryAlerter(EntryAlerter):
         generation = None if self._generation is None else (self._generation(), self._delivered)
         if generation is not None and self._blockers is not None and self._blockers[0] == generation:
             return self._blockers[1]
-        async with self._sessions() as session:
+        async with read_session(self._sessions) as session:
             blockers = await load_blockers(session)
         self.blocker_reads += 1
         if generation is not None:

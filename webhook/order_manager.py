@@ -25,7 +25,7 @@ from core.settings import Settings
 from exchange.models import Order, OrderKind, OrderRequest, OrderResult, Product
 from exchange.port import ExchangeError, ExchangePort, ExchangeUnavailable
 from shared_data import order_store
-from shared_data.db import unit_of_work
+from shared_data.db import read_session, unit_of_work
 from webhook.leadership.fence import LeaderFence, NotLeader
 from webhook.order_intent import IntentKind, OrderIntent, client_order_id
 from webhook.preview_gate import PreviewGate
@@ -86,15 +86,16 @@ class OrderManager:
 
     async def _place_locked(self, intent: OrderIntent) -> PlaceResult:
         base_coid = client_order_id(intent.intent_key)
-        async with unit_of_work(self._sessions) as session:
-            existing = await order_store.find_by_client_order_id(session, base_coid)
-            if existing is not None:
-                log.info("order_intent_duplicate", client_order_id=base_coid, status=existing.status)
-                return PlaceResult(ok=existing.status != OrderStatus.REJECTED.value, client_order_id=base_coid,
-                                   order_id=existing.order_id, duplicate=True)
-            if await order_store.open_order_exists(session, intent.symbol, intent.side):
-                return PlaceResult(False, base_coid, error="OPEN_ORDER_SAME_SIDE",
-                                   detail=f"an open {intent.side.value} order exists for {intent.symbol}")
+        async with read_session(self._sessions) as session:
+            existing, open_order = await order_store.intent_check(session, base_coid, intent.symbol, intent.side)
+        if existing is not None:
+            order_id, status = existing
+            log.info("order_intent_duplicate", client_order_id=base_coid, status=status)
+            return PlaceResult(ok=status != OrderStatus.REJECTED.value, client_order_id=base_coid,
+                               order_id=order_id, duplicate=True)
+        if open_order:
+            return PlaceResult(False, base_coid, error="OPEN_ORDER_SAME_SIDE",
+                               detail=f"an open {intent.side.value} order exists for {intent.symbol}")
         attempts = self._settings.post_only_max_attempts if intent.kind is IntentKind.POST_ONLY else 1
         result = PlaceResult(False, base_coid, error="NOT_ATTEMPTED")
         for attempt in range(attempts):

@@ -47,12 +47,10 @@ class WorkContext:
             steps.append(step)
         now = self.clock.now()
         async with unit_of_work(self.sessions) as session:
-            if not steps:
-                await store.save(session, wo, None, now)
-            for s in steps:
-                await store.save(session, wo, s, now)
-            if wo.client_order_id is not None:
-                await store.link_child(session, wo.client_order_id, wo)
+            # The last write also links the current child (store.link_child), in the same statement.
+            writes: list[Step | None] = [*steps] or [None]
+            for i, s in enumerate(writes):
+                await store.save(session, wo, s, now, link=wo.client_order_id if i == len(writes) - 1 else None)
         for s in steps:
             log.info("working_order_step", working_order_id=wo.id, symbol=wo.symbol, purpose=wo.purpose.value,
                      step=s.kind.value, state=wo.state.value, reprices=wo.reprice_count,
