@@ -69,6 +69,20 @@ async def read_session(sessions: async_sessionmaker[AsyncSession]) -> AsyncItera
     takes its own snapshot anyway, and plain reads take no locks to hold: running them in autocommit
     returns the same rows. Not for writes or `FOR UPDATE`: those need the transaction.
     """
+    async with _autocommit(sessions) as session:
+        yield session
+
+
+@asynccontextmanager
+async def single_statement(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A unit of work that is exactly one write statement: it commits when the statement completes, without
+    the BEGIN and COMMIT round trips (one statement is atomic by itself). Never two writes in it."""
+    async with _autocommit(sessions) as session:
+        yield session
+
+
+@asynccontextmanager
+async def _autocommit(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     async with sessions() as session:
         await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         yield session

@@ -25,7 +25,7 @@ from core.settings import Settings
 from exchange.models import Order, OrderKind, OrderRequest, OrderResult, Product
 from exchange.port import ExchangeError, ExchangePort, ExchangeUnavailable
 from shared_data import order_store
-from shared_data.db import read_session, unit_of_work
+from shared_data.db import read_session, single_statement, unit_of_work
 from webhook.leadership.fence import LeaderFence, NotLeader
 from webhook.order_intent import IntentKind, OrderIntent, client_order_id
 from webhook.preview_gate import PreviewGate
@@ -218,7 +218,7 @@ class OrderManager:
                 await order_store.mark_rejected(session, coid, f"EXCHANGE_ERROR: {exc}")
             log.error("order_send_failed", client_order_id=coid, symbol=request.product_id, error=str(exc))
             return PlaceResult(False, coid, error="EXCHANGE_ERROR", detail=str(exc))
-        async with unit_of_work(self._sessions) as session:
+        async with single_statement(self._sessions) as session:
             if answer.success and answer.order_id:
                 await order_store.mark_sent(session, coid, answer.order_id)
             else:

@@ -22,7 +22,7 @@ from core.settings import Settings
 from exchange.port import ExchangeError, ExchangePort
 from risk.momentum import EntryRefusalCode, red_day_refusal
 from shared_data import order_store
-from shared_data.db import read_session, unit_of_work
+from shared_data.db import read_session, single_statement, unit_of_work
 from webhook.order_intent import OrderIntent, client_order_id
 from webhook.order_manager import OrderManager, PlaceResult
 from webhook.working_orders import entry, exit, store
@@ -144,7 +144,7 @@ class WorkingOrderDesk:
             if intent.limit_price is not None:  # kept with the row (its trigger) for a restart
                 wo.trigger["price_ceiling"] = format(intent.limit_price, "f")
             entry.deadline(ctx, wo)
-            async with unit_of_work(ctx.sessions) as session:
+            async with single_statement(ctx.sessions) as session:
                 await store.insert(session, wo, now)
             ok, error = await entry.place_first(ctx, wo, top)
             if not ok:
