@@ -120,6 +120,9 @@ class Driver:
         held_list: object = None
         held: set[str] = set()
         shortcuts = self._shortcuts
+        # The red-day rule reads the venue's 24 h change, whose open is the first point of a minute:
+        # while it can refuse entries, every point of every candle trades on the venue.
+        skip_inner = shortcuts and self.settings.allow_buys_on_red_day
         deferred = self._deferred
         for j in range(n):
             t = times[j]
@@ -147,7 +150,7 @@ class Driver:
                 held_list, held = positions, {p.symbol for p in positions}
             if held:
                 self._swept_flat = False
-            if shortcuts and not closes[j] and pid not in held and not venue.has_working_orders(pid):
+            if skip_inner and not closes[j] and pid not in held and not venue.has_working_orders(pid):
                 # Nothing of this product can react to an inner point: no position for the sentinel to
                 # guard and no order resting on the book. Its close still trades (entries price off it).
                 stats.skipped_points += 1
