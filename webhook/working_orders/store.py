@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -62,10 +63,11 @@ _LINK = """WITH linked AS (UPDATE trade_records SET working_order_id = :id, amen
            """
 
 
-async def save(session: AsyncSession, wo: WorkingOrder, step: Step | None, now: datetime,
+async def save(session: AsyncSession, wo: WorkingOrder, step: Step | Sequence[Step] | None, now: datetime,
                link: str | None = None) -> None:
-    """Write the current state, appending `step` to the ordered list of steps; `link`: a child's
-    client_order_id to mark as the working order's (link_child) in the same statement."""
+    """Write the current state, appending `step` (or several, in order) to the ordered list of steps;
+    `link`: a child's client_order_id to mark as the working order's (link_child), in the same statement."""
+    steps = [] if step is None else [step] if isinstance(step, Step) else list(step)
     await session.execute(text(
         (_LINK if link is not None else "") +
         """UPDATE working_orders SET state = :state, filled_size = CAST(:filled AS numeric),
@@ -77,7 +79,7 @@ async def save(session: AsyncSession, wo: WorkingOrder, step: Step | None, now: 
         "id": wo.id, "state": wo.state.value, "filled": _num(wo.filled_size), "limit": _num(wo.limit_price),
         "order_id": wo.order_id, "reprices": wo.reprice_count, "rejections": wo.post_only_rejections,
         "escalated": wo.escalated, "now": now, "final": wo.state.is_final, "children": wo.children,
-        "step": json.dumps([step.to_json()] if step is not None else []),
+        "step": json.dumps([s.to_json() for s in steps]),
         **({"coid": link} if link is not None else {})})
 
 
