@@ -85,6 +85,7 @@ class Driver:
         # (its cleanup), so further sweeps while nothing is held have nothing to do.
         self._swept_flat = False
         self._deferred: dict[str, int] = {}  # product → time of its close not yet in the cache
+        self._unmoved: set[str] = set()  # deferred closes not traded on the venue yet either
 
     async def run(self, timeline: Timeline, progress: Progress | None = None) -> RunStats:
         loop = asyncio.get_running_loop()
@@ -123,7 +124,7 @@ class Driver:
         # The red-day rule reads the venue's 24 h change, whose open is the first point of a minute:
         # while it can refuse entries, every point of every candle trades on the venue.
         skip_inner = shortcuts and self.settings.allow_buys_on_red_day
-        deferred = self._deferred
+        deferred, unmoved = self._deferred, self._unmoved
         for j in range(n):
             t = times[j]
             if t != now_s:
@@ -155,11 +156,18 @@ class Driver:
                 # guard and no order resting on the book. Its close still trades (entries price off it).
                 stats.skipped_points += 1
                 continue
+            price = prices[k][refs[j]]
+            self._last_price[pid] = price
+            if skip_inner and pid not in held and not venue.any_working():
+                # A flat product's close with no order anywhere: nothing reads its market (its 24 h
+                # figures only feed the red-day rule, off here) until an entry, so it trades there then.
+                deferred[pid] = t
+                unmoved.add(pid)
+                continue
             if clock_s != t:
                 clock.set_unix(t)
                 clock_s = t
-            price = prices[k][refs[j]]
-            self._last_price[pid] = price
+            unmoved.discard(pid)
             venue.move(pid, price)
             if venue.pending() or self._tasks:
                 await self._settle()
@@ -189,13 +197,17 @@ class Driver:
 
     def _flush_quotes(self) -> None:
         """Put the deferred closes in the cache as they would have arrived (their listeners ignore a
-        product without a position; the venue has not moved it since, so its top of book is the same)."""
+        product without a position; the venue has not moved it since, so its top of book is the same),
+        trading first on the venue, at their own time, those it has not seen (no order rests anywhere)."""
         for pid, t in self._deferred.items():
             when, mono = self.clock.reading_at(t)
+            if pid in self._unmoved:
+                self.venue.move(pid, self._last_price[pid], at=when)
             bid, ask = self.venue.top_of_book(pid)
             self.parts.cache.update(pid, self._last_price[pid], received_mono=mono, received_at=when, best_bid=bid,
                                     best_ask=ask, exchange_time=when)
         self._deferred.clear()
+        self._unmoved.clear()
 
     async def _settle(self) -> None:
         """Record every order the venue touched and wait for every task the daemon started."""

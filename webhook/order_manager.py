@@ -131,7 +131,8 @@ class OrderManager:
     async def _send(self, intent: OrderIntent, sized: SizedOrder, coid: str) -> PlaceResult:
         kind = OrderKind.MARKET if intent.kind is IntentKind.MARKET else OrderKind.LIMIT_GTC
         try:
-            async with unit_of_work(self._sessions) as session:
+            # Without a fence the row is the transaction's one statement: it commits by itself.
+            async with (unit_of_work if self._fence is not None else single_statement)(self._sessions) as session:
                 await self._check_leader_epoch(session)
                 fresh = await order_store.record_intent(
                     session, client_order_id=coid, symbol=intent.symbol, side=intent.side,
