@@ -30,6 +30,11 @@ class VirtualClock:
         self._now = when
         self._mono = (when - self._origin).total_seconds()
 
+    def reading_at(self, seconds: int) -> tuple[datetime, float]:
+        """What `now()` and `monotonic()` return while the clock stands at unix `seconds`."""
+        when = datetime.fromtimestamp(seconds, UTC)
+        return when, (when - self._origin).total_seconds()
+
     def set_unix(self, seconds: int) -> None:
         self.set(datetime.fromtimestamp(seconds, UTC))
 

@@ -89,6 +89,8 @@ class Driver:
         # True once a sweep ran with no open position: the sentinel has then forgotten every symbol
         # (its cleanup), so further sweeps while nothing is held have nothing to do.
         self._swept_flat = False
+        self._deferred: dict[str, int] = {}  # product → time of its close not yet in the cache
+        self._unmoved: set[str] = set()  # deferred closes not traded on the venue yet either
 
     async def run(self, timeline: Timeline, progress: Progress | None = None) -> RunStats:
         loop = asyncio.get_running_loop()
@@ -126,6 +128,10 @@ class Driver:
         shortcuts = self._shortcuts
         desk = self.parts.desk
         next_poll = 0.0  # the desk's next poll (unix s): its loop steps every WORKING_POLL_INTERVAL_S
+        # The red-day rule reads the venue's 24 h change, whose open is the first point of a minute:
+        # while it can refuse entries, every point of every candle trades on the venue.
+        skip_inner = shortcuts and self.settings.allow_buys_on_red_day
+        deferred, unmoved = self._deferred, self._unmoved
         for j in range(n):
             t = times[j]
             if t != now_s:
@@ -152,34 +158,49 @@ class Driver:
                 held_list, held = positions, {p.symbol for p in positions}
             if held:
                 self._swept_flat = False
-            if shortcuts and not closes[j] and pid not in held and not venue.has_working_orders(pid):
+            if skip_inner and not closes[j] and pid not in held and not venue.has_working_orders(pid):
                 # Nothing of this product can react to an inner point: no position for the sentinel to
                 # guard and no order resting on the book. Its close still trades (entries price off it).
                 stats.skipped_points += 1
                 if t >= next_poll and desk.working():  # the desk's polls fall at the same instants either way
                     next_poll, clock_s = await self._poll(t), t
                 continue
-            if clock_s != t:
-                clock.set_unix(t)
-                clock_s = t
             price = prices[k][refs[j]]
             self._last_price[pid] = price
-            venue.move(pid, price)
-            if venue.pending() or self._tasks:
-                await self._settle()
-            bid, ask = venue.top_of_book(pid)
-            now = clock.now()
-            cache.update(pid, price, received_mono=clock.monotonic(), received_at=now, best_bid=bid, best_ask=ask,
-                         exchange_time=now)
-            if venue.pending() or self._tasks:
-                await self._settle()
-            if t >= next_poll and desk.working():
-                next_poll = await self._poll(t)
+            if skip_inner and pid not in held and not venue.any_working():
+                # A flat product's close with no order anywhere: nothing reads its market (its 24 h
+                # figures only feed the red-day rule, off here) until an entry, so it trades there then.
+                deferred[pid] = t
+                unmoved.add(pid)
+            else:
+                if clock_s != t:
+                    clock.set_unix(t)
+                    clock_s = t
+                unmoved.discard(pid)
+                venue.move(pid, price)
+                if venue.pending() or self._tasks:
+                    await self._settle()
+                if shortcuts and not venue.has_working_orders(pid) and all(
+                        p.symbol != pid for p in book.open_positions()):  # as it stands after this point's fills
+                    # A flat product's close: the sentinel ignores it and nothing else reads its quote until
+                    # an entry (or the desk) runs, so the cache gets it then, with this point's times.
+                    deferred[pid] = t
+                else:
+                    deferred.pop(pid, None)
+                    bid, ask = venue.top_of_book(pid)
+                    now = clock.now()
+                    cache.update(pid, price, received_mono=clock.monotonic(), received_at=now, best_bid=bid,
+                                 best_ask=ask, exchange_time=now)
+                    if venue.pending() or self._tasks:
+                        await self._settle()
+            if t >= next_poll and desk.working():  # at the same instants whether or not the point was deferred
+                next_poll, clock_s = await self._poll(t), t
         if now_s >= 0 and clock_s != now_s:
             clock.set_unix(now_s)
         if closed:
             await self._cycle(closed, now_s)
         await self._settle()
+        self._flush_quotes()
         await self.parts.writer.flush()
         stats.last_time = now_s
         self._sample(now_s)
@@ -188,9 +209,24 @@ class Driver:
     async def _poll(self, t: int) -> float:
         """The desk loop's step at `t` (re-price, TTL, escalation, fills seen), then settle; the next poll time."""
         self.clock.set_unix(t)
+        self._flush_quotes()  # the desk reads the market: deferred closes arrive first
         await self.parts.desk.step_all()
         await self._settle()
         return t + self.settings.working_poll_interval_s
+
+    def _flush_quotes(self) -> None:
+        """Put the deferred closes in the cache as they would have arrived (their listeners ignore a
+        product without a position; the venue has not moved it since, so its top of book is the same),
+        trading first on the venue, at their own time, those it has not seen (no order rests anywhere)."""
+        for pid, t in self._deferred.items():
+            when, mono = self.clock.reading_at(t)
+            if pid in self._unmoved:
+                self.venue.move(pid, self._last_price[pid], at=when)
+            bid, ask = self.venue.top_of_book(pid)
+            self.parts.cache.update(pid, self._last_price[pid], received_mono=mono, received_at=when, best_bid=bid,
+                                    best_ask=ask, exchange_time=when)
+        self._deferred.clear()
+        self._unmoved.clear()
 
     async def _settle(self) -> None:
         """Record every order the venue touched and wait for every task the daemon started."""
@@ -224,6 +260,7 @@ class Driver:
             if table.usable[i] and table.decision(i) is Decision.BUY:
                 rows[pid] = table.row(i, pid.split("-", 1)[0] in self.hodl, self.candle_history)
         if rows:
+            self._flush_quotes()
             self.stats.buy_rows += len(rows)
             granularity = _granularity_name(self.tables[closed[0][0]].series.granularity_s)
             matrix = BuySellMatrix(computed_at=now, granularity=granularity,

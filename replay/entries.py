@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.clock import Clock
 from core.enums import AlertStatus
 from core.settings import Settings
-from shared_data.db import unit_of_work
+from shared_data.db import read_session, single_statement
 from sighook.entry_alerts import (
     EntryAlerter,
     EntryBlockers,
@@ -57,7 +57,9 @@ class InProcessEntryAlerter(EntryAlerter):
                  symbols: SymbolMap, worker: AlertWorker, sellable_size: Callable[[str], Decimal],
                  ignore_dust: bool = False, db_generation: Callable[[], object] | None = None) -> None:
         """`db_generation()` changes whenever the replay may have written what `load_blockers` reads
-        (orders, fills, alerts, breakers); while it stays the same, the last blockers are reused."""
+        (orders, fills, alerts, breakers); while it stays the same, the last blockers are reused. Without
+        it (the shortcut-free reference run) the blockers are read every time and the worker's queue is
+        drained after each alert as the worker loop does."""
         # One alert at a time: concurrent deliveries would interleave by database timing, and the
         # venue's ids (hence the report) would depend on it.
         super().__init__(settings, sessions, url="in-process", clock=clock, concurrency=1)
@@ -102,7 +104,7 @@ class InProcessEntryAlerter(EntryAlerter):
         generation = None if self._generation is None else (self._generation(), self._delivered)
         if generation is not None and self._blockers is not None and self._blockers[0] == generation:
             return self._blockers[1]
-        async with self._sessions() as session:
+        async with read_session(self._sessions) as session:
             blockers = await load_blockers(session)
         self.blocker_reads += 1
         if generation is not None:
@@ -135,15 +137,20 @@ class InProcessEntryAlerter(EntryAlerter):
             body_sha256=body_sha256(raw), source_ip=REPLAY_SOURCE_IP,
             status_reason=refusal.message if refusal else None, reason_code=refusal.code.value if refusal else None,
         )
-        async with unit_of_work(self._sessions) as session:
+        async with single_statement(self._sessions) as session:
             alert_id = await insert_alert(session, record)
         if alert_id is None:
             return "sent"  # a duplicate: already stored, the endpoint answers 200
         if refusal is not None:
             self._count(refusal.code.value)
             return "rejected"
-        while await self._worker.process_one():
-            pass
+        if self._generation is None:  # the reference path: the worker's loop, until the queue is empty
+            while await self._worker.process_one():
+                pass
+        else:
+            # The queue was empty before this insert (every delivery empties it) and nothing else writes
+            # alerts: this alert is the only accepted one, so one claim takes it and a second finds none.
+            await self._worker.process_one()
         return "sent"
 
     def _count(self, what: str) -> None:

@@ -79,9 +79,9 @@ class InProcessExchange:
         self._absorb()
 
     # ---- driver side ---------------------------------------------------------------------------
-    def move(self, product_id: str, price: Decimal) -> None:
-        """The market trades at `price` now: resting orders and stops are worked against it."""
-        self.engine.set_price(product_id, price, self._clock.now())
+    def move(self, product_id: str, price: Decimal, at: datetime | None = None) -> None:
+        """The market trades at `price` now (or `at`): resting orders and stops are worked against it."""
+        self.engine.set_price(product_id, price, self._clock.now() if at is None else at)
         self._absorb()
 
     def tick_size(self, product_id: str) -> Decimal:
@@ -99,6 +99,10 @@ class InProcessExchange:
 
     def has_working_orders(self, product_id: str) -> bool:
         return bool(self._working.get(product_id))
+
+    def any_working(self) -> bool:
+        """Any non-terminal order on any product."""
+        return any(self._working.values())
 
     def pending(self) -> bool:
         return bool(self._touched)

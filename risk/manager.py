@@ -30,7 +30,7 @@ from core.settings import RiskSettings
 from market_data.ports import Notifier
 from risk import rules
 from risk.rules import Breaker, BreakerStatus, RiskCounters, RiskLimits, RiskVerdict, Trip
-from shared_data.db import unit_of_work
+from shared_data.db import read_session, unit_of_work
 from shared_data.models import RiskEvent, RiskState
 
 log = get_logger(__name__)
@@ -79,7 +79,7 @@ class RiskManager:
         return snapshot
 
     async def state(self) -> RiskSnapshot:
-        async with asyncio.timeout(DB_TIMEOUT_S), self._sessions() as session:
+        async with asyncio.timeout(DB_TIMEOUT_S), read_session(self._sessions) as session:
             rows = {r.breaker: r for r in (await session.scalars(select(RiskState))).all()}
         snapshot = _snapshot(rows, rules.utc_day(self._clock.now()))
         for breaker, status in snapshot.breakers.items():

@@ -61,6 +61,33 @@ async def unit_of_work(sessions: async_sessionmaker[AsyncSession]) -> AsyncItera
         yield session
 
 
+@asynccontextmanager
+async def read_session(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session for reads only, without the BEGIN and ROLLBACK round trips of a transaction.
+
+    Under READ COMMITTED (the isolation every session here uses) each statement of a transaction
+    takes its own snapshot anyway, and plain reads take no locks to hold: running them in autocommit
+    returns the same rows. Not for writes or `FOR UPDATE`: those need the transaction.
+    """
+    async with _autocommit(sessions) as session:
+        yield session
+
+
+@asynccontextmanager
+async def single_statement(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A unit of work that is exactly one write statement: it commits when the statement completes, without
+    the BEGIN and COMMIT round trips (one statement is atomic by itself). Never two writes in it."""
+    async with _autocommit(sessions) as session:
+        yield session
+
+
+@asynccontextmanager
+async def _autocommit(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    async with sessions() as session:
+        await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        yield session
+
+
 async def _admin_connect(url: str, timeout: float = 10.0) -> asyncpg.Connection:
     return await asyncpg.connect(to_plain_url(url), timeout=timeout)
 

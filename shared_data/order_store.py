@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import case, delete, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -65,11 +65,13 @@ async def attach_order_id(session: AsyncSession, client_order_id: str, order_id:
 
 
 async def mark_sent(session: AsyncSession, client_order_id: str, order_id: str) -> None:
-    await attach_order_id(session, client_order_id, order_id)
+    """The exchange accepted the order: its id replaces the placeholder and NEW becomes PENDING (one
+    statement; a row already keyed by the id and past NEW is left alone)."""
+    new = TradeRecord.status == OrderStatus.NEW.value
     await session.execute(
         update(TradeRecord)
-        .where(TradeRecord.order_id == order_id, TradeRecord.status == OrderStatus.NEW.value)
-        .values(status=OrderStatus.PENDING.value)
+        .where(TradeRecord.client_order_id == client_order_id, or_(TradeRecord.order_id != order_id, new))
+        .values(order_id=order_id, status=case((new, OrderStatus.PENDING.value), else_=TradeRecord.status))
     )
 
 
@@ -83,12 +85,29 @@ async def mark_rejected(session: AsyncSession, client_order_id: str, reason: str
 
 async def open_order_exists(session: AsyncSession, symbol: str, side: Side,
                             exclude_client_order_id: str | None = None) -> bool:
-    query = select(TradeRecord.order_id).where(
-        TradeRecord.symbol == symbol, TradeRecord.side == side.value, TradeRecord.status.in_(OPEN_STATUSES)
-    )
+    query = open_orders_query(symbol, side)
     if exclude_client_order_id:
         query = query.where(TradeRecord.client_order_id != exclude_client_order_id)
     return (await session.execute(query.limit(1))).first() is not None
+
+
+async def intent_check(session: AsyncSession, client_order_id: str, symbol: str,
+                       side: Side) -> tuple[tuple[str, str] | None, bool]:
+    """(order_id, status) of the row recorded under `client_order_id` (None if none), and whether an
+    open `side` order exists for `symbol`: find_by_client_order_id and open_order_exists in one statement."""
+    mine = TradeRecord.client_order_id == client_order_id
+    row = (await session.execute(select(
+        select(TradeRecord.order_id).where(mine).scalar_subquery(),
+        select(TradeRecord.status).where(mine).scalar_subquery(),
+        open_orders_query(symbol, side).exists(),
+    ))).one()
+    return (None if row[0] is None else (row[0], row[1])), bool(row[2])
+
+
+def open_orders_query(symbol: str, side: Side) -> Any:
+    """The open `side` orders of `symbol` (open_order_exists)."""
+    return select(TradeRecord.order_id).where(
+        TradeRecord.symbol == symbol, TradeRecord.side == side.value, TradeRecord.status.in_(OPEN_STATUSES))
 
 
 async def upsert_order_facts(session: AsyncSession, order: Order, *, via: IngestVia, source: OrderSource,
@@ -137,25 +156,27 @@ async def upsert_order_facts(session: AsyncSession, order: Order, *, via: Ingest
             "updated_at": text("now()"),
         },
     )
-    await session.execute(stmt)
-    await sync_passive_order(session, order)
+    # passive_orders is kept in step by the same statement (a data-modifying WITH on the other table).
+    await session.execute(stmt.add_cte(_passive_sync(order).cte("passive_sync")))
 
 
 async def sync_passive_order(session: AsyncSession, order: Order, purpose: str | None = None) -> None:
     """passive_orders holds exactly the orders that are open on the exchange."""
+    await session.execute(_passive_sync(order, purpose))
+
+
+def _passive_sync(order: Order, purpose: str | None = None) -> Any:
     if order.status.value in _TERMINAL:
-        await session.execute(delete(PassiveOrder).where(PassiveOrder.order_id == order.order_id))
-        return
+        return delete(PassiveOrder).where(PassiveOrder.order_id == order.order_id)
     stmt = insert(PassiveOrder).values(
         order_id=order.order_id, client_order_id=order.client_order_id or None, symbol=order.product_id,
         side=order.side.value, order_type=order.order_type, status=order.status.value, price=order.limit_price,
         stop_price=order.stop_price, size=order.base_size, filled_size=order.filled_size, purpose=purpose,
     )
-    stmt = stmt.on_conflict_do_update(
+    return stmt.on_conflict_do_update(
         index_elements=[PassiveOrder.order_id],
         set_={"status": stmt.excluded.status, "filled_size": stmt.excluded.filled_size, "updated_at": text("now()")},
     )
-    await session.execute(stmt)
 
 
 async def replace_passive_orders(session: AsyncSession, open_orders: Sequence[Order]) -> int:

@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 import aiohttp
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import Clock, SystemClock
@@ -27,6 +27,7 @@ from core.enums import TERMINAL_STATUSES, AlertStatus, Side
 from core.logging import get_logger
 from core.money import fmt
 from core.settings import Settings
+from shared_data.db import read_session
 from shared_data.models import Alert, Fill, PassiveOrder, RiskState, TradeRecord
 from sighook.matrix import BuySellMatrix, MatrixRow, rfc3339
 from sighook.rules import Decision
@@ -131,24 +132,43 @@ def webhook_url(settings: Settings) -> str:
 # ---- database reads ----------------------------------------------------------------------------
 
 
+def _blockers_query() -> Any:
+    """The five reads as one statement (one round trip, one snapshot): rows of (kind, symbol or breaker, rank)."""
+    net = func.sum(case((Fill.side == Side.BUY.value, Fill.size), else_=-Fill.size))
+    terminal = [s.value for s in TERMINAL_STATUSES]
+    return union_all(
+        # rank: the breakers in the database's own order of their names
+        select(literal("breaker"), RiskState.breaker, func.row_number().over(order_by=RiskState.breaker))
+        .where(RiskState.tripped.is_(True)),
+        # The one position definition (core/position_rule.py as SQL): dust left by an exit is no position.
+        select(literal("position"), Fill.symbol, literal(0)).group_by(Fill.symbol)
+        .having(func.bt_is_position(Fill.symbol, net)),
+        select(literal("open_buy"), PassiveOrder.symbol, literal(0))
+        .where(and_(PassiveOrder.side == Side.BUY.value, PassiveOrder.status.not_in(terminal))),
+        select(literal("open_buy"), TradeRecord.symbol, literal(0))
+        .where(and_(TradeRecord.side == Side.BUY.value, TradeRecord.status.not_in(terminal))),
+        # An accepted buy alert not yet turned into an order is an open buy too.
+        select(literal("open_buy"), Alert.symbol, literal(0))
+        .where(and_(Alert.action == "buy", Alert.status == AlertStatus.ACCEPTED.value, Alert.symbol.is_not(None))),
+    )
+
+
+_BLOCKERS = _blockers_query()
+
+
 async def load_blockers(session: AsyncSession) -> EntryBlockers:
     """Breakers, positions (net filled size from fills), open buys (orders and pending buy alerts)."""
-    tripped = (await session.scalars(select(RiskState.breaker).where(RiskState.tripped.is_(True))
-                                     .order_by(RiskState.breaker))).all()
-    net = func.sum(case((Fill.side == Side.BUY.value, Fill.size), else_=-Fill.size))
-    # The one position definition (core/position_rule.py as SQL): dust left by an exit is no position.
-    positions = (await session.scalars(select(Fill.symbol).group_by(Fill.symbol)
-                                       .having(func.bt_is_position(Fill.symbol, net)))).all()
-    terminal = [s.value for s in TERMINAL_STATUSES]
-    passive = (await session.scalars(select(PassiveOrder.symbol).distinct().where(
-        and_(PassiveOrder.side == Side.BUY.value, PassiveOrder.status.not_in(terminal))))).all()
-    recorded = (await session.scalars(select(TradeRecord.symbol).distinct().where(
-        and_(TradeRecord.side == Side.BUY.value, TradeRecord.status.not_in(terminal))))).all()
-    # An accepted buy alert not yet turned into an order is an open buy too.
-    pending = (await session.scalars(select(Alert.symbol).distinct().where(
-        and_(Alert.action == "buy", Alert.status == AlertStatus.ACCEPTED.value, Alert.symbol.is_not(None))))).all()
-    return EntryBlockers(tuple(tripped), frozenset(positions),
-                         frozenset(s for s in (*passive, *recorded, *pending) if s))
+    tripped: list[tuple[int, str]] = []
+    positions: set[str] = set()
+    open_buys: set[str] = set()
+    for kind, name, rank in (await session.execute(_BLOCKERS)).all():
+        if kind == "breaker":
+            tripped.append((rank, name))
+        elif kind == "position":
+            positions.add(name)
+        elif name:
+            open_buys.add(name)
+    return EntryBlockers(tuple(name for _, name in sorted(tripped)), frozenset(positions), frozenset(open_buys))
 
 
 # ---- the shell ---------------------------------------------------------------------------------
@@ -216,7 +236,7 @@ class EntryAlerter:
             log.error("entry_alerts_no_secret", hint="set WEBHOOK_SECRETS; buy signals are not sent")
             report.skipped = {pid: "no_secret" for pid, r in matrix.rows.items() if r.decision is Decision.BUY}
             return report
-        async with self._sessions() as session:
+        async with read_session(self._sessions) as session:
             blockers = await load_blockers(session)
         self.memory.prune(market_now)
         plan = plan_entries(matrix, blockers, self.memory, market_now=market_now, max_signal_age_s=max_signal_age_s)

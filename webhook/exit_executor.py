@@ -17,6 +17,7 @@ from core.metrics import EXITS
 from exchange.port import ExchangeError, ExchangePort
 from market_data.exit_policy import ExitDecision
 from market_data.ports import ExitSubmission, OpenPosition
+from shared_data.db import read_session
 from shared_data.models import TradeRecord
 from shared_data.order_store import OPEN_STATUSES, PLACEHOLDER_PREFIX
 from webhook.order_intent import IntentKind, OrderIntent
@@ -101,7 +102,7 @@ class OrderExitExecutor:
         return ExitSubmission(False, error=f"{result.error}: {result.detail or ''}")
 
     async def _cancel_open_sells(self, symbol: str) -> None:
-        async with self._sessions() as session:
+        async with read_session(self._sessions) as session:
             ids = list((await session.execute(
                 select(TradeRecord.order_id).where(
                     TradeRecord.symbol == symbol, TradeRecord.side == Side.SELL.value,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
@@ -29,6 +30,7 @@ log = get_logger(__name__)
 
 # One key for "fills and FIFO are being written"; the reconciler and fill path both take it.
 FILL_PATH_LOCK_KEY = 0x5F11_0001
+WRITTEN_MEMORY = 4096
 
 
 def to_fact(fill: Fill) -> FillFact:
@@ -51,6 +53,8 @@ class FillRecorder:
         self._attempts = max(1, attempts)
         self._lock = asyncio.Lock()  # FIFO is applied in one order within this process
         self._listeners: list[Callable[[Order, int], None]] = []
+        # order id → the facts last committed for it by this process (bounded, oldest forgotten first)
+        self._written: OrderedDict[str, tuple[Order, tuple[FillFact, ...], IngestVia, OrderSource]] = OrderedDict()
 
     def on_order_recorded(self, callback: Callable[[Order, int], None]) -> None:
         """Called after every committed record(order, …) with the number of new fills."""
@@ -70,10 +74,21 @@ class FillRecorder:
             log.debug("fill_recording_parked", order_id=order.order_id)  # `fills retry` records it
             return 0
         attempt = 0
+        same = (order, tuple(facts), via, source)
         while True:
             attempt += 1
+            if self._written.get(order.order_id) == same:
+                # This process committed exactly these facts already (the desk settles an order it just
+                # placed, then the user channel prompts for it): the write would insert no fill and change
+                # no field of the row (the upsert never regresses) but its updated_at. Listeners still run.
+                new = []
+                break
             try:
                 new = await self._write(order, facts, via, source)
+                self._written[order.order_id] = same
+                self._written.move_to_end(order.order_id)
+                if len(self._written) > WRITTEN_MEMORY:
+                    self._written.popitem(last=False)
                 break
             except asyncio.CancelledError:
                 raise

@@ -25,7 +25,7 @@ from core.settings import Settings
 from exchange.models import FeeTier, Order, OrderKind, OrderRequest, OrderResult, Product
 from exchange.port import ExchangeError, ExchangePort, ExchangeUnavailable
 from shared_data import order_store
-from shared_data.db import unit_of_work
+from shared_data.db import read_session, single_statement, unit_of_work
 from shared_data.models import TradeRecord
 from webhook.leadership.fence import LeaderFence, NotLeader
 from webhook.order_intent import IntentKind, OrderIntent, client_order_id
@@ -98,15 +98,16 @@ class OrderManager:
 
     async def _place_locked(self, intent: OrderIntent) -> PlaceResult:
         base_coid = client_order_id(intent.intent_key)
-        async with unit_of_work(self._sessions) as session:
-            existing = await order_store.find_by_client_order_id(session, base_coid)
-            if existing is not None:
-                log.info("order_intent_duplicate", client_order_id=base_coid, status=existing.status)
-                return PlaceResult(ok=existing.status != OrderStatus.REJECTED.value, client_order_id=base_coid,
-                                   order_id=existing.order_id, duplicate=True)
-            if await order_store.open_order_exists(session, intent.symbol, intent.side):
-                return PlaceResult(False, base_coid, error="OPEN_ORDER_SAME_SIDE",
-                                   detail=f"an open {intent.side.value} order exists for {intent.symbol}")
+        async with read_session(self._sessions) as session:
+            existing, open_order = await order_store.intent_check(session, base_coid, intent.symbol, intent.side)
+        if existing is not None:
+            order_id, status = existing
+            log.info("order_intent_duplicate", client_order_id=base_coid, status=status)
+            return PlaceResult(ok=status != OrderStatus.REJECTED.value, client_order_id=base_coid,
+                               order_id=order_id, duplicate=True)
+        if open_order:
+            return PlaceResult(False, base_coid, error="OPEN_ORDER_SAME_SIDE",
+                               detail=f"an open {intent.side.value} order exists for {intent.symbol}")
         attempts = self._settings.post_only_max_attempts if intent.kind is IntentKind.POST_ONLY else 1
         result = PlaceResult(False, base_coid, error="NOT_ATTEMPTED")
         for attempt in range(attempts):
@@ -142,7 +143,8 @@ class OrderManager:
     async def _send(self, intent: OrderIntent, sized: SizedOrder, coid: str) -> PlaceResult:
         kind = OrderKind.MARKET if intent.kind is IntentKind.MARKET else OrderKind.LIMIT_GTC
         try:
-            async with unit_of_work(self._sessions) as session:
+            # Without a fence the row is the transaction's one statement: it commits by itself.
+            async with (unit_of_work if self._fence is not None else single_statement)(self._sessions) as session:
                 await self._check_leader_epoch(session)
                 fresh = await order_store.record_intent(
                     session, client_order_id=coid, symbol=intent.symbol, side=intent.side,
@@ -232,7 +234,7 @@ class OrderManager:
                 await order_store.mark_rejected(session, coid, f"EXCHANGE_ERROR: {exc}")
             log.error("order_send_failed", client_order_id=coid, symbol=request.product_id, error=str(exc))
             return PlaceResult(False, coid, error="EXCHANGE_ERROR", detail=str(exc))
-        async with unit_of_work(self._sessions) as session:
+        async with single_statement(self._sessions) as session:
             if answer.success and answer.order_id:
                 await order_store.mark_sent(session, coid, answer.order_id)
             else:

@@ -21,6 +21,7 @@ from exchange.models import Order
 from exchange.port import ExchangePort
 from fifo_engine.ledger import FifoLedger
 from market_data.market_cache import MarketCache
+from shared_data.db import read_session
 from shared_data.models import TradeRecord
 
 log = get_logger(__name__)
@@ -132,7 +133,7 @@ class PositionBook:
     async def _count_working(self, working_order_id: str, risk: ExitRecorder,
                              sessions: async_sessionmaker[AsyncSession]) -> None:
         try:
-            async with sessions() as session:
+            async with read_session(sessions) as session:
                 pnl = (await session.execute(
                     select(func.sum(TradeRecord.pnl_usd)).where(text("working_order_id = :wo")).params(
                         wo=working_order_id))).scalar_one_or_none()
@@ -143,7 +144,7 @@ class PositionBook:
 
     async def _count_exit(self, order_id: str, risk: ExitRecorder, sessions: async_sessionmaker[AsyncSession]) -> None:
         try:
-            async with sessions() as session:
+            async with read_session(sessions) as session:
                 pnl = (await session.execute(select(TradeRecord.pnl_usd).where(TradeRecord.order_id == order_id))
                        ).scalar_one_or_none()
             if pnl is not None:

@@ -26,6 +26,7 @@ from core.money import ZERO
 from exchange.models import Product
 from exchange.port import ExchangePort
 from market_data.market_cache import MarketCache
+from shared_data.db import read_session
 from shared_data.models import TradeRecord
 from shared_data.order_store import OPEN_STATUSES
 from webhook.alerts.sizing import Exposure, LiveQuote, ProductRules
@@ -85,7 +86,7 @@ class EntryContext:
         stmt = select(TradeRecord.size, TradeRecord.quote_size, TradeRecord.filled_size, TradeRecord.price).where(
             TradeRecord.symbol == symbol, TradeRecord.side == Side.BUY.value, TradeRecord.status.in_(OPEN_STATUSES))
         total = ZERO
-        async with self._sessions() as session:
+        async with read_session(self._sessions) as session:
             for size, quote_size, filled, price in (await session.execute(stmt)).all():
                 if quote_size is not None:
                     total += quote_size

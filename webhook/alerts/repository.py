@@ -97,19 +97,24 @@ async def claim_next(session: AsyncSession) -> AlertRow | None:
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
-def to_stored(row: AlertRow) -> StoredAlert:
+def to_stored(row: AlertRow, attempts: int | None = None) -> StoredAlert:
     return StoredAlert(
         id=row.id, dedup_key=row.dedup_key, source=row.source, symbol=row.symbol or "", action=row.action or "",
         quantity=row.size, notional=row.quote_amount, price=row.price, timenow=row.timenow,
-        strategy=row.strategy, received_at=row.received_at, attempts=row.attempts, source_ip=row.source_ip,
+        strategy=row.strategy, received_at=row.received_at,
+        attempts=row.attempts if attempts is None else attempts, source_ip=row.source_ip,
     )
 
 
-async def record_outcome(session: AsyncSession, alert_id: int, outcome: AlertOutcome, now: datetime) -> None:
+async def record_outcome(session: AsyncSession, alert_id: int, outcome: AlertOutcome, now: datetime,
+                         attempts: int | None = None) -> None:
+    """The outcome (and, given, the attempt count) in one UPDATE."""
+    extra = {} if attempts is None else {"attempts": attempts}
     await session.execute(
         update(AlertRow)
         .where(AlertRow.id == alert_id)
         .values(
+            **extra,
             status=outcome.status.value,
             status_reason=outcome.reason[:_REASON_MAX] if outcome.reason else None,
             reason_code=outcome.code,

@@ -93,10 +93,11 @@ class AlertWorker:
             row = await repository.claim_next(session)
             if row is None:
                 return False
-            row.attempts += 1
-            alert = repository.to_stored(row)
+            # The attempt is counted with the outcome, in the same transaction (one UPDATE, not two).
+            attempts = row.attempts + 1
+            alert = repository.to_stored(row, attempts)
             outcome = await self._outcome_for(alert)
-            await repository.record_outcome(session, alert.id, outcome, self._clock.now())
+            await repository.record_outcome(session, alert.id, outcome, self._clock.now(), attempts)
         ALERTS.labels(outcome=outcome.status.value).inc()
         log.info("alert_processed", alert_id=alert.id, symbol=alert.symbol, action=alert.action,
                  status=outcome.status.value, reason=outcome.reason, order_id=outcome.order_id)

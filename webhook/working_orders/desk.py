@@ -22,7 +22,7 @@ from core.settings import Settings
 from exchange.port import ExchangeError, ExchangePort
 from risk.momentum import EntryRefusalCode, red_day_refusal
 from shared_data import order_store
-from shared_data.db import unit_of_work
+from shared_data.db import read_session, single_statement, unit_of_work
 from webhook.order_intent import OrderIntent, client_order_id
 from webhook.order_manager import OrderManager, PlaceResult
 from webhook.working_orders import entry, exit, store, unsure
@@ -104,11 +104,12 @@ class WorkingOrderDesk:
         coid0 = client_order_id(intent.intent_key)
         async with self._lock:
             wo_id = working_order_id(intent.intent_key)
-            async with ctx.sessions() as session:
-                if await store.exists(session, wo_id):
+            async with read_session(ctx.sessions) as session:
+                started, open_order = await store.exists_and_open_order(session, wo_id, intent.symbol, intent.side)
+                if started:
                     row = await order_store.find_by_client_order_id(session, coid0)
                     return PlaceResult(True, coid0, order_id=row.order_id if row else None, duplicate=True)
-                if await order_store.open_order_exists(session, intent.symbol, intent.side) or any(
+                if open_order or any(
                         w.symbol == intent.symbol and w.side is intent.side for w in self._working.values()):
                     return PlaceResult(False, coid0, error="OPEN_ORDER_SAME_SIDE",
                                        detail=f"an open {intent.side.value} order exists for {intent.symbol}")
@@ -145,7 +146,7 @@ class WorkingOrderDesk:
             if intent.limit_price is not None:  # kept with the row (its trigger) for a restart
                 wo.trigger["price_ceiling"] = format(intent.limit_price, "f")
             entry.deadline(ctx, wo)
-            async with unit_of_work(ctx.sessions) as session:
+            async with single_statement(ctx.sessions) as session:
                 await store.insert(session, wo, now)
             ok, error = await entry.place_first(ctx, wo, top)
             if not ok:

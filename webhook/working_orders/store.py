@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.enums import ExitReason, OrderSource, Side
+from shared_data import order_store
 from webhook.working_orders.types import EntryOrderType, Purpose, Step, WorkingOrder, WorkingState
 
 
@@ -26,6 +28,14 @@ def _ceiling(trigger: dict[str, object] | None) -> Decimal | None:
 async def exists(session: AsyncSession, wo_id: str) -> bool:
     row = (await session.execute(text("SELECT 1 FROM working_orders WHERE id = :id"), {"id": wo_id})).first()
     return row is not None
+
+
+async def exists_and_open_order(session: AsyncSession, wo_id: str, symbol: str, side: Side) -> tuple[bool, bool]:
+    """`exists(wo_id)` and order_store.open_order_exists(symbol, side), in one statement."""
+    started = select(literal_column("1")).select_from(text("working_orders")).where(
+        text("id = :id").bindparams(id=wo_id)).exists()
+    row = (await session.execute(select(started, order_store.open_orders_query(symbol, side).exists()))).one()
+    return bool(row[0]), bool(row[1])
 
 
 async def insert(session: AsyncSession, wo: WorkingOrder, now: datetime) -> bool:
@@ -48,9 +58,18 @@ async def insert(session: AsyncSession, wo: WorkingOrder, now: datetime) -> bool
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def save(session: AsyncSession, wo: WorkingOrder, step: Step | None, now: datetime) -> None:
-    """Write the current state, appending `step` to the ordered list of steps."""
+_LINK = """WITH linked AS (UPDATE trade_records SET working_order_id = :id, amend_count = :reprices,
+               escalated = :escalated WHERE client_order_id = :coid)
+           """
+
+
+async def save(session: AsyncSession, wo: WorkingOrder, step: Step | Sequence[Step] | None, now: datetime,
+               link: str | None = None) -> None:
+    """Write the current state, appending `step` (or several, in order) to the ordered list of steps;
+    `link`: a child's client_order_id to mark as the working order's (link_child), in the same statement."""
+    steps = [] if step is None else [step] if isinstance(step, Step) else list(step)
     await session.execute(text(
+        (_LINK if link is not None else "") +
         """UPDATE working_orders SET state = :state, filled_size = CAST(:filled AS numeric),
                limit_price = CAST(:limit AS numeric), current_order_id = :order_id, amend_count = :reprices,
                post_only_rejections = :rejections, escalated = :escalated, updated_at = :now, children = :children,
@@ -60,7 +79,8 @@ async def save(session: AsyncSession, wo: WorkingOrder, step: Step | None, now: 
         "id": wo.id, "state": wo.state.value, "filled": _num(wo.filled_size), "limit": _num(wo.limit_price),
         "order_id": wo.order_id, "reprices": wo.reprice_count, "rejections": wo.post_only_rejections,
         "escalated": wo.escalated, "now": now, "final": wo.state.is_final, "children": wo.children,
-        "step": json.dumps([step.to_json()] if step is not None else [])})
+        "step": json.dumps([s.to_json() for s in steps]),
+        **({"coid": link} if link is not None else {})})
 
 
 async def link_child(session: AsyncSession, client_order_id: str, wo: WorkingOrder) -> None:
