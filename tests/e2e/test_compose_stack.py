@@ -107,7 +107,7 @@ def _wait_healthy(service: str, app: Path, env: dict[str, str], hosts: dict[str,
         last = done.stdout + done.stderr
         if done.returncode == 0:
             return last
-        time.sleep(0.5)
+        time.sleep(2)
     tail = (proc.log.name and Path(proc.log.name).read_text(errors="replace")[-4000:])
     raise AssertionError(f"{service} not healthy in {timeout}s: {last}\n{tail}")
 
