@@ -6,12 +6,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from replay.render import report_json
 from replay.run import ReplayRequest
 from replay.sample_data import generate
 from tests.integration.replay.support import Runner
 
 
+@pytest.mark.slow
 async def test_shortcuts_do_not_change_the_report(tmp_path: Path, run_replay: Runner) -> None:
     files = generate(tmp_path / "sample", candles=6000)
     request = ReplayRequest(data=tuple(map(str, files)), ignore_dust=True,
