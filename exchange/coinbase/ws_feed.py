@@ -144,6 +144,8 @@ class WsFeed:
             async with connect(self.url, ssl=self._ssl, open_timeout=self._open_timeout,
                                max_size=MAX_MESSAGE_BYTES, close_timeout=2, compression=None) as ws:
                 self._ws = ws
+                if self._stop.is_set():  # stopped while connecting: the watchdog, gone, will not close it
+                    return got_heartbeat, "stopped"
                 self._session_started_mono = self._clock.monotonic()  # the watchdog clock starts now
                 await self._subscribe(ws, [HEARTBEATS, *self.channels])
                 self._on_connected()

@@ -22,8 +22,11 @@ PRODUCT_NS = as_int4(NAMESPACE_SIGHOOK_PRODUCT)
 REPLICA_NS = as_int4(NAMESPACE_SIGHOOK_REPLICA)
 TIMEOUT_S = 10.0
 
+# pg_locks lists the whole server: only this database's holders are replicas of this deployment (another
+# database on the same server, e.g. a second install or a test run, has replicas of its own).
 _HOLDERS_SQL = """SELECT pid, objid::int4 AS obj FROM pg_locks
-                  WHERE locktype = 'advisory' AND classid::int4 = $1 AND objsubid = 2 AND granted"""
+                  WHERE locktype = 'advisory' AND classid::int4 = $1 AND objsubid = 2 AND granted
+                    AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"""
 
 
 class ProductLeases:

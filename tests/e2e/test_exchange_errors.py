@@ -52,7 +52,10 @@ async def _alert_status(d: Daemon, dedup_id: str) -> str | None:
 
 @pytest.mark.slow
 async def test_order_placement_survives_exchange_errors(db_url: str, sim: RunningSimulator) -> None:
-    settings = e2e_settings(rest_timeout_s=2.0, rest_backoff_base_s=0.05, rest_backoff_max_s=0.3)
+    # Probing every 0.5 s (not the default 3 s): leaving degraded mode takes its 10 successful probes
+    # in seconds, not half a minute; what is checked (idle, it probes its way out) is the same.
+    settings = e2e_settings(rest_timeout_s=2.0, rest_backoff_base_s=0.05, rest_backoff_max_s=0.3,
+                            degraded_probe_interval_s=0.5)
     for p in PRODUCTS:
         sim.set_price(p, D("100"))
     async with running_daemon(db_url, sim, settings) as d:

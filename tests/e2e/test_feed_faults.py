@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal as D
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -85,9 +86,12 @@ async def test_every_fill_recorded_through_feed_faults(db_url: str, sim: Running
                     timeout=RECONNECT_BOUND_S, what=f"{must_reconnect} reconnected after {kind}")
                 took = asyncio.get_running_loop().time() - started
                 assert took <= RECONNECT_BOUND_S
+            marks = {name: _last_heartbeat(feed) for name, feed in feeds.items()}
             sim.faults.clear()
-            # Let each session see a heartbeat, so one fault's backoff does not carry into the next.
-            await asyncio.sleep(1.5)
+            # Each session sees a heartbeat, so one fault's backoff does not carry into the next (a session
+            # that had one resets the backoff).
+            await eventually(lambda m=marks: all(_last_heartbeat(f) not in (None, m[n]) for n, f in feeds.items()),
+                             timeout=RECONNECT_BOUND_S, interval=0.05, what=f"a heartbeat on each feed after {kind}")
 
         # Staleness: with every message stalled, quotes age past QUOTE_MAX_AGE_S and the sentinel refuses.
         stale_before = STALE_QUOTES._value.get()
@@ -109,6 +113,12 @@ async def test_every_fill_recorded_through_feed_faults(db_url: str, sim: Running
         assert [r.order_id for r in open_rows] == []
         await eventually(lambda: market.connected and user.connected, timeout=RECONNECT_BOUND_S,
                          what="feeds healthy at the end")
+
+
+def _last_heartbeat(feed: Any) -> float | None:
+    """When the feed last received a heartbeat (its monotonic clock); None on a session that has had none."""
+    heartbeat: float | None = feed._last_heartbeat_mono
+    return heartbeat
 
 
 async def _covers(d: Daemon, exchange_ids: set[str]) -> bool:

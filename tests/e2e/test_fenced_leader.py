@@ -6,6 +6,7 @@ the alert it was handling is executed once, by the new leader."""
 from __future__ import annotations
 
 import signal
+import time
 from decimal import Decimal as D
 from typing import Any
 
@@ -45,12 +46,15 @@ async def test_partitioned_leader_is_fenced_in_the_order_transaction(db_url: str
                      what="BTC entry filled")
 
     assert zombie.proc is not None
+    # Freeze it just after a lease heartbeat: its next one is then a whole heartbeat interval (20 s) away.
+    # Frozen at a random moment, its overdue heartbeat could fire the instant it resumes and find the lock
+    # lost before any order is tried: it would step down without ever reaching the fence (the flaky case).
+    await eventually(lambda: _heartbeat_just_done(db_url), timeout=30, interval=0.05,
+                     what="a fresh lease heartbeat of the leader")
     zombie.proc.send_signal(signal.SIGSTOP)
+    frozen_at = time.monotonic()
     # Cut it from the database: its lock session ends (as a network partition would end it).
-    ended = await query(db_url, "SELECT pg_terminate_backend(pid) AS ok FROM pg_locks WHERE locktype = 'advisory' "
-                                "AND classid::int4 = $1 AND granted "
-                                # this test's database only: other runs on the same server hold their own
-                                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    ended = await query(db_url, f"SELECT pg_terminate_backend(pid) AS ok FROM {_LEADER_LOCK}",
                         as_int4(NAMESPACE_LEADER))
     assert [r["ok"] for r in ended] == [True]
     await standby.wait_event("leader_first_sweep", timeout=60)
@@ -62,6 +66,7 @@ async def test_partitioned_leader_is_fenced_in_the_order_transaction(db_url: str
     mark = len(zombie.events)
 
     zombie.proc.send_signal(signal.SIGCONT)
+    frozen_s = time.monotonic() - frozen_at
     # An alert reaches the old leader: its worker takes it at once and tries to place the order.
     try:
         status = await post(zombie.alert_url, buy_alert(ETH, notional="150"))
@@ -72,7 +77,8 @@ async def test_partitioned_leader_is_fenced_in_the_order_transaction(db_url: str
     await zombie.wait_event("leader_stepped_down", timeout=30)
     after = zombie.events[mark:]
     shown = ("exit_decided", "order_fenced", "leader_fenced", "leader_stepped_down")
-    print(f"\nold leader fenced: my_epoch={fenced['my_epoch']} current={fenced['current_epoch']}; after SIGCONT: "
+    print(f"\nold leader frozen {frozen_s:.1f} s, fenced: my_epoch={fenced['my_epoch']} "
+          f"current={fenced['current_epoch']}; after SIGCONT: "
           f"{[(e['event'], e.get('symbol') or e.get('reason')) for e in after if e.get('event') in shown]}")
     assert not [e for e in after if e.get("event") in ("order_placed", "order_created")]
 
@@ -92,6 +98,21 @@ async def test_partitioned_leader_is_fenced_in_the_order_transaction(db_url: str
     assert zombie.find("webhook_ready")[-1]["role"] == "standby"
     assert await standby.terminate() == 0
     assert await zombie.terminate() == 0
+
+
+# The leader's lock: granted in this test's database only (other runs on the same server hold their own).
+_LEADER_LOCK = ("pg_locks WHERE locktype = 'advisory' AND classid::int4 = $1 AND granted "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
+
+
+async def _heartbeat_just_done(db_url: str) -> bool:
+    """The lock session's last statement is the lease heartbeat (its query reads pg_backend_pid()), it
+    has finished, and it started under 2 s ago."""
+    rows = await query(db_url, "SELECT 1 FROM pg_stat_activity a WHERE a.pid IN (SELECT pid FROM "
+                               f"{_LEADER_LOCK}) AND a.state = 'idle' AND a.query LIKE '%pg_backend_pid()%' "
+                               "AND clock_timestamp() - a.query_start < interval '2 seconds'",
+                       as_int4(NAMESPACE_LEADER))
+    return bool(rows)
 
 
 async def _settled_alerts(db_url: str, symbol: str) -> list[Any] | None:

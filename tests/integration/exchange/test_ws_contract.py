@@ -275,3 +275,16 @@ async def test_user_snapshot_arrives_in_batches_of_50(cb_config: CoinbaseConfig,
             assert set(ids) <= {o.order_id for b in batches for o in b.orders}
     finally:
         await adapter.cancel_orders(ids)
+
+
+async def test_a_feed_stopped_while_connecting_ends_at_once(cb_config: CoinbaseConfig, sim: RunningSimulator) -> None:
+    # Stopped before its watchdog ever ran (a daemon interrupted right after start): the session that
+    # connects afterwards must not read on forever (the daemon then sat out its whole shutdown grace).
+    stop = asyncio.Event()
+    rec = Recorder()
+    feed = build_feed(cb_config, "market", ["ticker"], ["BTC-USD"], rec.events.append, stop)
+    task = asyncio.create_task(feed.run())
+    await asyncio.sleep(0)  # run() is connecting; its watchdog has not started yet
+    stop.set()
+    await asyncio.wait_for(task, 10)  # a generous bound: without the fix it never ends
+    assert feed.connects == 0 and rec.events == []

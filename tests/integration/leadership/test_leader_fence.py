@@ -145,14 +145,17 @@ async def test_a_single_leader_that_loses_its_session_takes_the_lock_back(db_url
         conn = await asyncpg.connect(to_plain_url(db_url))
         try:
             assert await conn.fetchval(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE "
-                "'bottrader-webhook-lock:solo%'")
+                # this database only: a concurrent run on the same server has its own "solo" session
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND application_name LIKE 'bottrader-webhook-lock:solo%'")
             await eventually(lambda: conn.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'bottrader-webhook-lock:solo%'"),
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND application_name LIKE 'bottrader-webhook-lock:solo%'"),
                 timeout=15, what="lock session re-opened")
             held = await eventually(lambda: conn.fetchval(
                 "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE l.locktype = 'advisory' "
-                "AND a.application_name LIKE 'bottrader-webhook-lock:solo%'"), timeout=15, what="lock held again")
+                "AND a.datname = current_database() AND a.application_name LIKE 'bottrader-webhook-lock:solo%'"),
+                timeout=15, what="lock held again")
             assert held == 1
         finally:
             await conn.close()

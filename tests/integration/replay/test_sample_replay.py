@@ -63,6 +63,7 @@ async def test_sample_replay_exits_by_every_reason(tmp_path: Path, pg_server_url
         await drop_database(pg_server_url, report["database"])
 
 
+@pytest.mark.slow
 async def test_same_replay_twice_is_byte_identical(tmp_path: Path, run_replay: Runner) -> None:
     from replay.render import report_json
 

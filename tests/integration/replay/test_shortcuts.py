@@ -19,6 +19,7 @@ from tests.integration.replay.support import Runner
 LOOSE_BREAKERS = {"max_consecutive_losses": "1000", "daily_loss_limit_usd": "100000"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("red_day", [False, True], ids=["default", "red_day_refusals"])
 async def test_shortcuts_do_not_change_the_report(tmp_path: Path, run_replay: Runner, red_day: bool) -> None:
     # Entries refused on a red day read the venue's 24 h candles: every close must still trade there.

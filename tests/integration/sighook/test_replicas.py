@@ -9,11 +9,12 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.settings import load_settings
-from shared_data.db import unit_of_work
+from shared_data.db import drop_database, unit_of_work
 from shared_data.shared_state import MARKET_DATA, load
 from sighook.entry_alerts import EntryAlerter
 from sighook.loop import SighookCycle
 from sighook.replicas.leases import ProductLeases
+from tests.conftest import make_test_database
 from tests.integration.sighook.support import SECRET, AlertRecorder, clear_tables
 from tests.unit.sighook.memory_exchange import MemoryExchange
 
@@ -78,3 +79,26 @@ async def test_replicas_split_products_and_take_over_a_dead_ones(
         await b.leases.close()
         await a.alerter.close()
         await b.alerter.close()
+
+
+async def test_replicas_in_another_database_on_the_server_are_not_counted(
+        db_url: str, db_sessions: async_sessionmaker[AsyncSession], recorder: AlertRecorder,
+        pg_server_url: str) -> None:
+    # pg_locks lists the whole server: another deployment's (or test run's) replica, in its own
+    # database, leasing the same product names, must not take a share of this one's products.
+    await clear_tables(db_sessions)
+    name, other_url = await make_test_database(pg_server_url, migrated=False)
+    stranger = ProductLeases(other_url, "replica-elsewhere")
+    a = _replica("replica-a", db_url, recorder.url, db_sessions)
+    assert a.leases is not None
+    try:
+        assert await stranger.claim(list(SHAPES)) == set(SHAPES)
+        report = await a.run_once()
+        assert report.error is None, report.error
+        assert a.leases.replicas == 1 and a.leases.held == set(SHAPES) and a.leases.owned_by_others == set()
+        assert await _rows(db_sessions) == set(SHAPES)
+    finally:
+        await stranger.close()
+        await a.leases.close()
+        await a.alerter.close()
+        await drop_database(pg_server_url, name)

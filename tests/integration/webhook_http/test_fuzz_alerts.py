@@ -41,6 +41,8 @@ from webhook.alerts.limits import RecordBudget
 from webhook.alerts.normalise import BUY_WORDS, CLOSE_WORDS, SELL_WORDS
 from webhook.alerts.symbols import SymbolMap
 
+pytestmark = pytest.mark.slow  # thousands of requests; the final check needs the fuzz before it
+
 REAL_SECRETS = (SECRET, SECRET_OLD, ADMIN_TOKEN)
 SYMBOLS = SymbolMap.from_products(PRODUCTS)
 SENT: dict[str, Any] = {"requests": 0, "statuses": {}}  # shared with the final check
