@@ -60,8 +60,10 @@ daemons = process_harness.daemons  # the shared fixture, under the name asked fo
 
 async def test_unrecordable_fill_halts_notifies_dead_letters_and_fills_retry_records_it(
         tmp_path: Path, db_url: str, daemons: list[DaemonProcess]) -> None:
+    # Market entries: this test is about recording fills, and a post-only bid fills only when the
+    # simulated market comes back to it (it once drifted above the entry's price ceiling for > 60 s).
     env = paper_env(db_url, tmp_path / "sim", FILL_RECORD_ATTEMPTS="2", FILL_DEAD_LETTER_WATCH_S="0.5",
-                    NOTIFY_MIN_INTERVAL_S="1")
+                    NOTIFY_MIN_INTERVAL_S="1", ENTRY_ORDER_TYPE="market")
     daemon = DaemonProcess(env, mode="both")
     daemons.append(daemon)
     await daemon.start(ready_timeout=180)
