@@ -26,11 +26,12 @@ __all__ = ["PRODUCT", "Desk", "Rig"]
 
 
 @dataclass
-class Desk:
+class _DeskRig:
+    """A desk on a manual clock over the real simulator, with readers of its rows."""
+
     core: Core
     desk: WorkingOrderDesk
     clock: ManualClock
-    exits_done: list[tuple[str, bool]]
 
     @property
     def sim(self) -> RunningSimulator:
@@ -54,6 +55,11 @@ class Desk:
                 "SELECT * FROM trade_records WHERE working_order_id = :wo ORDER BY order_time, client_order_id"),
                 {"wo": wo_id})
             return [SimpleNamespace(**dict(r._mapping)) for r in rows]
+
+
+@dataclass
+class Desk(_DeskRig):
+    exits_done: list[tuple[str, bool]]
 
     def position(self) -> Decimal:
         return self.core.ledger.position(PRODUCT).size
@@ -84,40 +90,16 @@ async def desk(sim: RunningSimulator, db_sessions: async_sessionmaker[AsyncSessi
     done: list[tuple[str, bool]] = []
     wod = WorkingOrderDesk(core.adapter, core.orders, core.sessions, settings, clock, settle=core.fills.process_order,
                            on_exit_done=lambda symbol, filled: done.append((symbol, filled)))
-    return Desk(core, wod, clock, done)
+    return Desk(core=core, desk=wod, clock=clock, exits_done=done)
 
 
 @dataclass
-class Rig:
+class Rig(_DeskRig):
     """A desk whose order manager and reconciler share its clock (the daemon's wiring), for tests
     where the reconciler's `recover_unsent` and the desk both look at the same child rows."""
 
-    core: Core
     orders: OrderManager
     reconciler: Reconciler
-    desk: WorkingOrderDesk
-    clock: ManualClock
-
-    @property
-    def sim(self) -> RunningSimulator:
-        return self.core.sim
-
-    async def step(self, seconds: float = 1.0) -> int:
-        self.clock.advance(seconds)
-        return await self.desk.step_all()
-
-    async def row(self, wo_id: str) -> dict[str, Any]:
-        async with self.core.sessions() as session:
-            found = (await session.execute(text("SELECT * FROM working_orders WHERE id = :id"), {"id": wo_id})).first()
-        assert found is not None
-        return dict(found._mapping)
-
-    async def children(self, wo_id: str) -> list[Any]:
-        async with self.core.sessions() as session:
-            rows = await session.execute(text(
-                "SELECT * FROM trade_records WHERE working_order_id = :wo ORDER BY order_time, client_order_id"),
-                {"wo": wo_id})
-            return [SimpleNamespace(**dict(r._mapping)) for r in rows]
 
     def on_exchange(self, intent_key: str) -> list[Any]:
         """The exchange's orders of an intent (its children), whatever we recorded."""
@@ -133,7 +115,7 @@ async def rig(sim: RunningSimulator, db_sessions: async_sessionmaker[AsyncSessio
     reconciler = Reconciler(core.adapter, core.sessions, core.recorder, orders, clock)
     desk = WorkingOrderDesk(core.adapter, orders, core.sessions, desk_settings(), clock,
                             settle=core.fills.process_order)
-    return Rig(core, orders, reconciler, desk, clock)
+    return Rig(core=core, desk=desk, clock=clock, orders=orders, reconciler=reconciler)
 
 
 @pytest.fixture(autouse=True)
