@@ -184,8 +184,6 @@ class OrderManager:
                     symbol=request.product_id, reason=verdict.reason)
         return PlaceResult(False, request.client_order_id, error="PREVIEW_BLOCKED", detail=verdict.reason)
 
-        return await self.send_recorded(request, epoch_checked=True)
-
     async def _check_leader_epoch(self, session: AsyncSession) -> None:
         """The fencing hook (issue #24): inside the transaction that writes the order row, before any
         exchange call. Raises NotLeader when another process leads; the row is then rolled back."""
