@@ -139,7 +139,7 @@ async def build_trading_core(settings: Settings, sessions: async_sessionmaker[As
     protective = ProtectiveStopManager(writes, settings, clock, degraded=lambda: degraded is not None
                                        and degraded.active) if settings.protective_stop_enabled else None
     # EXIT_PNL_BASIS: the sentinel measures every threshold from the basis price (market_data/pnl_basis.py).
-    basis = BasisPositions(positions, PnlBasis(settings.exit_pnl_basis), (await rest.get_fee_tier()).taker_rate)
+    basis = BasisPositions(positions, PnlBasis(settings.exit_pnl_basis), await orders.taker_fee_rate())
     # Passive market making (issue #20), off unless PASSIVE_PRODUCTS is set: positions under its
     # brackets are the exchange's to exit, so the sentinel sees them only once handed over.
     # Its bids are entries: no quotes while a breaker is tripped, while degraded, or while any product
