@@ -1,0 +1,68 @@
+"""Hot single statements sent straight to asyncpg on a pooled connection, past SQLAlchemy's
+statement building and ORM session.
+
+Measured on this project's 2-core machines (bench/statement_paths.py): one UPDATE through an
+ORM session in autocommit costs ~340 µs of CPU; the same statement on the same pool's connection
+through the driver ~100 µs. The order, working-order, alert and trailing-stop paths send a few
+dozen such statements per trade, so on those paths this is most of what a statement costs us.
+
+Only for a statement that stands alone and commits by itself (what `single_statement` and
+`read_session` are for): a transaction keeps its unit of work. The connection comes from the same
+engine pool as every session (same statement timeout, same limits), in AUTOCOMMIT, and the
+statement is written in PostgreSQL's own `$n` form. Values go as asyncpg encodes them: Decimal →
+NUMERIC exactly, aware datetime → timestamptz. JSON/JSONB go in as text (`json.dumps`, `$n::jsonb`)
+and come back parsed: the codecs are the ones SQLAlchemy's dialect installs on each connection.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+# engine → its AUTOCOMMIT variant, made once per engine (it shares the engine's pool)
+_AUTOCOMMIT: weakref.WeakKeyDictionary[AsyncEngine, AsyncEngine] = weakref.WeakKeyDictionary()
+
+
+def _autocommit_engine(sessions: async_sessionmaker[AsyncSession]) -> AsyncEngine:
+    engine = sessions.kw.get("bind")
+    if not isinstance(engine, AsyncEngine):
+        raise TypeError("direct statements need a session factory bound to an AsyncEngine")
+    variant = _AUTOCOMMIT.get(engine)
+    if variant is None:
+        variant = _AUTOCOMMIT[engine] = engine.execution_options(isolation_level="AUTOCOMMIT")
+    return variant
+
+
+async def fetch(sessions: async_sessionmaker[AsyncSession], sql: str, *args: Any) -> list[asyncpg.Record]:
+    """Run one statement by itself (it commits when it completes) and return its rows."""
+    async with _autocommit_engine(sessions).connect() as conn:
+        raw = await conn.get_raw_connection()
+        driver: asyncpg.Connection = raw.driver_connection
+        return list(await driver.fetch(sql, *args))
+
+
+async def fetchrow(sessions: async_sessionmaker[AsyncSession], sql: str, *args: Any) -> asyncpg.Record | None:
+    rows = await fetch(sessions, sql, *args)
+    return rows[0] if rows else None
+
+
+async def execute(sessions: async_sessionmaker[AsyncSession], sql: str, *args: Any) -> str:
+    """Run one statement by itself; returns the server's status tag (e.g. 'UPDATE 1')."""
+    async with _autocommit_engine(sessions).connect() as conn:
+        raw = await conn.get_raw_connection()
+        driver: asyncpg.Connection = raw.driver_connection
+        return str(await driver.execute(sql, *args))
+
+
+async def executemany(sessions: async_sessionmaker[AsyncSession], sql: str, rows: list[tuple[Any, ...]]) -> None:
+    """One statement for many argument rows in one round trip per batch; atomic as a whole
+    (asyncpg wraps it in a transaction of its own)."""
+    if not rows:
+        return
+    async with _autocommit_engine(sessions).connect() as conn:
+        raw = await conn.get_raw_connection()
+        driver: asyncpg.Connection = raw.driver_connection
+        await driver.executemany(sql, rows)
