@@ -54,8 +54,11 @@ class MarketCache:
 
     def update(self, symbol: str, price: Decimal, *, received_mono: float, received_at: datetime,
                best_bid: Decimal | None = None, best_ask: Decimal | None = None,
-               exchange_time: datetime | None = None) -> CachedQuote | None:
-        """Store a quote and tell the listeners. Non-positive prices are refused (logged, None)."""
+               exchange_time: datetime | None = None, notify: bool = True) -> CachedQuote | None:
+        """Store a quote and tell the listeners. Non-positive prices are refused (logged, None).
+
+        `notify=False` stores it without telling them: for a caller that knows what they would do with
+        it (a replay's quiet price point, where the sentinel would decide and change nothing)."""
         if price <= 0:
             log.warning("quote_refused", symbol=symbol, price=str(price), why="non-positive price")
             return None
@@ -67,6 +70,8 @@ class MarketCache:
         quote = CachedQuote(symbol=symbol, price=price, best_bid=best_bid, best_ask=best_ask,
                             exchange_time=exchange_time, received_mono=received_mono, received_at=received_at)
         self._quotes[symbol] = quote
+        if not notify:
+            return quote
         for listener in self._listeners:
             try:
                 listener(quote)

@@ -41,6 +41,7 @@ from market_data.ports import (
     base_asset,
 )
 from market_data.protective_stop import ProtectiveOrder, ProtectiveStopManager
+from market_data.quiet_band import QuietBand, quiet_band
 from market_data.stop_events import ExitEventKind, TrailingEventKind
 from market_data.stop_history import StopHistory
 from market_data.trailing_book import TrailingBook
@@ -83,6 +84,7 @@ class PositionMonitor:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._protect_tasks: dict[str, asyncio.Task[Any]] = {}
         self._attached = False
+        self._quiet_basis: dict[str, tuple[Decimal, Decimal]] = {}  # symbol → (entry, size) of its last quiet band
         self.sweeps = 0
         if self._protective is not None:
             self._protective.set_listener(self.on_protective_change)
@@ -181,6 +183,27 @@ class PositionMonitor:
                 self._seen.add(position.symbol)
                 self._evaluate_guarded(position, quote, self._clock.now(), self._clock.monotonic())
                 return
+
+    def quiet_band(self, symbol: str) -> QuietBand | None:
+        """Sell prices at which on_quote for `symbol` would do nothing now (market_data/quiet_band.py);
+        None while anything else (an exit in flight or backing off, HODL, protective stops) is in play."""
+        if (symbol in self._exits or self._protective is not None or symbol in self._no_quote_since
+                or symbol not in self._seen or (self._hodl and base_asset(symbol) in self._hodl)):
+            return None
+        for position in self._positions.open_positions():  # as on_quote sees it (its cost basis)
+            if position.symbol == symbol:
+                self._quiet_basis[symbol] = (position.avg_entry_price, position.size)
+                return quiet_band(position, self._trailing.get(symbol), self._signals.signal(symbol),
+                                  self._settings, self._params)
+        return None
+
+    def on_quiet_quote(self, quote: CachedQuote) -> None:
+        """All on_quote would have done with a quote inside the band quiet_band just gave (position unchanged
+        since): remember it, so the next sweep sees it as evaluated."""
+        symbol = quote.symbol
+        self._seen.add(symbol)
+        entry, size = self._quiet_basis[symbol]
+        self._memo[symbol] = (quote, self._signals.signal(symbol), entry, size)
 
     def sweep(self) -> int:
         """One pass over all open positions; returns how many were evaluated in full. No I/O."""

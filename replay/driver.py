@@ -30,6 +30,7 @@ from typing import Any
 from core.money import ZERO
 from core.settings import Settings
 from exchange.models import granularity_seconds
+from market_data.quiet_band import QuietBand
 from replay.assembly import Parts
 from replay.clock import VirtualClock
 from replay.entries import InProcessEntryAlerter
@@ -57,6 +58,7 @@ class RunStats:
     entries_skipped: dict[str, int] = field(default_factory=dict)
     dust_blocked: int = 0
     skipped_points: int = 0
+    quiet_points: int = 0  # held products' points the sentinel would have done nothing with (not evaluated)
     orders_processed: int = 0
     exposure_samples: int = 0
     exposed_samples: int = 0
@@ -90,7 +92,9 @@ class Driver:
         # (its cleanup), so further sweeps while nothing is held have nothing to do.
         self._swept_flat = False
         self._deferred: dict[str, int] = {}  # product → time of its close not yet in the cache
-        self._unmoved: set[str] = set()  # deferred closes not traded on the venue yet either
+        # product → the sentinel's quiet band, kept until something that may change it happens: an evaluation
+        # of the product (its point played), any fill or task (settle), a cycle (signals, sweep), a desk poll.
+        self._bands: dict[str, QuietBand | None] = {}
 
     async def run(self, timeline: Timeline, progress: Progress | None = None) -> RunStats:
         loop = asyncio.get_running_loop()
@@ -131,7 +135,7 @@ class Driver:
         # The red-day rule reads the venue's 24 h change, whose open is the first point of a minute:
         # while it can refuse entries, every point of every candle trades on the venue.
         skip_inner = shortcuts and self.settings.allow_buys_on_red_day
-        deferred, unmoved = self._deferred, self._unmoved
+        deferred = self._deferred
         for j in range(n):
             t = times[j]
             if t != now_s:
@@ -169,14 +173,20 @@ class Driver:
             self._last_price[pid] = price
             if skip_inner and pid not in held and not venue.any_working():
                 # A flat product's close with no order anywhere: nothing reads its market (its 24 h
-                # figures only feed the red-day rule, off here) until an entry, so it trades there then.
+                # figures only feed the red-day rule, off here) until something asks the venue about it.
                 deferred[pid] = t
-                unmoved.add(pid)
+                venue.defer(pid, price, clock.reading_at(t)[0])
+            elif (skip_inner and pid in held and not self._tasks and not venue.pending() and not venue.any_working()
+                  and self._quiet(pid, price, *venue.top_after_move(pid, price), t)):
+                # A held product's quiet point with no order anywhere: the cache has it (the sentinel would
+                # have done nothing with it) and the venue trades it when something next reads it there.
+                deferred.pop(pid, None)
+                venue.defer(pid, price, clock.reading_at(t)[0])
             else:
                 if clock_s != t:
                     clock.set_unix(t)
                     clock_s = t
-                unmoved.discard(pid)
+                self._bands.pop(pid, None)
                 venue.move(pid, price)
                 if venue.pending() or self._tasks:
                     await self._settle()
@@ -188,9 +198,11 @@ class Driver:
                 else:
                     deferred.pop(pid, None)
                     bid, ask = venue.top_of_book(pid)
-                    now = clock.now()
-                    cache.update(pid, price, received_mono=clock.monotonic(), received_at=now, best_bid=bid,
-                                 best_ask=ask, exchange_time=now)
+                    if not (shortcuts and pid in held and self._quiet(pid, price, bid, ask, t)):
+                        now = clock.now()
+                        cache.update(pid, price, received_mono=clock.monotonic(), received_at=now, best_bid=bid,
+                                     best_ask=ask, exchange_time=now)
+                        self._bands.pop(pid, None)  # the sentinel evaluated it
                     if venue.pending() or self._tasks:
                         await self._settle()
             if t >= next_poll and desk.working():  # at the same instants whether or not the point was deferred
@@ -201,6 +213,7 @@ class Driver:
             await self._cycle(closed, now_s)
         await self._settle()
         self._flush_quotes()
+        venue.catch_up()
         await self.parts.writer.flush()
         stats.last_time = now_s
         self._sample(now_s)
@@ -209,6 +222,7 @@ class Driver:
     async def _poll(self, t: int) -> float:
         """The desk loop's step at `t` (re-price, TTL, escalation, fills seen), then settle; the next poll time."""
         self.clock.set_unix(t)
+        self._bands.clear()
         self._flush_quotes()  # the desk reads the market: deferred closes arrive first
         await self.parts.desk.step_all()
         await self._settle()
@@ -216,20 +230,35 @@ class Driver:
 
     def _flush_quotes(self) -> None:
         """Put the deferred closes in the cache as they would have arrived (their listeners ignore a
-        product without a position; the venue has not moved it since, so its top of book is the same),
-        trading first on the venue, at their own time, those it has not seen (no order rests anywhere)."""
+        product without a position; the venue has not moved it since, so its top of book is the same:
+        reading it applies the venue's own deferred move first, at its time)."""
         for pid, t in self._deferred.items():
             when, mono = self.clock.reading_at(t)
-            if pid in self._unmoved:
-                self.venue.move(pid, self._last_price[pid], at=when)
             bid, ask = self.venue.top_of_book(pid)
             self.parts.cache.update(pid, self._last_price[pid], received_mono=mono, received_at=when, best_bid=bid,
                                     best_ask=ask, exchange_time=when)
         self._deferred.clear()
-        self._unmoved.clear()
+
+    def _quiet(self, pid: str, price: Decimal, bid: Decimal | None, ask: Decimal | None, t: int) -> bool:
+        """Whether the sentinel would decide and change nothing at this point of held `pid` (its quiet band,
+        market_data/quiet_band.py); if so the point's quote goes into the cache without waking it."""
+        if pid in self._bands:
+            band = self._bands[pid]
+        else:
+            band = self._bands[pid] = self.parts.monitor.quiet_band(pid)
+        if band is None or not band.holds(bid if bid is not None and bid > 0 else price):
+            return False
+        self.stats.quiet_points += 1
+        when, mono = self.clock.reading_at(t)
+        quote = self.parts.cache.update(pid, price, received_mono=mono, received_at=when, best_bid=bid,
+                                        best_ask=ask, exchange_time=when, notify=False)
+        if quote is not None:
+            self.parts.monitor.on_quiet_quote(quote)
+        return True
 
     async def _settle(self) -> None:
         """Record every order the venue touched and wait for every task the daemon started."""
+        self._bands.clear()
         while True:
             for order_id in self.venue.collect():
                 order = self.venue.engine.orders[order_id]
@@ -248,6 +277,7 @@ class Driver:
         """A sighook cycle for the candles that closed now, then the sentinel's sweep."""
         now = self.clock.now()
         self._cycles += 1
+        self._bands.clear()
         held = bool(self.parts.positions.open_positions())
         self.stats.exposure_samples += 1
         self.stats.exposed_samples += int(held)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -70,6 +70,7 @@ class InProcessExchange:
         self._fills_by_order: dict[str, list[SimFill]] = {}
         self._touched: dict[str, None] = {}  # order ids with news since the last collect, in order
         self._working: dict[str, set[str]] = {}  # product → its non-terminal orders (resting or pending)
+        self._behind: dict[str, tuple[Decimal, datetime]] = {}  # product → a deferred move (see `defer`)
         # Counts every order change and fill: a cancelled resting order changes the database's open
         # orders without adding an order or a fill (replay/run.py keys sighook's cached blockers on it).
         self.changes = 0
@@ -81,14 +82,38 @@ class InProcessExchange:
     # ---- driver side ---------------------------------------------------------------------------
     def move(self, product_id: str, price: Decimal, at: datetime | None = None) -> None:
         """The market trades at `price` now (or `at`): resting orders and stops are worked against it."""
+        self._behind.pop(product_id, None)  # a later trade supersedes one not applied yet
         self.engine.set_price(product_id, price, self._clock.now() if at is None else at)
         self._absorb()
+
+    def defer(self, product_id: str, price: Decimal, at: datetime) -> None:
+        """The market traded at `price` at `at`, but nothing reads it yet: the move is applied, at its own
+        time, when something next reads or trades `product_id` here (or at `catch_up()`).
+
+        Only while no order rests anywhere (the caller's rule): then the move works no order, and the
+        engine's housekeeping at that earlier time has nothing to do for orders placed since (their cancel,
+        expiry and release times all lie after their creation). Products do not interact in the engine."""
+        self._behind[product_id] = (price, at)
+
+    def catch_up(self, product_ids: Iterable[str] | None = None) -> None:
+        """Apply the deferred moves of `product_ids` (all when None)."""
+        for pid in list(self._behind) if product_ids is None else product_ids:
+            pending = self._behind.pop(pid, None)
+            if pending is not None:
+                self.engine.set_price(pid, pending[0], pending[1])
+                self._absorb()
 
     def tick_size(self, product_id: str) -> Decimal:
         return self.engine.markets[product_id].state.spec.price_increment
 
     def top_of_book(self, product_id: str) -> tuple[Decimal | None, Decimal | None]:
+        self.catch_up((product_id,))
         bid, ask = self.engine.markets[product_id].top_of_book()
+        return (bid.price if bid else None, ask.price if ask else None)
+
+    def top_after_move(self, product_id: str, price: Decimal) -> tuple[Decimal | None, Decimal | None]:
+        """What top_of_book would answer right after move(product_id, price), without moving."""
+        bid, ask = self.engine.markets[product_id].top_after_jump(price)
         return (bid.price if bid else None, ask.price if ask else None)
 
     def collect(self) -> list[str]:
@@ -143,10 +168,12 @@ class InProcessExchange:
 
     # ---- ExchangePort --------------------------------------------------------------------------
     async def get_products(self) -> list[Product]:
+        self.catch_up()
         now = self._clock.now()
         return [m.product_from(product_json(mk, now)) for _, mk in sorted(self.engine.markets.items())]
 
     async def get_product(self, product_id: str) -> Product:
+        self.catch_up((product_id,))
         market = self.engine.market(product_id)
         if market is None:
             raise ExchangeNotFound(f"unknown product {product_id}")
@@ -157,6 +184,7 @@ class InProcessExchange:
         return m.balances_from([account_json(w, portfolio, now) for w in self.engine.ledger.wallets.values()])
 
     async def get_best_bid_ask(self, product_ids: Sequence[str]) -> list[Quote]:
+        self.catch_up(product_ids or None)
         now = self._clock.now()
         out = []
         for pid in product_ids or sorted(self.engine.markets):
@@ -179,6 +207,7 @@ class InProcessExchange:
             config = m.order_configuration_for(request)
         except ValueError as exc:
             raise ExchangeBadRequest(str(exc)) from exc
+        self.catch_up((request.product_id,))
         outcome = self.engine.create_order(request.client_order_id, request.product_id, request.side.value, config,
                                            self._clock.now())
         self._absorb()
@@ -191,6 +220,7 @@ class InProcessExchange:
 
     async def edit_order(self, request: EditRequest) -> EditResult:
         """The simulator's edit, answered with its own REST body and read by the adapter's mapping."""
+        self.catch_up()  # the edited order's market must be current (deferred moves are rare and cheap)
         outcome = sim_edit_order(self.engine, parse_edit_request(m.edit_body(request)), self._clock.now())
         self._absorb()
         return m.edit_result_from(edit_response(outcome), request.order_id)
@@ -200,6 +230,7 @@ class InProcessExchange:
             config = m.order_configuration_for(request)
         except ValueError as exc:
             raise ExchangeBadRequest(str(exc)) from exc
+        self.catch_up((request.product_id,))
         outcome = sim_preview_order(self.engine, request.product_id, request.side.value, config, self._clock.now())
         return m.preview_result_from(preview_response(outcome))
 

@@ -71,6 +71,14 @@ class Market:
         """Re-centre the book on the current price (liquidity consumed by takers is restored)."""
         self._book = None
 
+    def _on_grid(self, price: Decimal) -> Decimal:
+        return max(quantize_to(price, self.state.spec.price_increment), self.state.spec.price_increment)
+
+    def top_after_jump(self, price: Decimal) -> tuple[Level | None, Level | None]:
+        """The top of book right after jump(price): the book re-centres on every jump."""
+        spec = self.state.spec
+        return top_levels(self._on_grid(price), spec.price_increment, spec.base_increment, self.book_params)
+
     def top_of_book(self) -> tuple[Level | None, Level | None]:
         if self._book is not None:
             return self._book.best_bid, self._book.best_ask
@@ -100,7 +108,7 @@ class Market:
     def jump(self, now: datetime, price: Decimal, volume: Decimal = ZERO) -> MarketTrade | None:
         """Move the price; with a volume, a public trade of that size prints at the new price."""
         previous = self.price
-        self.price = max(quantize_to(price, self.state.spec.price_increment), self.state.spec.price_increment)
+        self.price = self._on_grid(price)
         self.rebuild_book()
         return self._record(now, previous, PricePoint(self.price, volume))
 
