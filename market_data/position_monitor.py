@@ -41,7 +41,7 @@ from market_data.ports import (
     base_asset,
 )
 from market_data.protective_stop import ProtectiveOrder, ProtectiveStopManager
-from market_data.quiet_band import QuietBand, quiet_band
+from market_data.quiet_points import Memo, QuietPoints
 from market_data.stop_events import ExitEventKind, TrailingEventKind
 from market_data.stop_history import StopHistory
 from market_data.trailing_book import TrailingBook
@@ -55,10 +55,7 @@ NOTIFY_TIMEOUT_S = 15.0
 LOG_REPEAT_S = 60.0  # a condition that persists is logged again at most this often per symbol
 DRAIN_TIMEOUT_S = 30.0
 
-_Memo = tuple[CachedQuote, SignalView | None, Decimal, Decimal]
-
-
-class PositionMonitor:
+class PositionMonitor(QuietPoints):
     def __init__(self, settings: Settings, cache: MarketCache, positions: PositionSource, signals: SignalSource,
                  executor: ExitExecutor, notifier: Notifier, *, clock: Clock | None = None,
                  writer: TrailingWriter | None = None, trailing: Mapping[str, TrailingStop] | None = None,
@@ -77,7 +74,7 @@ class PositionMonitor:
         self._history = StopHistory(writer, self._clock)
         self._trailing = TrailingBook(self._params, writer, self._history)
         self._protective_ids: set[str] = set()  # our exchange stops (placed or adopted), until they end
-        self._memo: dict[str, _Memo] = {}
+        self._memo: dict[str, Memo] = {}
         self._seen: set[str] = set()  # positions seen open in this run (only those are cleaned up)
         self._no_quote_since: dict[str, float] = {}
         self._last_said: dict[tuple[str, str], float] = {}
@@ -184,27 +181,6 @@ class PositionMonitor:
                 self._evaluate_guarded(position, quote, self._clock.now(), self._clock.monotonic())
                 return
 
-    def quiet_band(self, symbol: str) -> QuietBand | None:
-        """Sell prices at which on_quote for `symbol` would do nothing now (market_data/quiet_band.py);
-        None while anything else (an exit in flight or backing off, HODL, protective stops) is in play."""
-        if (symbol in self._exits or self._protective is not None or symbol in self._no_quote_since
-                or symbol not in self._seen or (self._hodl and base_asset(symbol) in self._hodl)):
-            return None
-        for position in self._positions.open_positions():  # as on_quote sees it (its cost basis)
-            if position.symbol == symbol:
-                self._quiet_basis[symbol] = (position.avg_entry_price, position.size)
-                return quiet_band(position, self._trailing.get(symbol), self._signals.signal(symbol),
-                                  self._settings, self._params)
-        return None
-
-    def on_quiet_quote(self, quote: CachedQuote) -> None:
-        """All on_quote would have done with a quote inside the band quiet_band just gave (position unchanged
-        since): remember it, so the next sweep sees it as evaluated."""
-        symbol = quote.symbol
-        self._seen.add(symbol)
-        entry, size = self._quiet_basis[symbol]
-        self._memo[symbol] = (quote, self._signals.signal(symbol), entry, size)
-
     def sweep(self) -> int:
         """One pass over all open positions; returns how many were evaluated in full. No I/O."""
         started = time.perf_counter()
@@ -216,10 +192,7 @@ class PositionMonitor:
             symbol = position.symbol
             open_symbols.add(symbol)
             quote = self._cache.get(symbol)
-            memo = self._memo.get(symbol)
-            if (memo is not None and quote is memo[0] and now_mono - quote.received_mono <= max_age
-                    and position.avg_entry_price == memo[2] and position.size == memo[3]
-                    and self._signals.signal(symbol) == memo[1] and not self._time_sensitive(symbol)):
+            if self._evaluated_already(position, quote, now_mono, max_age):
                 continue
             evaluated += 1
             self._evaluate_guarded(position, quote, now, now_mono)
@@ -393,15 +366,6 @@ class PositionMonitor:
             self._trailing.closed(symbol)
             if self._protective is not None and self._protective.order(symbol) is not None:
                 self._spawn(self._protective.remove(symbol, "position closed"))
-
-    def _time_sensitive(self, symbol: str) -> bool:
-        """Inputs unchanged, yet the outcome may change with time: retries and time-based activation."""
-        if symbol in self._exits:
-            return True
-        if self._params.time_activation_s is None:
-            return False
-        stop = self._trailing.get(symbol)
-        return stop is None or not stop.is_active
 
     def _say(self, kind: str, symbol: str, now_mono: float, every_s: float = LOG_REPEAT_S) -> bool:
         """Throttle repeated logs/notifications of one condition per symbol."""

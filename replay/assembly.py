@@ -63,10 +63,10 @@ class ReplaySignals:
             return None
         row, closed_at = current
         now = self._clock.now()
-        as_of = closed_at + ((now - closed_at) // self._interval) * self._interval
         last = self._views.get(symbol)
-        if last is not None and last[0] == row and last[1] == as_of:
+        if last is not None and last[0] == row and last[1] <= now < last[1] + self._interval:
             return last[2]  # the same value, not rebuilt on every tick (the sentinel compares it)
+        as_of = closed_at + ((now - closed_at) // self._interval) * self._interval
         view = self._tables[symbol].view(row, as_of)
         self._views[symbol] = (row, as_of, view)
         return view

@@ -258,9 +258,9 @@ class Driver:
 
     async def _settle(self) -> None:
         """Record every order the venue touched and wait for every task the daemon started."""
-        self._bands.clear()
         while True:
             for order_id in self.venue.collect():
+                self._bands.clear()  # an order's news may change a position or its exit
                 order = self.venue.engine.orders[order_id]
                 if self._dedupe.is_news(OrderPrompt(order_id, order.status, order.filled_size)):
                     await self.parts.fills.process_order(order_id)
@@ -271,7 +271,9 @@ class Driver:
                 if self.venue.pending():
                     continue
                 return
+            self._bands.clear()  # what the daemon's tasks do (exits, bookkeeping) may too
             await asyncio.wait(pending)
+            self._bands.clear()
 
     async def _cycle(self, closed: list[tuple[str, int]], now_s: int) -> None:
         """A sighook cycle for the candles that closed now, then the sentinel's sweep."""
@@ -312,8 +314,8 @@ class Driver:
     async def _sweep(self) -> None:
         """The sentinel's safety-net sweep, one position at a time.
 
-        Each open position is evaluated on its cached quote exactly as a sweep does (on_quote takes
-        the same path), settling in between: a real sweep may submit several exits at once, and
+        Each open position the sweep would evaluate is evaluated on its cached quote exactly as the sweep
+        does (on_quote takes the same path), settling in between: a real sweep may submit several exits at once, and
         their interleaving would then depend on database timing, not on the data. The sweep itself
         then runs for its housekeeping (closed positions, memo) and finds nothing new to decide.
         """
@@ -324,7 +326,7 @@ class Driver:
         if len(held) > 1:  # one position cannot race itself: then the sweep alone is enough
             for symbol in held:
                 quote = cache.get(symbol)
-                if quote is not None:
+                if quote is not None and monitor.sweep_evaluates(symbol):
                     monitor.on_quote(quote)
                     await self._settle()
         monitor.sweep()

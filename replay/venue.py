@@ -113,8 +113,7 @@ class InProcessExchange:
 
     def top_after_move(self, product_id: str, price: Decimal) -> tuple[Decimal | None, Decimal | None]:
         """What top_of_book would answer right after move(product_id, price), without moving."""
-        bid, ask = self.engine.markets[product_id].top_after_jump(price)
-        return (bid.price if bid else None, ask.price if ask else None)
+        return self.engine.markets[product_id].top_prices_after_jump(price)
 
     def collect(self) -> list[str]:
         """Order ids whose state changed since the last call (the user channel's prompts)."""

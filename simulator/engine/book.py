@@ -72,6 +72,12 @@ def build_book(price: Decimal, tick: Decimal, base_increment: Decimal, params: B
     return Book(bids, asks)
 
 
+def top_prices(price: Decimal, tick: Decimal, params: BookParams) -> tuple[Decimal | None, Decimal]:
+    """The best bid and ask prices build_book would produce (no sizes: a quote's prices only)."""
+    half = max(tick, quantize_to(price * params.spread_bps / 2 / _BPS, tick))
+    return (price - half if price > half else None), price + half
+
+
 def top_levels(price: Decimal, tick: Decimal, base_increment: Decimal,
                params: BookParams) -> tuple[Level | None, Level]:
     """The best bid and ask build_book would produce, without building it (tickers every tick)."""

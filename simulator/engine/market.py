@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from core.money import pct_change, quantize_to
-from simulator.engine.book import Book, BookParams, Level, build_book, top_levels
+from simulator.engine.book import Book, BookParams, Level, build_book, top_levels, top_prices
 from simulator.engine.candles import CandleSeries
 from simulator.engine.orders import MarketTrade
 from simulator.engine.price_process import PricePoint, PriceProcess
@@ -74,10 +74,9 @@ class Market:
     def _on_grid(self, price: Decimal) -> Decimal:
         return max(quantize_to(price, self.state.spec.price_increment), self.state.spec.price_increment)
 
-    def top_after_jump(self, price: Decimal) -> tuple[Level | None, Level | None]:
-        """The top of book right after jump(price): the book re-centres on every jump."""
-        spec = self.state.spec
-        return top_levels(self._on_grid(price), spec.price_increment, spec.base_increment, self.book_params)
+    def top_prices_after_jump(self, price: Decimal) -> tuple[Decimal | None, Decimal]:
+        """The best bid and ask prices right after jump(price): the book re-centres on every jump."""
+        return top_prices(self._on_grid(price), self.state.spec.price_increment, self.book_params)
 
     def top_of_book(self) -> tuple[Level | None, Level | None]:
         if self._book is not None:

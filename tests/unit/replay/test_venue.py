@@ -36,3 +36,33 @@ async def test_fills_of_one_virtual_second_sort_in_the_engine_order() -> None:
     assert [f.sequence_timestamp for f in fills] == sorted({f.sequence_timestamp for f in fills})
     # The trade ids alone would not give that order (they are random; FIFO breaks ties by them last).
     assert sorted(engine_order) != engine_order
+
+
+async def test_a_deferred_move_is_what_a_move_would_have_been_once_read() -> None:
+    """`top_after_move` predicts the book a move would give; a deferred move is applied, at its own time,
+    by the first read of that product (and only that product), and a later move supersedes it."""
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    products = {"BTC-USD": (Decimal("100.00"), Decimal("0.01")), "ETH-USD": (Decimal("50.00"), Decimal("0.01"))}
+    clock, twin_clock = VirtualClock(start), VirtualClock(start)
+    venue = InProcessExchange(EngineConfig(), products, clock, Decimal("10000"))
+    twin = InProcessExchange(EngineConfig(), products, twin_clock, Decimal("10000"))
+    for price in ("101.37", "0.02", "99999.99", "100.004"):
+        predicted = venue.top_after_move("BTC-USD", Decimal(price))
+        twin.move("BTC-USD", Decimal(price))
+        assert predicted == twin.top_of_book("BTC-USD")
+    clock.advance(30)
+    twin_clock.advance(30)
+    venue.defer("BTC-USD", Decimal("102.00"), clock.now())
+    twin.move("BTC-USD", Decimal("102.00"))
+    clock.advance(30)
+    twin_clock.advance(30)
+    assert venue.engine.markets["BTC-USD"].price != Decimal("102.00")  # not applied yet
+    assert venue.top_of_book("ETH-USD") == twin.top_of_book("ETH-USD")  # another product's read
+    assert venue.engine.markets["BTC-USD"].price != Decimal("102.00")
+    quotes = await venue.get_best_bid_ask(["BTC-USD"])
+    assert (quotes[0].bid, quotes[0].ask) == twin.top_of_book("BTC-USD")
+    assert venue.engine.markets["BTC-USD"].last_time == start.replace(second=30)  # at its own time
+    venue.defer("ETH-USD", Decimal("51.00"), clock.now())
+    venue.move("ETH-USD", Decimal("49.00"))  # a later trade: the deferred one is dropped
+    venue.catch_up()
+    assert venue.engine.markets["ETH-USD"].price == Decimal("49.00")
