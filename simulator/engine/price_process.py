@@ -82,25 +82,36 @@ def _parse_time(text: str) -> datetime:
 
 
 def read_ohlcv_csv(path: Path) -> list[OhlcvRow]:
-    """Rows with columns start|time|timestamp, open, high, low, close, volume and optional product_id."""
+    """Rows with columns start|time|timestamp, open, high, low, close, volume and optional product_id
+    (names in any case, cells trimmed; blank lines skipped)."""
     rows: list[OhlcvRow] = []
     with path.open(newline="") as fh:
-        for n, rec in enumerate(csv.DictReader(fh), start=2):
-            low = {k.strip().lower(): (v or "").strip() for k, v in rec.items() if k}
-            stamp = low.get("start") or low.get("time") or low.get("timestamp")
+        reader = csv.reader(fh)
+        header = [h.strip().lower() for h in next(reader, [])]
+        col = {name: i for i, name in enumerate(header) if name}  # a repeated name: its last column
+        stamp_col = next((col[k] for k in ("start", "time", "timestamp") if k in col), None)
+        for n, rec in enumerate(reader, start=2):
+            if not rec:
+                continue
             try:
+                stamp = _cell(rec, stamp_col)
                 if not stamp:
                     raise ValueError("no start/time/timestamp column")
                 rows.append(OhlcvRow(
-                    start=_parse_time(stamp), open=Decimal(low["open"]), high=Decimal(low["high"]),
-                    low=Decimal(low["low"]), close=Decimal(low["close"]), volume=Decimal(low.get("volume") or "0"),
-                    product_id=low.get("product_id") or None,
+                    start=_parse_time(stamp), open=Decimal(_cell(rec, col["open"])),
+                    high=Decimal(_cell(rec, col["high"])), low=Decimal(_cell(rec, col["low"])),
+                    close=Decimal(_cell(rec, col["close"])), volume=Decimal(_cell(rec, col.get("volume")) or "0"),
+                    product_id=_cell(rec, col.get("product_id")) or None,
                 ))
             except (KeyError, ArithmeticError, ValueError) as exc:
                 raise ValueError(f"{path}:{n}: bad OHLCV row ({exc})") from None
     if not rows:
         raise ValueError(f"{path}: no OHLCV rows")
     return rows
+
+
+def _cell(rec: list[str], i: int | None) -> str:
+    return rec[i].strip() if i is not None and i < len(rec) else ""
 
 
 class CsvReplay:
