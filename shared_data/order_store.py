@@ -103,6 +103,16 @@ async def mark_sent(session: AsyncSession, client_order_id: str, order_id: str) 
     )
 
 
+async def mark_sent_alone(sessions: async_sessionmaker[AsyncSession], client_order_id: str, order_id: str) -> None:
+    """mark_sent as one autocommit statement through the driver (for a caller with no transaction)."""
+    await direct.execute(
+        sessions,
+        """UPDATE trade_records SET order_id = $2, updated_at = now(),
+               status = CASE WHEN status = 'NEW' THEN 'PENDING' ELSE status END
+           WHERE client_order_id = $1 AND (order_id <> $2 OR status = 'NEW')""",
+        client_order_id, order_id)
+
+
 async def mark_rejected(session: AsyncSession, client_order_id: str, reason: str) -> None:
     await session.execute(
         update(TradeRecord)
