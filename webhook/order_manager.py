@@ -232,10 +232,10 @@ class OrderManager:
                 await order_store.mark_rejected(session, coid, f"EXCHANGE_ERROR: {exc}")
             log.error("order_send_failed", client_order_id=coid, symbol=request.product_id, error=str(exc))
             return PlaceResult(False, coid, error="EXCHANGE_ERROR", detail=str(exc))
-        async with single_statement(self._sessions) as session:
-            if answer.success and answer.order_id:
-                await order_store.mark_sent(session, coid, answer.order_id)
-            else:
+        if answer.success and answer.order_id:
+            await order_store.mark_sent_alone(self._sessions, coid, answer.order_id)
+        else:
+            async with single_statement(self._sessions) as session:
                 await order_store.mark_rejected(session, coid, f"{answer.error}: {answer.message or ''}")
         if answer.success and answer.order_id:
             ORDERS.labels(state="sent").inc()

@@ -22,10 +22,8 @@ from core.clock import Clock
 from core.logging import get_logger
 from exchange.models import OrderKind, OrderRequest
 from shared_data import order_store
-from shared_data.db import unit_of_work
 from webhook.order_intent import client_order_id
 from webhook.order_manager import OrderManager, PlaceResult
-from webhook.working_orders import store
 from webhook.working_orders.book_cache import BookCache
 from webhook.working_orders.policy import backoff_delay, capped_entry_price, entry_limit_price
 from webhook.working_orders.types import EntryOrderType, Step, StepKind, WorkingOrder, WorkingState
@@ -123,15 +121,14 @@ class ChildPlacer:
             wo.child_ids.append(order_id)
 
     async def _record(self, wo: WorkingOrder, request: OrderRequest, now: datetime) -> None:
-        async with unit_of_work(self._sessions) as session:
-            await order_store.record_intent(
-                session, client_order_id=request.client_order_id, symbol=wo.symbol, side=wo.side,
-                order_type="MARKET" if request.kind is OrderKind.MARKET else "LIMIT", price=request.limit_price,
-                size=request.base_size, quote_size=None, source=wo.source,
-                trigger={**wo.trigger, "working_order_id": wo.id, "post_only": request.post_only},
-                exit_reason=wo.exit_reason, exit_target_price=wo.exit_target_price,
-                exit_quote_price=wo.exit_quote_price, order_time=now)
-            await store.link_child(session, request.client_order_id, wo)
+        await order_store.record_child_intent(
+            self._sessions, client_order_id=request.client_order_id, symbol=wo.symbol, side=wo.side,
+            order_type="MARKET" if request.kind is OrderKind.MARKET else "LIMIT", price=request.limit_price,
+            size=request.base_size, source=wo.source,
+            trigger={**wo.trigger, "working_order_id": wo.id, "post_only": request.post_only},
+            exit_reason=wo.exit_reason, exit_target_price=wo.exit_target_price,
+            exit_quote_price=wo.exit_quote_price, order_time=now, working_order_id=wo.id,
+            amend_count=wo.reprice_count, escalated=wo.escalated)
 
     async def _backoff(self, wo: WorkingOrder, attempt: int, coid: str, why: str, record: bool = True) -> None:
         delay = backoff_delay(attempt, self._retry.base_s, self._retry.cap_s, self._rng)
