@@ -95,12 +95,15 @@ class TrailingStore:
                 await session.execute(insert(TrailingStopEventRow), [event_row(e) for e in events.trailing])
             if events.exits:
                 await session.execute(insert(ExitEventRow), [exit_row(e) for e in events.exits])
-            for stop in saves:
-                row = to_row(stop)
-                stmt = insert(TrailingStopState).values(**row)
+            if saves:
+                # One multi-row upsert for every symbol of the batch. ON CONFLICT may touch a row only
+                # once per statement, so a symbol saved twice keeps its last state (as the old per-row
+                # loop left it).
+                rows = list({stop.symbol: to_row(stop) for stop in saves}.values())
+                stmt = insert(TrailingStopState).values(rows)
                 await session.execute(stmt.on_conflict_do_update(
                     index_elements=[TrailingStopState.symbol],
-                    set_={k: stmt.excluded[k] for k in row if k != "symbol"},
+                    set_={k: stmt.excluded[k] for k in rows[0] if k != "symbol"},
                 ))
             if deletes:
                 await session.execute(
