@@ -18,8 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
-from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import Clock, SystemClock
@@ -27,9 +26,9 @@ from core.enums import TrailingState
 from core.logging import get_logger
 from core.metrics import EXIT_EVENTS, TRAILING_ACTIVE, TRAILING_ERRORS, TRAILING_EVENTS
 from market_data.stop_events import ExitEvent, TrailingEvent, TrailingEventKind, trailing_event
+from market_data.trailing_sql import batch_statement
 from market_data.trailing_stop import TrailingStop
-from shared_data.db import unit_of_work
-from shared_data.event_models import ExitEventRow, TrailingStopEventRow
+from shared_data import direct
 from shared_data.models import TrailingStopState
 
 log = get_logger(__name__)
@@ -90,21 +89,9 @@ class TrailingStore:
         events = events or EventBatch()
         if not saves and not deletes and not events:
             return
-        async with unit_of_work(self._sessions) as session:
-            if events.trailing:
-                await session.execute(insert(TrailingStopEventRow), [event_row(e) for e in events.trailing])
-            if events.exits:
-                await session.execute(insert(ExitEventRow), [exit_row(e) for e in events.exits])
-            for stop in saves:
-                row = to_row(stop)
-                stmt = insert(TrailingStopState).values(**row)
-                await session.execute(stmt.on_conflict_do_update(
-                    index_elements=[TrailingStopState.symbol],
-                    set_={k: stmt.excluded[k] for k in row if k != "symbol"},
-                ))
-            if deletes:
-                await session.execute(
-                    delete(TrailingStopState).where(TrailingStopState.symbol.in_(list(deletes))))
+        statement = batch_statement(saves, deletes, events.trailing, events.exits)
+        if statement is not None:
+            await direct.execute(self._sessions, statement[0], *statement[1])
 
     async def restore(self, open_symbols: Iterable[str]) -> dict[str, TrailingStop]:
         """Load the stops of open positions; delete (and log) rows whose position is gone."""

@@ -30,7 +30,8 @@ from core.settings import RiskSettings
 from market_data.ports import Notifier
 from risk import rules
 from risk.rules import Breaker, BreakerStatus, RiskCounters, RiskLimits, RiskVerdict, Trip
-from shared_data.db import read_session, unit_of_work
+from shared_data import direct
+from shared_data.db import unit_of_work
 from shared_data.models import RiskEvent, RiskState
 
 log = get_logger(__name__)
@@ -79,8 +80,11 @@ class RiskManager:
         return snapshot
 
     async def state(self) -> RiskSnapshot:
-        async with asyncio.timeout(DB_TIMEOUT_S), read_session(self._sessions) as session:
-            rows = {r.breaker: r for r in (await session.scalars(select(RiskState))).all()}
+        # One read standing alone: straight through the driver (shared_data.direct).
+        async with asyncio.timeout(DB_TIMEOUT_S):
+            records = await direct.fetch(
+                self._sessions, "SELECT breaker, tripped, reason, details, tripped_at FROM risk_state")
+        rows = {r["breaker"]: _StateRow(r["tripped"], r["reason"], r["details"], r["tripped_at"]) for r in records}
         snapshot = _snapshot(rows, rules.utc_day(self._clock.now()))
         for breaker, status in snapshot.breakers.items():
             BREAKER_TRIPPED.labels(breaker=breaker.value).set(1 if status.tripped else 0)
@@ -192,6 +196,15 @@ class RiskManager:
             log.warning("notify_failed", topic="breaker_tripped", error=repr(exc))
 
 
+@dataclass(frozen=True, slots=True)
+class _StateRow:
+    """The fields of a risk_state row that a snapshot reads (as fetched through the driver)."""
+    tripped: bool
+    reason: str | None
+    details: dict[str, Any] | None
+    tripped_at: datetime | None
+
+
 async def _locked_rows(session: AsyncSession, breakers: Iterable[Breaker]) -> dict[Breaker, RiskState]:
     """The rows of `breakers`, created if missing, locked FOR UPDATE for this transaction."""
     wanted = list(breakers)
@@ -202,7 +215,7 @@ async def _locked_rows(session: AsyncSession, breakers: Iterable[Breaker]) -> di
     return {Breaker(r.breaker): r for r in rows}
 
 
-def _snapshot(rows: Mapping[str, RiskState], today: date) -> RiskSnapshot:
+def _snapshot(rows: Mapping[str, _StateRow | RiskState], today: date) -> RiskSnapshot:
     statuses: dict[Breaker, BreakerStatus] = {}
     for breaker in Breaker:
         row = rows.get(breaker.value)

@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import Clock
@@ -26,8 +25,7 @@ from core.money import ZERO
 from exchange.models import Product
 from exchange.port import ExchangePort
 from market_data.market_cache import MarketCache
-from shared_data.db import read_session
-from shared_data.models import TradeRecord
+from shared_data import direct
 from shared_data.order_store import OPEN_STATUSES
 from webhook.alerts.sizing import Exposure, LiveQuote, ProductRules
 
@@ -83,14 +81,16 @@ class EntryContext:
         return LiveQuote(ask, age)
 
     async def _open_buy_usd(self, symbol: str, ask: Decimal | None) -> Decimal:
-        stmt = select(TradeRecord.size, TradeRecord.quote_size, TradeRecord.filled_size, TradeRecord.price).where(
-            TradeRecord.symbol == symbol, TradeRecord.side == Side.BUY.value, TradeRecord.status.in_(OPEN_STATUSES))
+        # One read standing alone: straight through the driver (shared_data.direct).
+        rows = await direct.fetch(
+            self._sessions, "SELECT size, quote_size, filled_size, price FROM trade_records "
+            "WHERE symbol = $1 AND side = $2 AND status = ANY($3::varchar[])",
+            symbol, Side.BUY.value, list(OPEN_STATUSES))
         total = ZERO
-        async with read_session(self._sessions) as session:
-            for size, quote_size, filled, price in (await session.execute(stmt)).all():
-                if quote_size is not None:
-                    total += quote_size
-                elif size is not None:
-                    at = price if price is not None else (ask or ZERO)
-                    total += max(ZERO, size - (filled or ZERO)) * at
+        for size, quote_size, filled, price in rows:
+            if quote_size is not None:
+                total += quote_size
+            elif size is not None:
+                at = price if price is not None else (ask or ZERO)
+                total += max(ZERO, size - (filled or ZERO)) * at
         return total

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
 import aiohttp
+import asyncpg
 import pytest
 from aiohttp import web
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import ManualClock
@@ -37,7 +37,7 @@ async def test_state_and_events_commit_together_or_not_at_all(db_sessions: async
     stop = start_trailing("ATOM-USD", D("10"), D("10"), None, NOW)
     good = trailing_event(stop, TrailingEventKind.CREATED, NOW, price=D("10"))
     bad = replace(good, symbol="X" * 40)  # longer than the column: the insert fails inside the transaction
-    with pytest.raises(DBAPIError, match="too long"):
+    with pytest.raises(asyncpg.PostgresError, match="too long"):  # sent through the driver
         await store.write([stop], [], EventBatch((good, bad)))
     assert await _count(db_sessions, "SELECT count(*) FROM trailing_stop_state WHERE symbol='ATOM-USD'") == 0
     assert await _count(db_sessions, "SELECT count(*) FROM trailing_stop_events WHERE symbol='ATOM-USD'") == 0
