@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import random
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import select
@@ -26,7 +26,7 @@ from core.enums import TrailingState
 from core.logging import get_logger
 from core.metrics import EXIT_EVENTS, TRAILING_ACTIVE, TRAILING_ERRORS, TRAILING_EVENTS
 from market_data.stop_events import ExitEvent, TrailingEvent, TrailingEventKind, trailing_event
-from market_data.trailing_sql import batch_statement
+from market_data.trailing_sql import PERSISTED_FIELDS, batch_statements
 from market_data.trailing_stop import TrailingStop
 from shared_data import direct
 from shared_data.models import TrailingStopState
@@ -36,14 +36,10 @@ log = get_logger(__name__)
 WRITE_TIMEOUT_S = 10.0
 BACKOFF_BASE_S = 0.2
 BACKOFF_MAX_S = 10.0
-_PERSISTED_FIELDS = (
-    "state", "entry_price", "highest_price", "lowest_price", "current_stop", "atr", "stop_order_id",
-    "stop_order_price", "stop_order_moved_at", "activated_at", "opened_at", "last_update_time", "update_count",
-)
 
 
 def to_row(stop: TrailingStop) -> dict[str, Any]:
-    row: dict[str, Any] = {name: getattr(stop, name) for name in _PERSISTED_FIELDS}
+    row: dict[str, Any] = {name: getattr(stop, name) for name in PERSISTED_FIELDS}
     row["symbol"] = stop.symbol
     row["state"] = stop.state.value
     return row
@@ -89,9 +85,11 @@ class TrailingStore:
         events = events or EventBatch()
         if not saves and not deletes and not events:
             return
-        statement = batch_statement(saves, deletes, events.trailing, events.exits)
-        if statement is not None:
-            await direct.execute(self._sessions, statement[0], *statement[1])
+        statements = batch_statements(saves, deletes, events.trailing, events.exits)
+        if len(statements) == 1:
+            await direct.execute(self._sessions, statements[0][0], *statements[0][1])
+        elif statements:
+            await direct.execute_in_transaction(self._sessions, statements)
 
     async def restore(self, open_symbols: Iterable[str]) -> dict[str, TrailingStop]:
         """Load the stops of open positions; delete (and log) rows whose position is gone."""
@@ -118,18 +116,6 @@ class EventBatch:
 
     def __bool__(self) -> bool:
         return bool(self.trailing or self.exits)
-
-
-def event_row(event: TrailingEvent) -> dict[str, Any]:
-    row = {f.name: getattr(event, f.name) for f in fields(event)}
-    row["kind"] = event.kind.value
-    return row
-
-
-def exit_row(event: ExitEvent) -> dict[str, Any]:
-    row = {f.name: getattr(event, f.name) for f in fields(event)}
-    row["kind"] = event.kind.value
-    return row
 
 
 class TrailingRowStore(Protocol):

@@ -17,6 +17,7 @@ and come back parsed: the codecs are the ones SQLAlchemy's dialect installs on e
 from __future__ import annotations
 
 import weakref
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -66,3 +67,14 @@ async def executemany(sessions: async_sessionmaker[AsyncSession], sql: str, rows
         raw = await conn.get_raw_connection()
         driver: asyncpg.Connection = raw.driver_connection
         await driver.executemany(sql, rows)
+
+
+async def execute_in_transaction(sessions: async_sessionmaker[AsyncSession],
+                                 statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
+    """Several statements on one pooled connection, in one transaction: all commit or none."""
+    async with _autocommit_engine(sessions).connect() as conn:
+        raw = await conn.get_raw_connection()
+        driver: asyncpg.Connection = raw.driver_connection
+        async with driver.transaction():
+            for sql, args in statements:
+                await driver.execute(sql, *args)
