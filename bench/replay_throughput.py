@@ -20,12 +20,8 @@ dependency): ~16,700 candle-steps/s for 1 pair and ~41,000 for 40 pairs with a s
 `changes` lists what the last speed round (issue #22) changed, with the before/after figures measured
 then (alternating runs of both versions on the same loaded machine): a reference, not this run.
 
-Latest figures (2026-12-06, shared 2-vCPU machine at load average 2.5–3.5, medians of three alternating
-runs, commit 46d4c42 → this branch): one product 3,312 → 5,439 candles/s (loop), 5,013 → 8,100 per
-CPU-second; 20 products 2,840 → 5,152, per CPU-second 4,063 → 7,117. Freqtrade's figures are not met
-(≈ 3× short for one pair, ≈ 8× for many). The loop's time is now mostly the trades: the daemon's code
-end to end, ≈ 57 socket writes to PostgreSQL per trade (was ≈ 110); with no trade at all the loop runs
-≈ 100,000 candles per CPU-second (was ≈ 32,000).
+Latest figures: see README "Replay" → "Speed, honestly" (before/after, alternating runs). `changes`
+lists what the last speed round changed; `bench/statement_paths.py` measures the per-statement paths.
 """
 
 from __future__ import annotations
@@ -44,23 +40,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 FREQTRADE = {"one_pair_candle_steps_per_s": 16_700, "forty_pairs_candle_steps_per_s": 41_000,
              "source": "issue #22 (Freqtrade 2026.9 backtester, simple strategy, this kind of machine)"}
 CHANGES = {
-    "issue": "#22 replay throughput, 2026-12-06 (commit 46d4c42 → branch replay-speed)",
+    "issue": "#22 replay throughput, 2026-12-06, second round (commit 1252f8b → this code)",
     "what": [
-        "a flat product's close (no position, no order on it) reaches the market cache only when something "
-        "reads it, and, while no order rests anywhere and the red-day rule is off, the venue too (at its own time)",
-        "sighook's five blocker reads in one statement; single-statement reads without BEGIN/ROLLBACK",
-        "single-statement writes commit by themselves (mark_sent as one UPDATE, working-order insert/save with "
-        "all steps and the child link in one statement, the alert insert, the order row without a fence)",
-        "passive_orders kept in step inside the order upsert; the duplicate and open-order checks in one query",
-        "the alert worker counts the attempt in the outcome's UPDATE; the replay claims its one alert once",
-        "the fill recorder skips re-writing facts it already committed for an order (listeners still run)",
+        "hot single statements straight to the driver on the pool's connection (shared_data/direct.py): "
+        "the child's intent and link in one statement, mark_sent, the trailing writer's whole flush, the "
+        "breaker and open-buy reads, and more (README)",
+        "a held product's quiet points (market_data/quiet_band.py) reach the cache without an evaluation and, "
+        "while no order rests anywhere, the venue only when read (InProcessExchange.defer)",
+        "the sweep's pre-pass only where the sweep would evaluate; quote prices without level sizes",
     ],
-    "statements_per_trade": {"before": 53, "after": 34},
-    "socket_writes_to_postgres_per_trade": {"before": 110, "after": 57},
-    "measured_loop_candles_per_s": {"one_product": {"before": 3312, "after": 5439},
-                                    "many_products": {"before": 2840, "after": 5152}},
-    "measured_loop_candles_per_cpu_s": {"one_product": {"before": 5013, "after": 8100},
-                                        "many_products": {"before": 4063, "after": 7117}},
+    "see": "README, Replay, 'Speed, honestly' for the before/after medians",
 }
 RUN_SETTINGS = {"max_consecutive_losses": "1000000", "daily_loss_limit_usd": "100000000"}
 
