@@ -42,7 +42,7 @@ async def exists_and_open_order(sessions: async_sessionmaker[AsyncSession], wo_i
 
 
 # Hand-written `$n` statements sent through shared_data.direct: each stands alone and commits by
-# itself, and skipping SQLAlchemy's statement building costs a third of the CPU (two to five per trade).
+# itself, at a third of the ORM path's CPU (these run two to five times per trade).
 _INSERT = """INSERT INTO working_orders (id, intent_key, purpose, symbol, side, order_type, source, state, target_size,
         exit_reason, hard_stop_price, started_at, deadline_at, updated_at, trigger, exit_target_price,
         exit_quote_price)
@@ -76,7 +76,8 @@ _SAVE = """UPDATE working_orders SET state = $2, filled_size = $3, limit_price =
 async def save(sessions: async_sessionmaker[AsyncSession], wo: WorkingOrder, step: Step | Sequence[Step] | None,
                now: datetime, link: str | None = None) -> None:
     """Write the current state, appending `step` (or several, in order) to the ordered list of steps;
-    `link`: a child's client_order_id to mark as the working order's (link_child), in the same statement.
+    `link`: a child's client_order_id whose trade_records row is marked as the working order's (with its
+    re-price count and escalation), in the same statement.
     One autocommit statement: it needs no transaction around it."""
     steps = [] if step is None else [step] if isinstance(step, Step) else list(step)
     args: list[Any] = [
