@@ -166,45 +166,59 @@ async def upsert_order_facts(session: AsyncSession, order: Order, *, via: Ingest
     """
     if order.client_order_id:
         await attach_order_id(session, order.client_order_id, order.order_id)
-    values: dict[str, Any] = {
-        "order_id": order.order_id, "client_order_id": order.client_order_id or None, "symbol": order.product_id,
-        "side": order.side.value, "order_type": order.order_type, "status": order.status.value,
-        "price": order.limit_price, "stop_price": order.stop_price, "size": order.base_size,
-        "quote_size": order.quote_size, "filled_size": order.filled_size,
-        "average_filled_price": order.average_filled_price, "total_fees_usd": order.total_fees,
-        "source": source.value, "ingest_via": via.value, "reject_reason": order.reject_reason,
-        "last_reconciled_at": reconciled_at, "last_reconciled_via": via.value if reconciled_at else None,
-    }
-    if order.created_time is not None:
-        values["order_time"] = order.created_time
-    stmt = insert(TradeRecord).values(**values)
-    terminal_list = ", ".join(f"'{s}'" for s in _TERMINAL)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[TradeRecord.order_id],
-        set_={
-            # REJECTED is our own verdict; when the exchange reports the order, its status wins
-            # (an order is never left rejected while the exchange says it filled).
-            "status": text(
-                "CASE WHEN trade_records.status = 'REJECTED' AND excluded.status <> 'REJECTED' THEN excluded.status "
-                f"WHEN trade_records.status IN ({terminal_list}) THEN trade_records.status "
-                "ELSE excluded.status END"
-            ),
-            "filled_size": text("GREATEST(trade_records.filled_size, excluded.filled_size)"),
-            "average_filled_price": text(
-                "CASE WHEN excluded.filled_size >= trade_records.filled_size "
-                "THEN excluded.average_filled_price ELSE trade_records.average_filled_price END"
-            ),
-            "total_fees_usd": text("GREATEST(trade_records.total_fees_usd, excluded.total_fees_usd)"),
-            "reject_reason": text("COALESCE(excluded.reject_reason, trade_records.reject_reason)"),
-            "last_reconciled_at": text("COALESCE(excluded.last_reconciled_at, trade_records.last_reconciled_at)"),
-            "last_reconciled_via": text("COALESCE(excluded.last_reconciled_via, trade_records.last_reconciled_via)"),
-            "price": text("COALESCE(trade_records.price, excluded.price)"),
-            "size": text("COALESCE(trade_records.size, excluded.size)"),
-            "updated_at": text("now()"),
-        },
-    )
-    # passive_orders is kept in step by the same statement (a data-modifying WITH on the other table).
-    await session.execute(stmt.add_cte(_passive_sync(order).cte("passive_sync")))
+    # The statement hand-written in `$n` form (its parameters cast as SQLAlchemy cast them), sent
+    # through the driver in the caller's transaction: a third of the CPU of building it per order.
+    sql = _UPSERT_FACTS_DELETE if order.status.value in _TERMINAL else _UPSERT_FACTS_SYNC
+    await _execute_in_session(
+        session, sql, order.order_id, order.client_order_id or None, order.product_id, order.side.value,
+        order.order_type, order.status.value, order.limit_price, order.stop_price, order.base_size, order.quote_size,
+        order.filled_size, order.average_filled_price, order.total_fees, source.value, via.value, order.reject_reason,
+        order.created_time, reconciled_at, via.value if reconciled_at else None)
+
+
+async def _execute_in_session(session: AsyncSession, sql: str, *args: Any) -> None:
+    """One `$n` statement as part of the session's transaction: through the driver once BEGIN has been
+    sent, else through SQLAlchemy's driver-level execute (which sends BEGIN first, as fetch_first does)."""
+    conn = await session.connection()
+    driver = (await conn.get_raw_connection()).driver_connection
+    if driver is not None and driver.is_in_transaction():
+        await driver.execute(sql, *args)
+    else:
+        await conn.exec_driver_sql(sql, args)
+
+
+_TERMINAL_LIST = ", ".join(f"'{s}'" for s in _TERMINAL)
+# passive_orders is kept in step by the same statement (a data-modifying WITH on the other table):
+# a terminal order leaves it, an open one is upserted with the trade row's own values.
+_PASSIVE_DELETE = "DELETE FROM passive_orders WHERE order_id = $1::VARCHAR"
+_PASSIVE_UPSERT = """INSERT INTO passive_orders (order_id, client_order_id, symbol, side, order_type, status, price,
+        stop_price, size, filled_size, purpose)
+    VALUES ($1::VARCHAR, $2::VARCHAR, $3::VARCHAR, $4::VARCHAR, $5::VARCHAR, $6::VARCHAR, $7::NUMERIC, $8::NUMERIC,
+        $9::NUMERIC, $11::NUMERIC, NULL)
+    ON CONFLICT (order_id) DO UPDATE SET status = excluded.status, filled_size = excluded.filled_size,
+        updated_at = now()"""
+# order_time: the exchange's creation time, else the column's default (now()) as when it was left out.
+# REJECTED is our own verdict; when the exchange reports the order, its status wins (an order is
+# never left rejected while the exchange says it filled).
+_UPSERT_FACTS = f"""INSERT INTO trade_records (order_id, client_order_id, symbol, side, order_type, status, price,
+        stop_price, size, quote_size, filled_size, average_filled_price, total_fees_usd, source, ingest_via,
+        reject_reason, order_time, last_reconciled_at, last_reconciled_via)
+    VALUES ($1::VARCHAR, $2::VARCHAR, $3::VARCHAR, $4::VARCHAR, $5::VARCHAR, $6::VARCHAR, $7::NUMERIC, $8::NUMERIC,
+        $9::NUMERIC, $10::NUMERIC, $11::NUMERIC, $12::NUMERIC, $13::NUMERIC, $14::VARCHAR, $15::VARCHAR,
+        $16::VARCHAR, COALESCE($17::TIMESTAMP WITH TIME ZONE, now()), $18::TIMESTAMP WITH TIME ZONE, $19::VARCHAR)
+    ON CONFLICT (order_id) DO UPDATE SET
+        status = CASE WHEN trade_records.status = 'REJECTED' AND excluded.status <> 'REJECTED' THEN excluded.status
+            WHEN trade_records.status IN ({_TERMINAL_LIST}) THEN trade_records.status ELSE excluded.status END,
+        price = COALESCE(trade_records.price, excluded.price), size = COALESCE(trade_records.size, excluded.size),
+        filled_size = GREATEST(trade_records.filled_size, excluded.filled_size),
+        average_filled_price = CASE WHEN excluded.filled_size >= trade_records.filled_size
+            THEN excluded.average_filled_price ELSE trade_records.average_filled_price END,
+        total_fees_usd = GREATEST(trade_records.total_fees_usd, excluded.total_fees_usd),
+        reject_reason = COALESCE(excluded.reject_reason, trade_records.reject_reason), updated_at = now(),
+        last_reconciled_at = COALESCE(excluded.last_reconciled_at, trade_records.last_reconciled_at),
+        last_reconciled_via = COALESCE(excluded.last_reconciled_via, trade_records.last_reconciled_via)"""
+_UPSERT_FACTS_DELETE = f"WITH passive_sync AS ({_PASSIVE_DELETE})\n{_UPSERT_FACTS}"
+_UPSERT_FACTS_SYNC = f"WITH passive_sync AS ({_PASSIVE_UPSERT})\n{_UPSERT_FACTS}"
 
 
 async def sync_passive_order(session: AsyncSession, order: Order, purpose: str | None = None) -> None:

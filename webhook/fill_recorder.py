@@ -13,7 +13,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.enums import IngestVia, OrderSource
@@ -22,6 +21,7 @@ from core.metrics import FILL_RECORD_LAG, FILLS_RECORDED
 from exchange.models import Fill, Order
 from fifo_engine.ledger import FifoLedger
 from fifo_engine.model import FillFact
+from fifo_engine.pg import fetch_first
 from shared_data import order_store
 from shared_data.trade_recorder import insert_fills
 from webhook.fill_dead_letters import DeadLetters, is_refusal
@@ -122,7 +122,9 @@ class FillRecorder:
         async with self._lock:
             try:
                 async with self._sessions() as session, session.begin():
-                    await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": FILL_PATH_LOCK_KEY})
+                    # The transaction's first statement, at driver level (it sends BEGIN); the rest of the
+                    # order's writes then go through the driver in this transaction (fetch_first).
+                    await fetch_first(session, "SELECT pg_advisory_xact_lock($1)", FILL_PATH_LOCK_KEY)
                     await order_store.upsert_order_facts(session, order, via=via, source=source)
                     new = await insert_fills(session, facts, via)
                     await self._ledger.apply_fills(session, new)

@@ -8,7 +8,6 @@ from decimal import Decimal as D
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.enums import OrderSource, Side
-from shared_data.db import unit_of_work
 from tests.e2e.test_dashboard_browser import run_chromium, section
 from tests.integration.reports.dashboard_fixture import dashboard_data, dashboard_settings, serve
 from webhook.working_orders import store
@@ -22,9 +21,8 @@ async def test_working_entry_is_rendered_with_its_re_prices_and_last_step(
                       side=Side.BUY, order_type=EntryOrderType.POST_ONLY, source=OrderSource.SIGHOOK,
                       target_size=D("2.5"), started_at=now, deadline_at=now + timedelta(seconds=60),
                       limit_price=D("41.27"), order_id="o-2", reprice_count=2, child_filled=D("0.75"))
-    async with unit_of_work(db_sessions) as session:
-        await store.insert(session, wo, now)
-        await store.save(session, wo, Step(now, StepKind.REPRICED, {"why": "best bid moved away to 41.27"}), now)
+    await store.insert(db_sessions, wo, now)
+    await store.save(db_sessions, wo, Step(now, StepKind.REPRICED, {"why": "best bid moved away to 41.27"}), now)
     async with serve(dashboard_data(dashboard_settings(), db_sessions)) as url:
         dom, _err = await run_chromium("--dump-dom", url + "/")
     rows = section(dom, "working-orders")

@@ -12,7 +12,6 @@ from core.logging import get_logger
 from core.settings import Settings
 from exchange.models import Product
 from exchange.port import ExchangePort
-from shared_data.db import single_statement
 from webhook.order_manager import OrderManager
 from webhook.working_orders import store
 from webhook.working_orders.book_cache import BookCache
@@ -46,10 +45,8 @@ class WorkContext:
         if step is not None:
             steps.append(step)
         now = self.clock.now()
-        # One statement: the state, every queued step in order, and the link of the current child
-        # (store.link_child); a single statement needs no transaction around it.
-        async with single_statement(self.sessions) as session:
-            await store.save(session, wo, steps, now, link=wo.client_order_id)
+        # One statement: the state, every queued step in order, and the link of the current child.
+        await store.save(self.sessions, wo, steps, now, link=wo.client_order_id)
         for s in steps:
             log.info("working_order_step", working_order_id=wo.id, symbol=wo.symbol, purpose=wo.purpose.value,
                      step=s.kind.value, state=wo.state.value, reprices=wo.reprice_count,

@@ -22,7 +22,7 @@ from core.settings import Settings
 from exchange.port import ExchangeError, ExchangePort
 from risk.momentum import EntryRefusalCode, red_day_refusal
 from shared_data import order_store
-from shared_data.db import read_session, single_statement, unit_of_work
+from shared_data.db import read_session
 from webhook.order_intent import OrderIntent, client_order_id
 from webhook.order_manager import OrderManager, PlaceResult
 from webhook.working_orders import entry, exit, store, unsure
@@ -104,15 +104,15 @@ class WorkingOrderDesk:
         coid0 = client_order_id(intent.intent_key)
         async with self._lock:
             wo_id = working_order_id(intent.intent_key)
-            async with read_session(ctx.sessions) as session:
-                started, open_order = await store.exists_and_open_order(session, wo_id, intent.symbol, intent.side)
-                if started:
+            started, open_order = await store.exists_and_open_order(ctx.sessions, wo_id, intent.symbol, intent.side)
+            if started:  # a replayed intent (rare): its first child's order id for the answer
+                async with read_session(ctx.sessions) as session:
                     row = await order_store.find_by_client_order_id(session, coid0)
-                    return PlaceResult(True, coid0, order_id=row.order_id if row else None, duplicate=True)
-                if open_order or any(
-                        w.symbol == intent.symbol and w.side is intent.side for w in self._working.values()):
-                    return PlaceResult(False, coid0, error="OPEN_ORDER_SAME_SIDE",
-                                       detail=f"an open {intent.side.value} order exists for {intent.symbol}")
+                return PlaceResult(True, coid0, order_id=row.order_id if row else None, duplicate=True)
+            if open_order or any(
+                    w.symbol == intent.symbol and w.side is intent.side for w in self._working.values()):
+                return PlaceResult(False, coid0, error="OPEN_ORDER_SAME_SIDE",
+                                   detail=f"an open {intent.side.value} order exists for {intent.symbol}")
             try:
                 product = await ctx.product(intent.symbol)
                 top = await ctx.books.top(intent.symbol, fresh=True)
@@ -146,8 +146,7 @@ class WorkingOrderDesk:
             if intent.limit_price is not None:  # kept with the row (its trigger) for a restart
                 wo.trigger["price_ceiling"] = format(intent.limit_price, "f")
             entry.deadline(ctx, wo)
-            async with single_statement(ctx.sessions) as session:
-                await store.insert(session, wo, now)
+            await store.insert(ctx.sessions, wo, now)
             ok, error = await entry.place_first(ctx, wo, top)
             if not ok:
                 return PlaceResult(False, coid0, error=(error or "FAILED").split(":")[0], detail=error)
@@ -191,9 +190,8 @@ class WorkingOrderDesk:
                           exit_reason=reason, exit_target_price=target_price, exit_quote_price=quote_price,
                           hard_stop_price=hard_stop_price)
         exit.deadline(ctx, wo)
-        async with unit_of_work(ctx.sessions) as session:
-            if not await store.insert(session, wo, now):
-                return PlaceResult(True, coid0, duplicate=True)
+        if not await store.insert(ctx.sessions, wo, now):
+            return PlaceResult(True, coid0, duplicate=True)
         ok, error = await exit.place_first(ctx, wo, top)
         if not ok:
             return PlaceResult(False, coid0, error=(error or "FAILED").split(":")[0], detail=error)

@@ -8,7 +8,6 @@ from sqlalchemy import select
 
 from core.enums import OrderSource, Side
 from exchange.models import OrderKind
-from shared_data.db import unit_of_work
 from shared_data.models import Fill as FillRow
 from tests.integration.working_orders.conftest import PRODUCT, Desk
 from webhook.order_intent import IntentKind, OrderIntent
@@ -110,8 +109,7 @@ async def test_post_only_rejection_is_re_priced_from_a_fresh_book_not_retried_bl
     wo = WorkingOrder(id="wo-test-reject", intent_key="e2e:reject", purpose=Purpose.ENTRY, symbol=PRODUCT,
                       side=Side.BUY, order_type=EntryOrderType.POST_ONLY, source=OrderSource.SIGHOOK,
                       target_size=D("0.5"), started_at=desk.clock.now(), deadline_at=None)
-    async with unit_of_work(desk.core.sessions) as session:
-        await store.insert(session, wo, desk.clock.now())
+    await store.insert(desk.core.sessions, wo, desk.clock.now())
     sent = await ctx.placer.send(wo, kind=OrderKind.LIMIT_GTC, size=D("0.5"), price=D("100.99"), post_only=True,
                                  tick=D("0.01"))
     assert sent.ok and wo.limit_price == D("99.99") and wo.post_only_rejections == 1

@@ -14,7 +14,6 @@ from decimal import Decimal as D
 from core.enums import ExitReason, OrderSource, Side
 from exchange.models import OrderKind, OrderRequest
 from shared_data import order_store
-from shared_data.db import unit_of_work
 from simulator.app import RunningSimulator
 from tests.integration.working_orders.conftest import PRODUCT, Rig, desk_settings
 from webhook.order_intent import IntentKind, OrderIntent, client_order_id
@@ -69,8 +68,7 @@ async def test_a_child_recorded_before_a_crash_is_settled_by_the_next_desk_not_r
                       target_size=D("0.5"), started_at=rig.clock.now(),
                       deadline_at=rig.clock.now() + timedelta(seconds=60))
     placer = rig.desk._ctx.placer
-    async with unit_of_work(rig.core.sessions) as session:
-        await store.insert(session, wo, rig.clock.now())
+    await store.insert(rig.core.sessions, wo, rig.clock.now())
     coid = client_order_id("unsure:crash", 0)
     await placer._record(wo, OrderRequest(client_order_id=coid, product_id=PRODUCT, side=Side.BUY,
                                           kind=OrderKind.LIMIT_GTC, base_size=D("0.5"), limit_price=D("100.99"),
@@ -99,8 +97,7 @@ async def _ended_with_a_new_child(rig: Rig, key: str) -> tuple[WorkingOrder, str
     wo = WorkingOrder(id=working_order_id(key), intent_key=key, purpose=Purpose.ENTRY, symbol=PRODUCT,
                       side=Side.BUY, order_type=EntryOrderType.POST_ONLY, source=OrderSource.SIGHOOK,
                       target_size=D("0.5"), started_at=rig.clock.now(), deadline_at=None)
-    async with unit_of_work(rig.core.sessions) as session:
-        await store.insert(session, wo, rig.clock.now())
+    await store.insert(rig.core.sessions, wo, rig.clock.now())
     coid = client_order_id(key, 0)
     await rig.desk._ctx.placer._record(wo, OrderRequest(
         client_order_id=coid, product_id=PRODUCT, side=Side.BUY, kind=OrderKind.LIMIT_GTC, base_size=D("0.5"),
