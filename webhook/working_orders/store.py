@@ -21,11 +21,6 @@ def _ceiling(trigger: dict[str, object] | None) -> Decimal | None:
     return None if value is None else Decimal(str(value))
 
 
-async def exists(session: AsyncSession, wo_id: str) -> bool:
-    row = (await session.execute(text("SELECT 1 FROM working_orders WHERE id = :id"), {"id": wo_id})).first()
-    return row is not None
-
-
 # The open statuses are constants of ours, written into the text as order_store.open_orders_query's IN list.
 _EXISTS_AND_OPEN = (
     "SELECT EXISTS (SELECT 1 FROM working_orders WHERE id = $1), EXISTS (SELECT 1 FROM trade_records"
@@ -35,7 +30,7 @@ _EXISTS_AND_OPEN = (
 
 async def exists_and_open_order(sessions: async_sessionmaker[AsyncSession], wo_id: str, symbol: str,
                                 side: Side) -> tuple[bool, bool]:
-    """`exists(wo_id)` and order_store.open_order_exists(symbol, side), in one direct statement."""
+    """Whether working order `wo_id` exists, and order_store.open_order_exists(symbol, side): one statement."""
     row = await direct.fetchrow(sessions, _EXISTS_AND_OPEN, wo_id, symbol, side.value)
     assert row is not None  # a SELECT without FROM returns its one row
     return bool(row[0]), bool(row[1])
