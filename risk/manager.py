@@ -18,8 +18,6 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import Clock, SystemClock
@@ -28,11 +26,9 @@ from core.metrics import BREAKER_TRIPPED
 from core.money import to_decimal
 from core.settings import RiskSettings
 from market_data.ports import Notifier
-from risk import rules
+from risk import rules, store
 from risk.rules import Breaker, BreakerStatus, RiskCounters, RiskLimits, RiskVerdict, Trip
 from shared_data import direct
-from shared_data.db import unit_of_work
-from shared_data.models import RiskEvent, RiskState
 
 log = get_logger(__name__)
 
@@ -113,15 +109,15 @@ class RiskManager:
         pnl = to_decimal(pnl_usd)
         trips: list[Trip] = []
         resets: list[Breaker] = []
-        async with asyncio.timeout(DB_TIMEOUT_S), unit_of_work(self._sessions) as session:
-            rows = await _locked_rows(session, (Breaker.DAILY_LOSS, Breaker.LOSING_STREAK))
+        events: list[store.Event] = []
+        async with asyncio.timeout(DB_TIMEOUT_S), store.transaction(self._sessions) as driver:
+            rows = await store.locked_rows(driver, (Breaker.DAILY_LOSS, Breaker.LOSING_STREAK))
             before = _snapshot({b.value: r for b, r in rows.items()}, rules.utc_day(at))
             counters = rules.apply_exit(before.counters, pnl, at)
             daily = rows[Breaker.DAILY_LOSS]
             if rules.daily_loss_expired(before.breakers[Breaker.DAILY_LOSS], counters.day):
                 daily.tripped, daily.reason, daily.tripped_at = False, None, None
-                session.add(RiskEvent(breaker=Breaker.DAILY_LOSS.value, event="reset", reason="new UTC day",
-                                      details={}))
+                events.append(store.Event(Breaker.DAILY_LOSS, "reset", "new UTC day", {}))
                 resets.append(Breaker.DAILY_LOSS)
             kept = {"tripped_day": daily.details["tripped_day"]} if daily.tripped and daily.details else {}
             daily.details = _daily_details(counters) | kept
@@ -132,9 +128,9 @@ class RiskManager:
                     continue
                 row.tripped, row.reason, row.tripped_at = True, trip.reason, self._clock.now()
                 row.details = (row.details or {}) | dict(trip.details)
-                session.add(RiskEvent(breaker=trip.breaker.value, event="trip", reason=trip.reason,
-                                      details=dict(trip.details)))
+                events.append(store.Event(trip.breaker, "trip", trip.reason, dict(trip.details)))
                 trips.append(trip)
+            await store.write(driver, rows, events)
         for breaker in resets:
             BREAKER_TRIPPED.labels(breaker=breaker.value).set(0)
             log.info("breaker_reset", breaker=breaker.value, reason="new UTC day")
@@ -147,10 +143,11 @@ class RiskManager:
     async def halt(self, reason: str) -> None:
         """The manual kill switch: block all new entries until `resume`."""
         text = reason.strip() or "manual halt"
-        async with asyncio.timeout(DB_TIMEOUT_S), unit_of_work(self._sessions) as session:
-            row = (await _locked_rows(session, (Breaker.KILL_SWITCH,)))[Breaker.KILL_SWITCH]
+        async with asyncio.timeout(DB_TIMEOUT_S), store.transaction(self._sessions) as driver:
+            rows = await store.locked_rows(driver, (Breaker.KILL_SWITCH,))
+            row = rows[Breaker.KILL_SWITCH]
             row.tripped, row.reason, row.tripped_at = True, text, self._clock.now()
-            session.add(RiskEvent(breaker=Breaker.KILL_SWITCH.value, event="trip", reason=text, details={}))
+            await store.write(driver, rows, [store.Event(Breaker.KILL_SWITCH, "trip", text, {})])
         self._tripped(Breaker.KILL_SWITCH, text)
 
     async def resume(self, breakers: Iterable[Breaker] | None = None, reason: str = "manual resume") -> list[Breaker]:
@@ -163,8 +160,9 @@ class RiskManager:
 
     async def _reset(self, breakers: Sequence[Breaker], reason: str) -> list[Breaker]:
         cleared: list[Breaker] = []
-        async with asyncio.timeout(DB_TIMEOUT_S), unit_of_work(self._sessions) as session:
-            rows = await _locked_rows(session, breakers)
+        events: list[store.Event] = []
+        async with asyncio.timeout(DB_TIMEOUT_S), store.transaction(self._sessions) as driver:
+            rows = await store.locked_rows(driver, breakers)
             for breaker in breakers:
                 row = rows[breaker]
                 if breaker is Breaker.LOSING_STREAK:
@@ -172,8 +170,9 @@ class RiskManager:
                 if not row.tripped:
                     continue
                 row.tripped, row.reason, row.tripped_at = False, None, None
-                session.add(RiskEvent(breaker=breaker.value, event="reset", reason=reason, details={}))
+                events.append(store.Event(breaker, "reset", reason, {}))
                 cleared.append(breaker)
+            await store.write(driver, rows, events)
         for breaker in cleared:
             BREAKER_TRIPPED.labels(breaker=breaker.value).set(0)
             log.info("breaker_reset", breaker=breaker.value, reason=reason)
@@ -205,17 +204,7 @@ class _StateRow:
     tripped_at: datetime | None
 
 
-async def _locked_rows(session: AsyncSession, breakers: Iterable[Breaker]) -> dict[Breaker, RiskState]:
-    """The rows of `breakers`, created if missing, locked FOR UPDATE for this transaction."""
-    wanted = list(breakers)
-    await session.execute(insert(RiskState).values([{"breaker": b.value, "tripped": False} for b in wanted])
-                          .on_conflict_do_nothing(index_elements=[RiskState.breaker]))
-    stmt = select(RiskState).where(RiskState.breaker.in_([b.value for b in wanted])).with_for_update()
-    rows = (await session.scalars(stmt.execution_options(populate_existing=True))).all()
-    return {Breaker(r.breaker): r for r in rows}
-
-
-def _snapshot(rows: Mapping[str, _StateRow | RiskState], today: date) -> RiskSnapshot:
+def _snapshot(rows: Mapping[str, _StateRow | store.LockedRow], today: date) -> RiskSnapshot:
     statuses: dict[Breaker, BreakerStatus] = {}
     for breaker in Breaker:
         row = rows.get(breaker.value)

@@ -89,15 +89,15 @@ class AlertWorker:
 
     async def process_one(self) -> bool:
         """Handle the oldest accepted alert; False when there is none."""
-        async with self._sessions() as session, session.begin():
-            row = await repository.claim_next(session)
-            if row is None:
+        # One transaction on the driver (claim, execution, outcome): the row stays locked while the
+        # executor runs, and the two statements skip the ORM's per-statement cost.
+        async with repository.transaction(self._sessions) as driver:
+            alert = await repository.claim_next(driver)
+            if alert is None:
                 return False
-            # The attempt is counted with the outcome, in the same transaction (one UPDATE, not two).
-            attempts = row.attempts + 1
-            alert = repository.to_stored(row, attempts)
             outcome = await self._outcome_for(alert)
-            await repository.record_outcome(session, alert.id, outcome, self._clock.now(), attempts)
+            # The attempt is counted with the outcome, in the same transaction (one UPDATE, not two).
+            await repository.record_outcome(driver, alert.id, outcome, self._clock.now(), alert.attempts)
         ALERTS.labels(outcome=outcome.status.value).inc()
         log.info("alert_processed", alert_id=alert.id, symbol=alert.symbol, action=alert.action,
                  status=outcome.status.value, reason=outcome.reason, order_id=outcome.order_id)

@@ -1,23 +1,29 @@
-"""AlertWorker edge cases: executor timeouts, bad outcomes, stopping."""
+"""AlertWorker edge cases: executor timeouts, bad outcomes, stopping, cancellation; insert_alert's two paths."""
 
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import ManualClock
 from core.enums import AlertStatus
-from tests.integration.webhook_http.support import START, Harness, alert_body
+from shared_data.db import single_statement
+from tests.integration.webhook_http.support import START, Harness, alert_body, clear_alerts
+from webhook.alerts import repository
+from webhook.alerts.repository import AlertRecord, insert_alert
 from webhook.alerts.worker import AlertOutcome, AlertWorker, StoredAlert
 
 
 class HangingExecutor:
     def __init__(self) -> None:
         self.calls = 0
+        self.started = asyncio.Event()
 
     async def execute(self, alert: StoredAlert) -> AlertOutcome:
         self.calls += 1
+        self.started.set()
         await asyncio.Event().wait()  # never answers
         raise AssertionError("unreachable")
 
@@ -55,3 +61,44 @@ async def test_run_returns_promptly_when_stopped(harness: Harness) -> None:
     stop.set()
     await asyncio.wait_for(task, timeout=10)  # a guard against hanging, not a timing assertion
     assert task.done() and task.exception() is None
+
+
+async def test_a_worker_cancelled_mid_execution_leaves_the_alert_to_run_again(
+    harness: Harness, db_sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    # The claim, execution and outcome are one transaction on the driver: cancellation (a crash, a
+    # shutdown) rolls it back, so the alert is still accepted with no attempt counted and runs again.
+    await harness.post("/webhook", alert_body(harness.clock))
+    executor = HangingExecutor()
+    worker = AlertWorker(db_sessions, executor, ManualClock(START))
+    task = asyncio.create_task(worker.process_one())
+    await asyncio.wait_for(executor.started.wait(), timeout=10)  # a guard against hanging
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    [row] = await harness.rows()
+    assert row.status == "accepted" and row.attempts == 0 and row.processed_at is None
+    assert await harness.drain() == 1
+    [row] = await harness.rows()
+    assert row.status == "ordered" and row.attempts == 1 and row.processed_at is not None
+    assert [a.attempts for a in harness.executor.calls] == [1]
+
+
+async def test_insert_alert_stays_inside_a_transaction_the_session_has_not_begun_on_the_wire(
+    db_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    await clear_alerts(db_sessions)
+    record = AlertRecord(dedup_key="tx-1", source="tradingview", status=AlertStatus.ACCEPTED, received_at=START,
+                         symbol="BTC-USD", action="buy", price=Decimal("1.5"), strategy={"a": "1"}, payload={"b": 2})
+    async with db_sessions() as session:
+        await session.begin()
+        assert await insert_alert(session, record) is not None
+        await session.rollback()  # the row went in the session's transaction, not in autocommit
+    async with db_sessions() as session:
+        assert await repository.rows_with_status(session, list(AlertStatus)) == []
+    async with single_statement(db_sessions) as session:  # autocommit: the driver path
+        new_id = await insert_alert(session, record)
+        assert new_id is not None and await insert_alert(session, record) is None  # a duplicate
+    async with db_sessions() as session:
+        [row] = await repository.rows_with_status(session, list(AlertStatus))
+    assert (row.id, row.price, row.strategy, row.payload, row.received_at) == (
+        new_id, Decimal("1.5"), {"a": "1"}, {"b": 2}, START)

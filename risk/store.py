@@ -1,0 +1,110 @@
+"""The locked read-modify-write of risk_state rows, straight on the driver.
+
+A breaker update (an exit's counters, a trip, a reset, the kill switch) locks its rows FOR UPDATE,
+changes them in Python and writes them back in one transaction. Through an ORM session that was
+four statements at ~340 µs of CPU each; here it is two (lock, write), at about a third of that
+each, in an asyncpg transaction on a connection of the same engine pool. A changed row gets
+`updated_at = now()` as the ORM's `onupdate` gave it; an unchanged row is not written, as the ORM's
+flush skipped it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from risk.rules import Breaker
+
+_LOCK = ("SELECT breaker, tripped, reason, details, tripped_at FROM risk_state "
+         "WHERE breaker = ANY($1::varchar[]) FOR UPDATE")
+_CREATE = ("INSERT INTO risk_state (breaker, tripped) SELECT unnest($1::varchar[]), false "
+           "ON CONFLICT (breaker) DO NOTHING")
+# `details` only where it changed: a stored JSON null must not become SQL NULL by being rewritten.
+_WRITE = (
+    "UPDATE risk_state AS s SET tripped = v.tripped, reason = v.reason, tripped_at = v.tripped_at, "
+    "details = CASE WHEN v.set_details THEN v.details ELSE s.details END, updated_at = now() "
+    "FROM unnest($1::varchar[], $2::boolean[], $3::text[], $4::timestamptz[], $5::boolean[], $6::jsonb[]) "
+    "AS v(breaker, tripped, reason, tripped_at, set_details, details) WHERE s.breaker = v.breaker"
+)
+_EVENTS = ("INSERT INTO risk_events (breaker, event, reason, details) "
+           "SELECT * FROM unnest($1::varchar[], $2::varchar[], $3::text[], $4::jsonb[])")
+
+
+@dataclass(slots=True)
+class LockedRow:
+    """A risk_state row as locked; its fields are changed in place and written back if they differ."""
+
+    tripped: bool
+    reason: str | None
+    details: dict[str, Any] | None
+    tripped_at: datetime | None
+    _read: tuple[bool, str | None, dict[str, Any] | None, datetime | None] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # A copy of details: the caller may replace it, never mutates it, but the snapshot must stay as read.
+        self._read = (self.tripped, self.reason, dict(self.details) if self.details is not None else None,
+                      self.tripped_at)
+
+    @property
+    def details_changed(self) -> bool:
+        return self.details != self._read[2]
+
+    @property
+    def changed(self) -> bool:
+        return (self.tripped, self.reason, self.details, self.tripped_at) != self._read
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One risk_events row (trip or reset)."""
+
+    breaker: Breaker
+    event: str
+    reason: str | None
+    details: Mapping[str, Any]
+
+
+@asynccontextmanager
+async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[asyncpg.Connection]:
+    """One transaction on the driver of a pooled connection; rolled back on any exception
+    (cancellation and timeouts included), as the session's was."""
+    async with sessions() as session:
+        conn = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        driver: asyncpg.Connection = (await conn.get_raw_connection()).driver_connection
+        async with driver.transaction():
+            yield driver
+
+
+async def locked_rows(driver: asyncpg.Connection, breakers: Iterable[Breaker]) -> dict[Breaker, LockedRow]:
+    """The rows of `breakers`, created if missing, locked FOR UPDATE for the open transaction."""
+    names = sorted({b.value for b in breakers})
+    records = await driver.fetch(_LOCK, names)
+    if len(records) < len(names):
+        # Only on first use of a breaker: the insert of rows that already exist is skipped (one statement
+        # fewer per update); a concurrent creator's row conflicts and the second lock read takes it.
+        have = {r["breaker"] for r in records}
+        await driver.execute(_CREATE, [n for n in names if n not in have])
+        records = await driver.fetch(_LOCK, names)
+    return {Breaker(r["breaker"]): LockedRow(r["tripped"], r["reason"], r["details"], r["tripped_at"])
+            for r in records}
+
+
+async def write(driver: asyncpg.Connection, rows: Mapping[Breaker, LockedRow], events: Sequence[Event]) -> None:
+    """The changed rows in one UPDATE and the events in one INSERT (in their order), in the open transaction."""
+    changed = [(b, r) for b, r in rows.items() if r.changed]
+    if changed:
+        await driver.execute(
+            _WRITE, [b.value for b, _ in changed], [r.tripped for _, r in changed], [r.reason for _, r in changed],
+            [r.tripped_at for _, r in changed], [r.details_changed for _, r in changed],
+            [None if r.details is None else json.dumps(r.details) for _, r in changed])
+    if events:
+        await driver.execute(
+            _EVENTS, [e.breaker.value for e in events], [e.event for e in events], [e.reason for e in events],
+            [json.dumps(dict(e.details)) for e in events])
