@@ -110,7 +110,7 @@ class RiskManager:
         trips: list[Trip] = []
         resets: list[Breaker] = []
         events: list[store.Event] = []
-        async with asyncio.timeout(DB_TIMEOUT_S), store.transaction(self._sessions) as driver:
+        async with asyncio.timeout(DB_TIMEOUT_S), direct.transaction(self._sessions) as driver:
             rows = await store.locked_rows(driver, (Breaker.DAILY_LOSS, Breaker.LOSING_STREAK))
             before = _snapshot({b.value: r for b, r in rows.items()}, rules.utc_day(at))
             counters = rules.apply_exit(before.counters, pnl, at)
@@ -143,7 +143,7 @@ class RiskManager:
     async def halt(self, reason: str) -> None:
         """The manual kill switch: block all new entries until `resume`."""
         text = reason.strip() or "manual halt"
-        async with asyncio.timeout(DB_TIMEOUT_S), store.transaction(self._sessions) as driver:
+        async with asyncio.timeout(DB_TIMEOUT_S), direct.transaction(self._sessions) as driver:
             rows = await store.locked_rows(driver, (Breaker.KILL_SWITCH,))
             row = rows[Breaker.KILL_SWITCH]
             row.tripped, row.reason, row.tripped_at = True, text, self._clock.now()
@@ -161,7 +161,7 @@ class RiskManager:
     async def _reset(self, breakers: Sequence[Breaker], reason: str) -> list[Breaker]:
         cleared: list[Breaker] = []
         events: list[store.Event] = []
-        async with asyncio.timeout(DB_TIMEOUT_S), store.transaction(self._sessions) as driver:
+        async with asyncio.timeout(DB_TIMEOUT_S), direct.transaction(self._sessions) as driver:
             rows = await store.locked_rows(driver, breakers)
             for breaker in breakers:
                 row = rows[breaker]

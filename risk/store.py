@@ -11,14 +11,12 @@ flush skipped it.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import asyncpg
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from risk.rules import Breaker
 
@@ -69,17 +67,6 @@ class Event:
     event: str
     reason: str | None
     details: Mapping[str, Any]
-
-
-@asynccontextmanager
-async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[asyncpg.Connection]:
-    """One transaction on the driver of a pooled connection; rolled back on any exception
-    (cancellation and timeouts included), as the session's was."""
-    async with sessions() as session:
-        conn = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        driver: asyncpg.Connection = (await conn.get_raw_connection()).driver_connection
-        async with driver.transaction():
-            yield driver
 
 
 async def locked_rows(driver: asyncpg.Connection, breakers: Iterable[Breaker]) -> dict[Breaker, LockedRow]:

@@ -17,7 +17,8 @@ and come back parsed: the codecs are the ones SQLAlchemy's dialect installs on e
 from __future__ import annotations
 
 import weakref
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -69,12 +70,20 @@ async def executemany(sessions: async_sessionmaker[AsyncSession], sql: str, rows
         await driver.executemany(sql, rows)
 
 
-async def execute_in_transaction(sessions: async_sessionmaker[AsyncSession],
-                                 statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
-    """Several statements on one pooled connection, in one transaction: all commit or none."""
+@asynccontextmanager
+async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[asyncpg.Connection]:
+    """One transaction straight on the driver of a pooled connection: committed when the block ends,
+    rolled back on any exception (cancellation and timeouts included)."""
     async with _autocommit_engine(sessions).connect() as conn:
         raw = await conn.get_raw_connection()
         driver: asyncpg.Connection = raw.driver_connection
         async with driver.transaction():
-            for sql, args in statements:
-                await driver.execute(sql, *args)
+            yield driver
+
+
+async def execute_in_transaction(sessions: async_sessionmaker[AsyncSession],
+                                 statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
+    """Several statements on one pooled connection, in one transaction: all commit or none."""
+    async with transaction(sessions) as driver:
+        for sql, args in statements:
+            await driver.execute(sql, *args)

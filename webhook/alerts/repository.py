@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -20,7 +19,7 @@ from typing import Any, cast
 import asyncpg
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.enums import AlertStatus
 from shared_data.models import Alert as AlertRow
@@ -126,17 +125,6 @@ async def _driver_of(session: AsyncSession) -> asyncpg.Connection | None:
     if driver.is_in_transaction() or getattr(raw.dbapi_connection, "isolation_level", None) == "autocommit":
         return driver
     return None
-
-
-@asynccontextmanager
-async def transaction(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[asyncpg.Connection]:
-    """One transaction straight on the driver of a pooled connection (the worker's claim, execution and
-    outcome): rolled back on any exception, cancellation included, as the session's was."""
-    async with sessions() as session:
-        conn = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        driver: asyncpg.Connection = (await conn.get_raw_connection()).driver_connection
-        async with driver.transaction():
-            yield driver
 
 
 async def claim_next(driver: asyncpg.Connection) -> StoredAlert | None:

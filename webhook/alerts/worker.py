@@ -21,6 +21,7 @@ from core.clock import Clock
 from core.enums import AlertStatus
 from core.logging import get_logger
 from core.metrics import ALERTS
+from shared_data import direct
 from webhook.alerts import repository
 from webhook.alerts.contract import EXECUTOR_STATUSES, AlertExecutor, AlertOutcome, StoredAlert
 from webhook.alerts.reasons import Reason
@@ -91,7 +92,7 @@ class AlertWorker:
         """Handle the oldest accepted alert; False when there is none."""
         # One transaction on the driver (claim, execution, outcome): the row stays locked while the
         # executor runs, and the two statements skip the ORM's per-statement cost.
-        async with repository.transaction(self._sessions) as driver:
+        async with direct.transaction(self._sessions) as driver:
             alert = await repository.claim_next(driver)
             if alert is None:
                 return False
