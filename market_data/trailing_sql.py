@@ -48,7 +48,7 @@ def _trailing_values(event: TrailingEvent) -> tuple[Any, ...]:
     values = [getattr(event, name) for name in _TRAILING_COLS]
     values[_TRAILING_COLS.index("kind")] = event.kind.value
     final = event.final_state
-    values[_TRAILING_COLS.index("final_state")] = None if final is None else json.dumps(final)
+    values[_TRAILING_COLS.index("final_state")] = json.dumps(final)  # None → JSON null, as the ORM stored it
     return tuple(values)
 
 
