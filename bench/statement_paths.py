@@ -34,6 +34,7 @@ from shared_data.db import (
     to_plain_url,
     unit_of_work,
 )
+from shared_data.server import server_url
 
 NAME = "bench_statement_paths"
 META = MetaData()
@@ -52,16 +53,7 @@ async def _measure(fn: Callable[[], Awaitable[object]], n: int) -> dict[str, flo
 
 
 async def run(n: int) -> dict[str, object]:
-    settings = load_settings()
-    embedded = None
-    if settings.database_url is not None:
-        server = settings.database_url.get_secret_value()
-    else:
-        from shared_data.embedded import EmbeddedPostgres
-
-        embedded = EmbeddedPostgres(settings.pgdata_dir)
-        server = embedded.start()
-    try:
+    async with server_url(load_settings()) as server:
         url = await create_database(server, NAME, drop_first=True)
         admin = await asyncpg.connect(to_plain_url(url), timeout=10)
         await admin.execute(f'ALTER DATABASE "{NAME}" SET synchronous_commit = off')
@@ -95,9 +87,6 @@ async def run(n: int) -> dict[str, object]:
         await engine.dispose()
         await drop_database(server, NAME)
         return out
-    finally:
-        if embedded is not None:
-            embedded.stop()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -97,23 +97,14 @@ def run_fingerprint(dataset: DataSet, settings: Settings, overrides: dict[str, s
 @asynccontextmanager
 async def fresh_database(settings: Settings, name: str) -> AsyncIterator[str]:
     """A new, migrated database `name` on DATABASE_URL's server (or the embedded one), dropped first."""
-    embedded = None
-    if settings.database_url is not None:
-        server = settings.database_url.get_secret_value()
-    else:
-        from shared_data.embedded import EmbeddedPostgres
+    from shared_data.server import server_url
 
-        embedded = EmbeddedPostgres(settings.pgdata_dir)
-        server = embedded.start()
-    try:
+    async with server_url(settings) as server:
         url = await create_database(server, name, drop_first=True)
         await _no_commit_wait(url, name)
         await migrate.upgrade(url)
         await migrate.set_view_timezone(url, settings.tax_timezone)
         yield url
-    finally:
-        if embedded is not None:
-            embedded.stop()
 
 
 async def _no_commit_wait(url: str, name: str) -> None:
