@@ -90,7 +90,7 @@ async def write(driver: asyncpg.Connection, rows: Mapping[Breaker, LockedRow], e
         await driver.execute(
             _WRITE, [b.value for b, _ in changed], [r.tripped for _, r in changed], [r.reason for _, r in changed],
             [r.tripped_at for _, r in changed], [r.details_changed for _, r in changed],
-            [None if r.details is None else json.dumps(r.details) for _, r in changed])
+            [json.dumps(r.details) for _, r in changed])  # None → JSON null, as the ORM wrote it
     if events:
         await driver.execute(
             _EVENTS, [e.breaker.value for e in events], [e.event for e in events], [e.reason for e in events],

@@ -6,12 +6,14 @@ ORM session in autocommit costs ~340 µs of CPU; the same statement on the same 
 through the driver ~100 µs. The order, working-order, alert and trailing-stop paths send a few
 dozen such statements per trade, so on those paths this is most of what a statement costs us.
 
-Only for a statement that stands alone and commits by itself (what `single_statement` and
-`read_session` are for): a transaction keeps its unit of work. The connection comes from the same
-engine pool as every session (same statement timeout, same limits), in AUTOCOMMIT, and the
-statement is written in PostgreSQL's own `$n` form. Values go as asyncpg encodes them: Decimal →
-NUMERIC exactly, aware datetime → timestamptz. JSON/JSONB go in as text (`json.dumps`, `$n::jsonb`)
-and come back parsed: the codecs are the ones SQLAlchemy's dialect installs on each connection.
+`fetch`/`execute`/…: a statement that stands alone and commits by itself (what `single_statement` and
+`read_session` are for). `transaction`: several on one connection, all or nothing. `execute_in_session`
+and `session_driver`: a statement that belongs to a session's own unit of work. The connection comes
+from the same engine pool as every session (same statement timeout, same limits), and the statement
+is written in PostgreSQL's own `$n` form. Values go as asyncpg encodes them: Decimal → NUMERIC
+exactly, aware datetime → timestamptz. JSON/JSONB go in as text (`json.dumps`, `$n::jsonb`; None
+becomes JSON null, as the ORM stores None) and come back parsed: the codecs are the ones SQLAlchemy's
+dialect installs on each connection.
 """
 
 from __future__ import annotations
@@ -87,3 +89,25 @@ async def execute_in_transaction(sessions: async_sessionmaker[AsyncSession],
     async with transaction(sessions) as driver:
         for sql, args in statements:
             await driver.execute(sql, *args)
+
+
+async def session_driver(session: AsyncSession) -> asyncpg.Connection | None:
+    """The session's asyncpg connection when a statement sent on it directly lands where the session's own
+    would: in autocommit, or in a transaction already begun. None while SQLAlchemy's BEGIN is still pending."""
+    raw = await (await session.connection()).get_raw_connection()
+    driver: asyncpg.Connection | None = raw.driver_connection
+    if driver is None:
+        return None
+    if driver.is_in_transaction() or getattr(raw.dbapi_connection, "isolation_level", None) == "autocommit":
+        return driver
+    return None
+
+
+async def execute_in_session(session: AsyncSession, sql: str, *args: Any) -> None:
+    """One `$n` statement as part of the session's unit of work: through its driver when that lands in the
+    same place (session_driver), else through SQLAlchemy's driver-level execute, which sends BEGIN first."""
+    driver = await session_driver(session)
+    if driver is not None:
+        await driver.execute(sql, *args)
+    else:
+        await (await session.connection()).exec_driver_sql(sql, args)

@@ -22,6 +22,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.enums import AlertStatus
+from shared_data import direct
 from shared_data.models import Alert as AlertRow
 from webhook.alerts.contract import AlertOutcome, StoredAlert
 from webhook.alerts.schema import REJECTED_KEY_PREFIX
@@ -98,13 +99,13 @@ _OUTCOME = (
 
 async def insert_alert(session: AsyncSession, record: AlertRecord) -> int | None:
     """Insert under the record's dedup key; the new id, or None when the key already exists."""
-    driver = await _driver_of(session)
+    driver = await direct.session_driver(session)
     if driver is not None:
         # Autocommit or an open transaction: the same statement through the driver costs a third of
         # the ORM path, and commits (or not) exactly as the session's own statement would.
         values = record.values()
-        args = [json.dumps(values[c]) if c in _JSON_COLUMNS and values[c] is not None else values[c]
-                for c in _INSERT_COLUMNS]
+        # None in a JSON column goes as JSON null, as the ORM insert (and the endpoint's inbox) store it.
+        args = [json.dumps(values[c]) if c in _JSON_COLUMNS else values[c] for c in _INSERT_COLUMNS]
         return cast(int | None, await driver.fetchval(_INSERT, *args))
     stmt = (
         pg_insert(AlertRow)
@@ -113,18 +114,6 @@ async def insert_alert(session: AsyncSession, record: AlertRecord) -> int | None
         .returning(AlertRow.id)
     )
     return (await session.execute(stmt)).scalar_one_or_none()
-
-
-async def _driver_of(session: AsyncSession) -> asyncpg.Connection | None:
-    """The session's asyncpg connection when a statement sent on it directly lands where the session's
-    would: autocommit, or a transaction already begun. None while SQLAlchemy's BEGIN is still pending."""
-    raw = await (await session.connection()).get_raw_connection()
-    driver: asyncpg.Connection | None = raw.driver_connection
-    if driver is None:
-        return None
-    if driver.is_in_transaction() or getattr(raw.dbapi_connection, "isolation_level", None) == "autocommit":
-        return driver
-    return None
 
 
 async def claim_next(driver: asyncpg.Connection) -> StoredAlert | None:

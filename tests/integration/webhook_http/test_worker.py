@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from decimal import Decimal
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import ManualClock
@@ -102,3 +103,25 @@ async def test_insert_alert_stays_inside_a_transaction_the_session_has_not_begun
         [row] = await repository.rows_with_status(session, list(AlertStatus))
     assert (row.id, row.price, row.strategy, row.payload, row.received_at) == (
         new_id, Decimal("1.5"), {"a": "1"}, {"b": 2}, START)
+
+
+async def test_insert_alert_stores_a_missing_strategy_alike_on_both_paths(
+    db_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """No strategy: the driver path (autocommit) stores what the ORM path (a begun transaction) stores."""
+    await clear_alerts(db_sessions)
+    stored: list[str | None] = []
+    for key, autocommit in (("orm-none", False), ("driver-none", True)):
+        record = AlertRecord(dedup_key=key, source="tradingview", status=AlertStatus.ACCEPTED, received_at=START,
+                             symbol="BTC-USD", action="buy", strategy=None, payload=None)
+        if autocommit:
+            async with single_statement(db_sessions) as session:
+                assert await insert_alert(session, record) is not None
+        else:
+            async with db_sessions() as session, session.begin():
+                assert await insert_alert(session, record) is not None
+        async with db_sessions() as session:
+            stored.append((await session.execute(text(
+                "SELECT strategy::text || '/' || payload::text FROM alerts WHERE dedup_key = :k"), {"k": key}
+            )).scalar_one_or_none())
+    assert stored[0] == stored[1] == "null/null"
