@@ -98,10 +98,9 @@ def read_ohlcv_csv(path: Path) -> list[OhlcvRow]:
                 if not stamp:
                     raise ValueError("no start/time/timestamp column")
                 rows.append(OhlcvRow(
-                    start=_parse_time(stamp), open=Decimal(_cell(rec, col["open"])),
-                    high=Decimal(_cell(rec, col["high"])), low=Decimal(_cell(rec, col["low"])),
-                    close=Decimal(_cell(rec, col["close"])), volume=Decimal(_cell(rec, col.get("volume")) or "0"),
-                    product_id=_cell(rec, col.get("product_id")) or None,
+                    start=_parse_time(stamp), open=_number(rec, col, "open"), high=_number(rec, col, "high"),
+                    low=_number(rec, col, "low"), close=_number(rec, col, "close"),
+                    volume=_number(rec, col, "volume", "0"), product_id=_cell(rec, col.get("product_id")) or None,
                 ))
             except (KeyError, ArithmeticError, ValueError) as exc:
                 raise ValueError(f"{path}:{n}: bad OHLCV row ({exc})") from None
@@ -112,6 +111,17 @@ def read_ohlcv_csv(path: Path) -> list[OhlcvRow]:
 
 def _cell(rec: list[str], i: int | None) -> str:
     return rec[i].strip() if i is not None and i < len(rec) else ""
+
+
+def _number(rec: list[str], col: dict[str, int], name: str, missing: str | None = None) -> Decimal:
+    """The cell of column `name` as a Decimal; `missing` stands in for an absent or empty cell, if given."""
+    if name not in col and missing is None:
+        raise ValueError(f"no {name} column")
+    text = _cell(rec, col.get(name)) or (missing or "")
+    try:
+        return Decimal(text)
+    except ArithmeticError:
+        raise ValueError(f"{name} {text!r} is not a number") from None
 
 
 class CsvReplay:

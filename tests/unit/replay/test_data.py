@@ -63,6 +63,8 @@ def test_product_id_column_splits_products(tmp_path: Path) -> None:
     ([*_good_rows(2), "1767226200,100,101,99,100,1"], "gap of 8 missing candles"),
     ([*_good_rows(2), "1767225725,100,101,99,100,1"], "whole minute"),
     (["1767225600,abc,1,1,1,1"], "bad OHLCV row"),
+    (["1767225600,abc,1,1,1,1"], "open 'abc' is not a number"),
+    (["1767225600,100,101,99"], "close '' is not a number"),  # a short row names the missing cell
 ])
 def test_bad_data_is_refused_with_a_clear_message(tmp_path: Path, rows: list[str], message: str) -> None:
     f = _csv(tmp_path / "BTC-USD.csv", rows)
