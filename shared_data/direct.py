@@ -11,8 +11,8 @@ dozen such statements per trade, so on those paths this is most of what a statem
 and `session_driver`: a statement that belongs to a session's own unit of work. The connection comes
 from the same engine pool as every session (same statement timeout, same limits), and the statement
 is written in PostgreSQL's own `$n` form. Values go as asyncpg encodes them: Decimal → NUMERIC
-exactly, aware datetime → timestamptz. JSON/JSONB go in as text (`json.dumps`, `$n::jsonb`; None
-becomes JSON null, as the ORM stores None) and come back parsed: the codecs are the ones SQLAlchemy's
+exactly, aware datetime → timestamptz. JSON/JSONB go in as text (`json.dumps`, `$n::jsonb`; mind
+that json.dumps(None) is JSON null, not SQL NULL) and come back parsed: the codecs are the ones SQLAlchemy's
 dialect installs on each connection.
 """
 

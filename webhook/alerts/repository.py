@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any, cast
 
 import asyncpg
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, null, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -104,12 +104,15 @@ async def insert_alert(session: AsyncSession, record: AlertRecord) -> int | None
         # Autocommit or an open transaction: the same statement through the driver costs a third of
         # the ORM path, and commits (or not) exactly as the session's own statement would.
         values = record.values()
-        # None in a JSON column goes as JSON null, as the ORM insert (and the endpoint's inbox) store it.
-        args = [json.dumps(values[c]) if c in _JSON_COLUMNS else values[c] for c in _INSERT_COLUMNS]
+        # A JSON column without a value is SQL NULL, as the endpoint's inbox stores it.
+        args = [json.dumps(values[c]) if c in _JSON_COLUMNS and values[c] is not None else values[c]
+                for c in _INSERT_COLUMNS]
         return cast(int | None, await driver.fetchval(_INSERT, *args))
+    # SQLAlchemy would store None in a JSONB column as JSON null: SQL NULL here too, as everywhere else.
+    values = {c: null() if c in _JSON_COLUMNS and v is None else v for c, v in record.values().items()}
     stmt = (
         pg_insert(AlertRow)
-        .values(**record.values())
+        .values(**values)
         .on_conflict_do_nothing(index_elements=[AlertRow.dedup_key])
         .returning(AlertRow.id)
     )

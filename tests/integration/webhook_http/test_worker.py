@@ -108,9 +108,10 @@ async def test_insert_alert_stays_inside_a_transaction_the_session_has_not_begun
 async def test_insert_alert_stores_a_missing_strategy_alike_on_both_paths(
     db_sessions: async_sessionmaker[AsyncSession],
 ) -> None:
-    """No strategy: the driver path (autocommit) stores what the ORM path (a begun transaction) stores."""
+    """No strategy: the driver path (autocommit) and the ORM path (a begun transaction) both store SQL NULL,
+    as the endpoint's inbox does."""
     await clear_alerts(db_sessions)
-    stored: list[str | None] = []
+    stored: list[str | None] = []  # per path: strategy IS NULL / payload IS NULL
     for key, autocommit in (("orm-none", False), ("driver-none", True)):
         record = AlertRecord(dedup_key=key, source="tradingview", status=AlertStatus.ACCEPTED, received_at=START,
                              symbol="BTC-USD", action="buy", strategy=None, payload=None)
@@ -122,6 +123,6 @@ async def test_insert_alert_stores_a_missing_strategy_alike_on_both_paths(
                 assert await insert_alert(session, record) is not None
         async with db_sessions() as session:
             stored.append((await session.execute(text(
-                "SELECT strategy::text || '/' || payload::text FROM alerts WHERE dedup_key = :k"), {"k": key}
-            )).scalar_one_or_none())
-    assert stored[0] == stored[1] == "null/null"
+                "SELECT (strategy IS NULL)::text || '/' || (payload IS NULL)::text FROM alerts WHERE dedup_key = :k"),
+                {"k": key})).scalar_one_or_none())
+    assert stored == ["true/true", "true/true"]
