@@ -38,7 +38,7 @@ from replay.path import CYCLE, Timeline
 from replay.signals import SignalTable
 from replay.venue import InProcessExchange
 from sighook.matrix import BuySellMatrix, MatrixRow
-from sighook.rules import DEFAULT_WEIGHTS, Decision
+from sighook.rules import DEFAULT_WEIGHTS
 from webhook.order_updates import OrderPrompt, UpdateDeduper
 
 EQUITY_SAMPLES = 1500
@@ -98,6 +98,8 @@ class Driver:
         # product → its latest quiet point (price, bid, ask, unix s) not yet in the cache: only the last one
         # of a run is observable, so it lands before anything reads the cache or the clock moves (_land).
         self._quiet_quotes: dict[str, tuple[Decimal, Decimal | None, Decimal | None, int]] = {}
+        # product → the candles whose row decides BUY (usable rows only): a cycle looks each closed candle up here.
+        self._buy_rows = {pid: t.buy_rows() for pid, t in tables.items()}
 
     async def run(self, timeline: Timeline, progress: Progress | None = None) -> RunStats:
         loop = asyncio.get_running_loop()
@@ -309,11 +311,11 @@ class Driver:
         if self._cycles % self._sample_every == 0:
             self._sample(now_s)
         rows: dict[str, MatrixRow] = {}
+        signals, buy_rows = self.parts.signals, self._buy_rows
         for pid, i in closed:
-            table = self.tables[pid]
-            self.parts.signals.closed(pid, i, now)
-            if table.usable[i] and table.decision(i) is Decision.BUY:
-                rows[pid] = table.row(i, pid.split("-", 1)[0] in self.hodl, self.candle_history)
+            signals.closed(pid, i, now)
+            if i in buy_rows[pid]:  # table.decision(i) is Decision.BUY
+                rows[pid] = self.tables[pid].row(i, pid.split("-", 1)[0] in self.hodl, self.candle_history)
         if rows:
             self._flush_quotes()
             self.stats.buy_rows += len(rows)
