@@ -3,7 +3,7 @@
 A batch used to be a transaction of up to five ORM statements (events, exit events, state upsert,
 delete, plus BEGIN/COMMIT). One statement made of data-modifying CTEs is atomic by itself, so the
 history-and-state-together guarantee is unchanged: the batch commits entirely or not at all.
-Rows keep their order within each table (VALUES order = id order).
+Rows keep their order within each table (array order = id order).
 """
 
 from __future__ import annotations
@@ -23,25 +23,20 @@ PERSISTED_FIELDS = (
     "stop_order_price", "stop_order_moved_at", "activated_at", "opened_at", "last_update_time", "update_count",
 )
 _STATE_COLS = ("symbol", *PERSISTED_FIELDS)
-# PostgreSQL takes at most 32,767 parameters per statement: a larger batch (a backlog after the database
-# was away) is written as several statements in one transaction instead.
-MAX_ARGS = 30_000
-
-
-class _Params:
-    def __init__(self) -> None:
-        self.args: list[Any] = []
-
-    def values(self, rows: Sequence[Sequence[Any]], casts: dict[int, str] | None = None) -> str:
-        casts = casts or {}
-        out = []
-        for row in rows:
-            slots = []
-            for i, value in enumerate(row):
-                self.args.append(value)
-                slots.append(f"${len(self.args)}{casts.get(i, '')}")
-            out.append(f"({', '.join(slots)})")
-        return ", ".join(out)
+# Each column travels as one array parameter (its SQL type below): the statement's text is the same for
+# every batch size, so the driver prepares it once per connection, and no batch meets PostgreSQL's
+# 32,767-parameter limit.
+_TYPES = {
+    "symbol": "varchar", "kind": "varchar", "at": "timestamptz", "state": "varchar", "entry_price": "numeric",
+    "position_opened_at": "timestamptz", "position_size": "numeric", "price": "numeric", "highest_price": "numeric",
+    "stop_before": "numeric", "stop_after": "numeric", "order_id": "varchar", "detail": "text",
+    "final_state": "text", "reason": "varchar", "attempt": "int4", "order_kind": "varchar", "size": "numeric",
+    "target_price": "numeric", "quote_price": "numeric", "lowest_price": "numeric", "current_stop": "numeric",
+    "atr": "numeric", "stop_order_id": "varchar", "stop_order_price": "numeric", "stop_order_moved_at": "timestamptz",
+    "activated_at": "timestamptz", "opened_at": "timestamptz", "last_update_time": "timestamptz",
+    "update_count": "int4",
+}
+_CASTS = {"final_state": "::jsonb"}
 
 
 def _trailing_values(event: TrailingEvent) -> tuple[Any, ...]:
@@ -64,48 +59,44 @@ def _state_values(stop: TrailingStop) -> tuple[Any, ...]:
     return tuple(values)
 
 
-def batch_statements(saves: Sequence[TrailingStop], deletes: Sequence[str], trailing: Sequence[TrailingEvent],
-                     exits: Sequence[ExitEvent], max_args: int | None = None) -> list[tuple[str, list[Any]]]:
-    """SQL and arguments writing the whole batch: one statement when it fits in `max_args` parameters
-    (atomic by itself), else several that the caller runs in one transaction; [] when nothing to write."""
+def batch_statement(saves: Sequence[TrailingStop], deletes: Sequence[str], trailing: Sequence[TrailingEvent],
+                    exits: Sequence[ExitEvent]) -> tuple[str, list[Any]] | None:
+    """SQL and arguments writing the whole batch as one statement (atomic by itself); None when there is
+    nothing to write."""
     # The old transaction upserted then deleted, so a symbol in both ends deleted; in one statement
     # a row may be touched once, so such a save is simply dropped. A symbol saved twice keeps its
     # last state (ON CONFLICT may also touch a row only once per statement).
-    max_args = MAX_ARGS if max_args is None else max_args
     gone = sorted(set(deletes))
     latest = [s for s in {stop.symbol: stop for stop in saves}.values() if s.symbol not in gone]
-    tables = [(_TRAILING_SQL, [_trailing_values(e) for e in trailing], {_TRAILING_COLS.index("final_state"): "::jsonb"},
-               ""), (_EXIT_SQL, [_exit_values(e) for e in exits], {}, ""),
-              (_STATE_SQL, [_state_values(s) for s in latest], {}, _STATE_CONFLICT)]
-    total = sum(len(rows) * len(rows[0]) for _, rows, _, _ in tables if rows) + bool(gone)
-    if total <= max_args:
-        params = _Params()
-        parts = [head + params.values(rows, casts) + tail for head, rows, casts, tail in tables if rows]
-        if gone:
-            params.args.append(gone)
-            parts.append(f"{_DELETE_SQL}${len(params.args)}::varchar[])")
-        if not parts:
-            return []
-        if len(parts) == 1:
-            return [(parts[0], params.args)]
-        ctes = ", ".join(f"w{i} AS ({sql})" for i, sql in enumerate(parts[:-1]))
-        return [(f"WITH {ctes} {parts[-1]}", params.args)]
-    out: list[tuple[str, list[Any]]] = []
-    for head, rows, casts, tail in tables:
-        if not rows:
-            continue
-        per = max(1, max_args // len(rows[0]))
-        for i in range(0, len(rows), per):
-            params = _Params()
-            out.append((head + params.values(rows[i:i + per], casts) + tail, params.args))
-    if gone:
-        out.append((f"{_DELETE_SQL}$1::varchar[])", [gone]))
-    return out
+    if not (trailing or exits or latest or gone):
+        return None
+    args: list[Any] = []
+    args += _columns(_TRAILING_COLS, [_trailing_values(e) for e in trailing])
+    args += _columns(_EXIT_COLS, [_exit_values(e) for e in exits])
+    args += _columns(_STATE_COLS, [_state_values(s) for s in latest])
+    args.append(gone)
+    return BATCH_SQL, args
 
 
-_TRAILING_SQL = f"INSERT INTO trailing_stop_events ({', '.join(_TRAILING_COLS)}) VALUES "
-_EXIT_SQL = f"INSERT INTO exit_events ({', '.join(_EXIT_COLS)}) VALUES "
-_STATE_SQL = f"INSERT INTO trailing_stop_state ({', '.join(_STATE_COLS)}) VALUES "
+def _columns(cols: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
+    return [[row[i] for row in rows] for i in range(len(cols))]
+
+
+def _insert(table: str, cols: Sequence[str], first: int) -> str:
+    """INSERT … SELECT from one array per column, rows in array order (so ids rise in the batch's order)."""
+    arrays = ", ".join(f"${first + i}::{_TYPES[c]}[]" for i, c in enumerate(cols))
+    names = ", ".join(f'"{c}"' for c in cols)
+    picked = ", ".join(f'u."{c}"{_CASTS.get(c, "")}' for c in cols)
+    return (f"INSERT INTO {table} ({names}) SELECT {picked} FROM unnest({arrays}) WITH ORDINALITY AS u({names}, n) "
+            "ORDER BY n")
+
+
 _STATE_CONFLICT = " ON CONFLICT (symbol) DO UPDATE SET " + ", ".join(
-    f"{c} = EXCLUDED.{c}" for c in _STATE_COLS if c != "symbol")
-_DELETE_SQL = "DELETE FROM trailing_stop_state WHERE symbol = ANY("
+    f'"{c}" = EXCLUDED."{c}"' for c in _STATE_COLS if c != "symbol")
+_DELETE_PARAM = len(_TRAILING_COLS) + len(_EXIT_COLS) + len(_STATE_COLS) + 1
+BATCH_SQL = (
+    f"WITH w0 AS ({_insert('trailing_stop_events', _TRAILING_COLS, 1)}), "
+    f"w1 AS ({_insert('exit_events', _EXIT_COLS, 1 + len(_TRAILING_COLS))}), "
+    f"w2 AS (DELETE FROM trailing_stop_state WHERE symbol = ANY(${_DELETE_PARAM}::varchar[])) "
+    f"{_insert('trailing_stop_state', _STATE_COLS, 1 + len(_TRAILING_COLS) + len(_EXIT_COLS))}{_STATE_CONFLICT}"
+)

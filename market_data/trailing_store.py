@@ -26,7 +26,7 @@ from core.enums import TrailingState
 from core.logging import get_logger
 from core.metrics import EXIT_EVENTS, TRAILING_ACTIVE, TRAILING_ERRORS, TRAILING_EVENTS
 from market_data.stop_events import ExitEvent, TrailingEvent, TrailingEventKind, trailing_event
-from market_data.trailing_sql import PERSISTED_FIELDS, batch_statements
+from market_data.trailing_sql import PERSISTED_FIELDS, batch_statement
 from market_data.trailing_stop import TrailingStop
 from shared_data import direct
 from shared_data.models import TrailingStopState
@@ -85,11 +85,9 @@ class TrailingStore:
         events = events or EventBatch()
         if not saves and not deletes and not events:
             return
-        statements = batch_statements(saves, deletes, events.trailing, events.exits)
-        if len(statements) == 1:
-            await direct.execute(self._sessions, statements[0][0], *statements[0][1])
-        elif statements:
-            await direct.execute_in_transaction(self._sessions, statements)
+        statement = batch_statement(saves, deletes, events.trailing, events.exits)
+        if statement is not None:
+            await direct.execute(self._sessions, statement[0], *statement[1])
 
     async def restore(self, open_symbols: Iterable[str]) -> dict[str, TrailingStop]:
         """Load the stops of open positions; delete (and log) rows whose position is gone."""

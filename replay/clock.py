@@ -17,6 +17,7 @@ class VirtualClock:
         self._origin = start.astimezone(UTC)
         self._now = self._origin
         self._mono = 0.0
+        self._reading: tuple[int, tuple[datetime, float]] = (-1, (start, 0.0))  # the last reading_at, reused
 
     def now(self) -> datetime:
         return self._now
@@ -32,8 +33,12 @@ class VirtualClock:
 
     def reading_at(self, seconds: int) -> tuple[datetime, float]:
         """What `now()` and `monotonic()` return while the clock stands at unix `seconds`."""
+        if self._reading[0] == seconds:  # the points of one instant (every product's) ask in a row
+            return self._reading[1]
         when = datetime.fromtimestamp(seconds, UTC)
-        return when, (when - self._origin).total_seconds()
+        reading = when, (when - self._origin).total_seconds()
+        self._reading = (seconds, reading)
+        return reading
 
     def set_unix(self, seconds: int) -> None:
         self.set(datetime.fromtimestamp(seconds, UTC))

@@ -48,11 +48,21 @@ class ProductSeries:
     def tick(self) -> Decimal:
         """The finest price step the data uses (at most 1e-8): the venue's price increment."""
         places = 0
+        settled: Decimal | None = None  # a price whose places as written cannot raise the count
         for bar in self.prices:
             for p in bar:
-                exponent = p.normalize().as_tuple().exponent
-                if isinstance(exponent, int) and -exponent > places:
-                    places = -exponent
+                if settled is not None and p.same_quantum(settled):
+                    continue  # written with as many places as `settled`: it cannot raise the count either
+                # A price's places as written bound its significant ones (normalize drops trailing zeros).
+                written = p.as_tuple().exponent
+                if not isinstance(written, int):
+                    continue
+                if -written > places:
+                    exponent = p.normalize().as_tuple().exponent
+                    if isinstance(exponent, int) and -exponent > places:
+                        places = -exponent
+                if -written <= places:
+                    settled = p
         return Decimal(1).scaleb(-min(places, 8))
 
     def start_time(self, i: int) -> datetime:
@@ -198,20 +208,20 @@ def _product_from_name(path: Path) -> str | None:
 def _check(product_id: str, source: str, rows: list[OhlcvRow], max_gap_candles: int) -> ProductSeries:
     starts = np.fromiter((int(r.start.timestamp()) for r in rows), dtype=np.int64, count=len(rows))
     where = f"{source} ({product_id})"
-    for r in rows:
-        if int(r.start.timestamp()) % 60:
-            raise DataError(f"{where}: candle {r.start.isoformat()} does not start on a whole minute")
-        try:
-            bad = min(r.open, r.high, r.low, r.close) <= 0
-        except InvalidOperation:
-            bad = True
-        if bad or not all(x.is_finite() for x in (r.open, r.high, r.low, r.close, r.volume)):
-            raise DataError(f"{where}: candle {r.start.isoformat()} has a non-positive or non-finite price")
-        if r.volume < 0:
-            raise DataError(f"{where}: candle {r.start.isoformat()} has a negative volume")
-        if r.high < max(r.open, r.close, r.low) or r.low > min(r.open, r.close):
-            raise DataError(f"{where}: candle {r.start.isoformat()} is inconsistent (high {r.high}, low {r.low}, "
-                            f"open {r.open}, close {r.close})")
+    ohlcv = _floats(rows)
+    # Rows the floats vouch for: float() is monotonic, so a strict float inequality holds exactly too.
+    # Every other row (equal floats, zero volume, anything float() refused) gets the exact checks, in
+    # row order, so the first bad row is the one named, as when every row was checked exactly.
+    suspect = starts % 60 != 0
+    if ohlcv is None:
+        suspect[:] = True
+    else:
+        o, h, lo, c, v = ohlcv.T
+        clear = (np.isfinite(ohlcv).all(axis=1) & (lo > 0) & (v > 0) & (h > np.maximum(np.maximum(o, c), lo))
+                 & (lo < np.minimum(o, c)))
+        suspect |= ~clear
+    for j in np.flatnonzero(suspect).tolist():
+        _check_row(where, rows[j])
     if len(rows) > 1:
         steps = np.diff(starts)
         backwards = np.flatnonzero(steps <= 0)
@@ -234,11 +244,37 @@ def _check(product_id: str, source: str, rows: list[OhlcvRow], max_gap_candles: 
                             f"{rows[j].start.isoformat()} (REPLAY_MAX_GAP_CANDLES={max_gap_candles})")
     else:
         granularity = 60
-    ohlcv = np.array([[float(r.open), float(r.high), float(r.low), float(r.close), float(r.volume)] for r in rows],
-                     dtype=np.float64)
+    if ohlcv is None:  # every row passed the exact checks, so float() takes them all now
+        ohlcv = _floats(rows)
+        assert ohlcv is not None
     return ProductSeries(product_id=product_id, source=source, granularity_s=granularity, starts=starts, ohlcv=ohlcv,
                          prices=tuple((r.open, r.high, r.low, r.close) for r in rows),
                          volumes=tuple(r.volume for r in rows))
+
+
+def _floats(rows: list[OhlcvRow]) -> np.ndarray | None:
+    """(n, 5) float64 open, high, low, close, volume (indicators only); None if float() refuses a value."""
+    try:
+        return np.array([(float(r.open), float(r.high), float(r.low), float(r.close), float(r.volume)) for r in rows],
+                        dtype=np.float64)
+    except (ValueError, OverflowError):  # a signalling NaN: the exact checks name the row
+        return None
+
+
+def _check_row(where: str, r: OhlcvRow) -> None:
+    if int(r.start.timestamp()) % 60:
+        raise DataError(f"{where}: candle {r.start.isoformat()} does not start on a whole minute")
+    try:
+        bad = min(r.open, r.high, r.low, r.close) <= 0
+    except InvalidOperation:
+        bad = True
+    if bad or not all(x.is_finite() for x in (r.open, r.high, r.low, r.close, r.volume)):
+        raise DataError(f"{where}: candle {r.start.isoformat()} has a non-positive or non-finite price")
+    if r.volume < 0:
+        raise DataError(f"{where}: candle {r.start.isoformat()} has a negative volume")
+    if r.high < max(r.open, r.close, r.low) or r.low > min(r.open, r.close):
+        raise DataError(f"{where}: candle {r.start.isoformat()} is inconsistent (high {r.high}, low {r.low}, "
+                        f"open {r.open}, close {r.close})")
 
 
 def write_csv(path: Path, product_id: str, rows: Iterable[tuple[int, str, str, str, str, str]]) -> None:

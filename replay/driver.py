@@ -38,7 +38,7 @@ from replay.path import CYCLE, Timeline
 from replay.signals import SignalTable
 from replay.venue import InProcessExchange
 from sighook.matrix import BuySellMatrix, MatrixRow
-from sighook.rules import DEFAULT_WEIGHTS, Decision
+from sighook.rules import DEFAULT_WEIGHTS
 from webhook.order_updates import OrderPrompt, UpdateDeduper
 
 EQUITY_SAMPLES = 1500
@@ -95,6 +95,11 @@ class Driver:
         # product → the sentinel's quiet band, kept until something that may change it happens: an evaluation
         # of the product (its point played), any fill or task (settle), a cycle (signals, sweep), a desk poll.
         self._bands: dict[str, QuietBand | None] = {}
+        # product → its latest quiet point (price, bid, ask, unix s) not yet in the cache: only the last one
+        # of a run is observable, so it lands before anything reads the cache or the clock moves (_land).
+        self._quiet_quotes: dict[str, tuple[Decimal, Decimal | None, Decimal | None, int]] = {}
+        # product → the candles whose row decides BUY (usable rows only): a cycle looks each closed candle up here.
+        self._buy_rows = {pid: t.buy_rows() for pid, t in tables.items()}
 
     async def run(self, timeline: Timeline, progress: Progress | None = None) -> RunStats:
         loop = asyncio.get_running_loop()
@@ -140,6 +145,7 @@ class Driver:
             t = times[j]
             if t != now_s:
                 if closed:
+                    self._land()
                     if clock_s != now_s:
                         clock.set_unix(now_s)
                         clock_s = now_s
@@ -150,6 +156,7 @@ class Driver:
             pid = products[k]
             if kinds[j] == CYCLE:
                 if clock_s != t:
+                    self._land()
                     clock.set_unix(t)
                     clock_s = t
                 closed.append((pid, refs[j]))
@@ -183,6 +190,7 @@ class Driver:
                 deferred.pop(pid, None)
                 venue.defer(pid, price, clock.reading_at(t)[0])
             else:
+                self._land()
                 if clock_s != t:
                     clock.set_unix(t)
                     clock_s = t
@@ -207,6 +215,7 @@ class Driver:
                         await self._settle()
             if t >= next_poll and desk.working():  # at the same instants whether or not the point was deferred
                 next_poll, clock_s = await self._poll(t), t
+        self._land()
         if now_s >= 0 and clock_s != now_s:
             clock.set_unix(now_s)
         if closed:
@@ -221,6 +230,7 @@ class Driver:
 
     async def _poll(self, t: int) -> float:
         """The desk loop's step at `t` (re-price, TTL, escalation, fills seen), then settle; the next poll time."""
+        self._land()
         self.clock.set_unix(t)
         self._bands.clear()
         self._flush_quotes()  # the desk reads the market: deferred closes arrive first
@@ -232,6 +242,7 @@ class Driver:
         """Put the deferred closes in the cache as they would have arrived (their listeners ignore a
         product without a position; the venue has not moved it since, so its top of book is the same:
         reading it applies the venue's own deferred move first, at its time)."""
+        self._land()
         for pid, t in self._deferred.items():
             when, mono = self.clock.reading_at(t)
             bid, ask = self.venue.top_of_book(pid)
@@ -249,15 +260,28 @@ class Driver:
         if band is None or not band.holds(bid if bid is not None and bid > 0 else price):
             return False
         self.stats.quiet_points += 1
-        when, mono = self.clock.reading_at(t)
-        quote = self.parts.cache.update(pid, price, received_mono=mono, received_at=when, best_bid=bid,
-                                        best_ask=ask, exchange_time=when, notify=False)
-        if quote is not None:
-            self.parts.monitor.on_quiet_quote(quote)
+        self._quiet_quotes[pid] = (price, bid, ask, t)
         return True
+
+    def _land(self) -> None:
+        """The pending quiet points into the cache and the sentinel's memo, as if each had gone there in
+        turn (only a product's last one remains visible). Called before anything reads them — the daemon's
+        code runs only from the driver's settle, cycle, poll and played points — and before the clock moves
+        (the memo keeps the signal the sentinel sees at the clock's current reading)."""
+        if not self._quiet_quotes:
+            return
+        cache, monitor = self.parts.cache, self.parts.monitor
+        for pid, (price, bid, ask, t) in self._quiet_quotes.items():
+            when, mono = self.clock.reading_at(t)
+            quote = cache.update(pid, price, received_mono=mono, received_at=when, best_bid=bid, best_ask=ask,
+                                 exchange_time=when, notify=False)
+            if quote is not None:
+                monitor.on_quiet_quote(quote)
+        self._quiet_quotes.clear()
 
     async def _settle(self) -> None:
         """Record every order the venue touched and wait for every task the daemon started."""
+        self._land()
         while True:
             for order_id in self.venue.collect():
                 self._bands.clear()  # an order's news may change a position or its exit
@@ -277,6 +301,7 @@ class Driver:
 
     async def _cycle(self, closed: list[tuple[str, int]], now_s: int) -> None:
         """A sighook cycle for the candles that closed now, then the sentinel's sweep."""
+        self._land()
         now = self.clock.now()
         self._cycles += 1
         self._bands.clear()
@@ -286,11 +311,11 @@ class Driver:
         if self._cycles % self._sample_every == 0:
             self._sample(now_s)
         rows: dict[str, MatrixRow] = {}
+        signals, buy_rows = self.parts.signals, self._buy_rows
         for pid, i in closed:
-            table = self.tables[pid]
-            self.parts.signals.closed(pid, i, now)
-            if table.usable[i] and table.decision(i) is Decision.BUY:
-                rows[pid] = table.row(i, pid.split("-", 1)[0] in self.hodl, self.candle_history)
+            signals.closed(pid, i, now)
+            if i in buy_rows[pid]:  # table.decision(i) is Decision.BUY
+                rows[pid] = self.tables[pid].row(i, pid.split("-", 1)[0] in self.hodl, self.candle_history)
         if rows:
             self._flush_quotes()
             self.stats.buy_rows += len(rows)

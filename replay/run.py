@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -18,13 +16,13 @@ from core.settings import Settings, SettingsError, load_settings
 from replay.assembly import assemble
 from replay.clock import VirtualClock
 from replay.data import DataSet, ProductSeries, load
+from replay.database import fresh_database
 from replay.driver import Driver, Progress, RunStats
 from replay.entries import InProcessEntryAlerter
 from replay.path import build_timeline
 from replay.signals import compute_tables
 from replay.venue import InProcessExchange
-from shared_data import migrate
-from shared_data.db import create_database, create_engine, with_database
+from shared_data.db import create_engine, with_database
 from simulator.config import SimulatorConfig
 
 # A replay's alerts never leave the process; the endpoint's secret check is not part of the path
@@ -92,33 +90,6 @@ def run_fingerprint(dataset: DataSet, settings: Settings, overrides: dict[str, s
                         "ignore_dust": ignore_dust},
                        sort_keys=True, default=str)
     return hashlib.sha256(basis.encode()).hexdigest()
-
-
-@asynccontextmanager
-async def fresh_database(settings: Settings, name: str) -> AsyncIterator[str]:
-    """A new, migrated database `name` on DATABASE_URL's server (or the embedded one), dropped first."""
-    from shared_data.server import server_url
-
-    async with server_url(settings) as server:
-        url = await create_database(server, name, drop_first=True)
-        await _no_commit_wait(url, name)
-        await migrate.upgrade(url)
-        await migrate.set_view_timezone(url, settings.tax_timezone)
-        yield url
-
-
-async def _no_commit_wait(url: str, name: str) -> None:
-    """A replay's database is rebuilt by running the replay again: its commits need not wait for the
-    WAL to reach the disk (synchronous_commit=off changes durability after a crash, nothing else)."""
-    import asyncpg
-
-    from shared_data.db import to_plain_url
-
-    conn = await asyncpg.connect(to_plain_url(url), timeout=10)
-    try:
-        await conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
-    finally:
-        await conn.close()
 
 
 async def replay(request: ReplayRequest, *, progress: Progress | None = None,

@@ -49,6 +49,10 @@ class SignalTable:
         code = int(self.decisions[i])
         return Decision.BUY if code == 1 else Decision.SELL if code == -1 else Decision.HOLD
 
+    def buy_rows(self) -> frozenset[int]:
+        """Every i whose decision(i) is BUY, at once (a cycle asks for each closed candle)."""
+        return frozenset(np.flatnonzero(self.usable & (self.decisions == 1)).tolist())
+
     def atr(self, i: int) -> Decimal | None:
         return float_to_decimal(float(self.columns["atr"][i])) if self.usable[i] else None
 

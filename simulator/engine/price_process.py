@@ -90,9 +90,25 @@ def read_ohlcv_csv(path: Path) -> list[OhlcvRow]:
         header = [h.strip().lower() for h in next(reader, [])]
         col = {name: i for i, name in enumerate(header) if name}  # a repeated name: its last column
         stamp_col = next((col[k] for k in ("start", "time", "timestamp") if k in col), None)
+        # The common case in one expression per row (Decimal trims spaces itself); any row it cannot
+        # take goes through the careful per-cell path, which names the cell at fault.
+        fast = stamp_col is not None and all(k in col for k in ("open", "high", "low", "close", "volume"))
+        ts = stamp_col or 0
+        o, h, lo, c, v = (col.get(k, 0) for k in ("open", "high", "low", "close", "volume"))
+        pid = col.get("product_id")
+        number = Decimal
         for n, rec in enumerate(reader, start=2):
             if not rec:
                 continue
+            if fast:
+                try:
+                    rows.append(OhlcvRow(
+                        start=_parse_time(rec[ts]), open=number(rec[o]), high=number(rec[h]),
+                        low=number(rec[lo]), close=number(rec[c]), volume=number(rec[v]),
+                        product_id=(rec[pid].strip() or None) if pid is not None and pid < len(rec) else None))
+                    continue
+                except (IndexError, ArithmeticError, ValueError):
+                    pass
             try:
                 stamp = _cell(rec, stamp_col)
                 if not stamp:

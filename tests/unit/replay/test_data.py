@@ -124,3 +124,55 @@ def test_one_minute_detail_replaces_the_guess(tmp_path: Path) -> None:
     assert tl.detailed_candles == 1
     # The detail says the high came first (103 in minute 0), where the guess (green bar) says the low.
     assert [str(p) for p in tl.prices[0][:8]] == ["100", "100", "103", "103", "103", "103", "97", "98"]
+
+
+def _tick_reference(prices: list[Decimal]) -> Decimal:
+    """The tick as first written: the most significant places of any price, at most 8."""
+    places = max((-int(p.normalize().as_tuple().exponent) for p in prices), default=0)
+    return Decimal(1).scaleb(-min(max(places, 0), 8))
+
+
+@pytest.mark.parametrize("texts", [
+    ["1.50", "1.55", "2.00"],  # written alike, the second has more significant places
+    ["1.50", "2.50", "100"],
+    ["100", "1E+2", "0.000000001", "3"],  # past 8 places: 1e-8
+    ["5.10", "5.1", "5.123", "5.120"],
+])
+def test_tick_is_the_finest_significant_step(tmp_path: Path, texts: list[str]) -> None:
+    import random
+
+    rng = random.Random(7)
+    rows = [f"{1_767_225_600 - 60},{texts[0]},{texts[0]},{texts[0]},{texts[0]},1"]  # texts[0] is looked at first
+    for i in range(40):  # each price one of `texts`, as written
+        lo, o, c, h = sorted((rng.choice(texts) for _ in range(4)), key=Decimal)
+        rows.append(f"{1_767_225_600 + 60 * i},{o},{h},{lo},{c},1")
+    series = load([_csv(tmp_path / "X-USD.csv", rows)]).series[0]
+    assert series.tick == _tick_reference([p for bar in series.prices for p in bar])
+
+
+def test_checks_are_exact_where_floats_tie(tmp_path: Path) -> None:
+    # Equal as floats, yet the high is below the open: refused, as an exact check must.
+    tie = "1767225660,1.00000000000000002,1.00000000000000001,0.9,1.0,1"
+    with pytest.raises(DataError, match="inconsistent"):
+        load([_csv(tmp_path / "A-USD.csv", [_good_rows(1)[0], tie])])
+    # A price too small for a float (0.0) is still positive; a flat candle and zero volume are fine.
+    tiny = "1767225660,1E-400,1E-400,1E-400,1E-400,0"
+    assert len(load([_csv(tmp_path / "B-USD.csv", [_good_rows(1)[0], tiny])]).series[0]) == 2
+    with pytest.raises(DataError, match="non-finite"):  # float() refuses a signalling NaN outright
+        load([_csv(tmp_path / "C-USD.csv", [_good_rows(1)[0], "1767225660,sNaN,1,1,1,1"])])
+    with pytest.raises(DataError, match="negative volume"):
+        load([_csv(tmp_path / "D-USD.csv", [_good_rows(1)[0], "1767225660,100,101,99,100,-1E-400"])])
+
+
+def test_cells_read_alike_on_every_path(tmp_path: Path) -> None:
+    """Spaces, an empty volume, a missing product cell and a short row read as the per-cell reader did."""
+    from simulator.engine.price_process import read_ohlcv_csv
+
+    header = "Start , open,HIGH,low,close,volume,product_id\n"
+    rows = ["1767225600, 100.10 ,101,99,100.5, 2 , btc-usd ", "1767225660,100,101,99,100.5,,",
+            "1767225720,100,101,99,100.5,3"]
+    read = read_ohlcv_csv(_csv(tmp_path / "any.csv", rows, header))
+    assert [(r.open, r.volume, r.product_id) for r in read] == [
+        (Decimal("100.10"), Decimal("2"), "btc-usd"), (Decimal("100"), Decimal("0"), None),
+        (Decimal("100"), Decimal("3"), None)]
+    assert read[0].start.timestamp() == 1767225600 and read[2].close == Decimal("100.5")

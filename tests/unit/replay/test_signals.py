@@ -45,6 +45,9 @@ def test_whole_series_equals_candle_by_candle(series: tuple) -> None:
             assert table.decision(i) is rules.decide(score, settings.buy_score_threshold,
                                                      settings.sell_score_threshold)
             checked += 1
+        buys = table.buy_rows()  # what a replay cycle looks closed candles up in
+        assert buys == {i for i in range(len(s)) if table.decision(i) is rules.Decision.BUY}
+        assert buys  # the thresholds above make some rows buy
     assert checked == 2 * (CANDLES - min_rows + 1)
 
 
