@@ -66,7 +66,8 @@ class ChildPlacer:
 
     async def send(self, wo: WorkingOrder, *, kind: OrderKind, size: Decimal, price: Decimal | None,
                    post_only: bool, tick: Decimal) -> ChildSent:
-        """Place the next child of `wo` for `size`; on success `wo` points at it."""
+        """Place the next child of `wo` for `size`; on success `wo` points at it, and the caller's next
+        statement must be its save (WorkContext.save), which also marks the child sent."""
         last = ChildSent(False, error="NOT_ATTEMPTED")
         for attempt in range(self._retry.max_retries + 1):
             coid = client_order_id(wo.intent_key, wo.children)
@@ -75,11 +76,12 @@ class ChildPlacer:
                                    base_size=size, limit_price=price, post_only=post_only)
             await self._record(wo, request, self._clock.now())
             self._claim(coid)
-            result = await self._orders.send_recorded(request)
+            # An accepted child is marked sent by the caller's save of `wo` (store.save), its next statement.
+            result = await self._orders.send_recorded(request, caller_marks_sent=True)
             while result.error == "OUTCOME_UNKNOWN" and attempt < self._retry.max_retries:
                 attempt += 1  # same id again: the exchange answers with the order if it exists
                 await self._backoff(wo, attempt, coid, "OUTCOME_UNKNOWN")
-                result = await self._orders.send_recorded(request, resend=True)
+                result = await self._orders.send_recorded(request, resend=True, caller_marks_sent=True)
             if result.ok and result.order_id:
                 self.adopt(wo, coid, result.order_id, price)
                 return ChildSent(True, result.order_id, coid)

@@ -56,10 +56,19 @@ async def insert(sessions: async_sessionmaker[AsyncSession], wo: WorkingOrder, n
 
 
 # The child's link rides along in the same statement as a CTE; a row already linked with these
-# values is left alone (same row, no dead tuple per save).
-_LINK = """WITH linked AS (UPDATE trade_records SET working_order_id = $1, amend_count = $6, escalated = $8
+# values is left alone (same row, no dead tuple per save). It also marks the live child sent
+# (order_store.mark_sent's effect: its order id replaces the placeholder, NEW becomes PENDING): the
+# placer leaves that to this save, which follows every accepted child before anything else is awaited.
+# Crash-safe: until this commits the row is NEW, as while the exchange call was in flight, and a
+# restart settles it by re-sending the same client_order_id (the exchange answers with the order).
+_LINK = """WITH linked AS (UPDATE trade_records SET working_order_id = $1, amend_count = $6, escalated = $8,
+        order_id = COALESCE($5::varchar, order_id),
+        status = CASE WHEN $5::varchar IS NOT NULL AND status = 'NEW' THEN 'PENDING' ELSE status END,
+        updated_at = CASE WHEN $5::varchar IS NOT NULL AND (order_id <> $5::varchar OR status = 'NEW')
+            THEN now() ELSE updated_at END
         WHERE client_order_id = $13
-          AND (working_order_id, amend_count, escalated) IS DISTINCT FROM ($1::varchar, $6::integer, $8::boolean))
+          AND ((working_order_id, amend_count, escalated) IS DISTINCT FROM ($1::varchar, $6::integer, $8::boolean)
+               OR ($5::varchar IS NOT NULL AND (order_id <> $5::varchar OR status = 'NEW'))))
     """
 _SAVE = """UPDATE working_orders SET state = $2, filled_size = $3, limit_price = $4, current_order_id = $5,
         amend_count = $6, post_only_rejections = $7, escalated = $8, updated_at = $9::timestamptz, children = $10,
@@ -72,7 +81,8 @@ async def save(sessions: async_sessionmaker[AsyncSession], wo: WorkingOrder, ste
                now: datetime, link: str | None = None) -> None:
     """Write the current state, appending `step` (or several, in order) to the ordered list of steps;
     `link`: a child's client_order_id whose trade_records row is marked as the working order's (with its
-    re-price count and escalation), in the same statement.
+    re-price count and escalation) and, when `wo.order_id` is set (always that child's), as sent, in the
+    same statement.
     One autocommit statement: it needs no transaction around it."""
     steps = [] if step is None else [step] if isinstance(step, Step) else list(step)
     args: list[Any] = [
