@@ -28,7 +28,7 @@ from webhook.order_manager import OrderManager, PlaceResult
 from webhook.working_orders import entry, exit, store, unsure
 from webhook.working_orders.book_cache import BookCache
 from webhook.working_orders.context import WorkContext
-from webhook.working_orders.placer import ChildPlacer, RetryPolicy
+from webhook.working_orders.placer import AlreadyRecorded, ChildPlacer, RetryPolicy
 from webhook.working_orders.policy import base_size_for_quote, entry_limit_price
 from webhook.working_orders.types import EntryOrderType, Purpose, WorkingOrder, WorkingState
 from webhook.working_orders.waits import wait
@@ -142,12 +142,14 @@ class WorkingOrderDesk:
             wo = WorkingOrder(id=wo_id, intent_key=intent.intent_key, purpose=Purpose.ENTRY, symbol=intent.symbol,
                               side=intent.side, order_type=kind, source=intent.source, target_size=size,
                               started_at=now, deadline_at=None, trigger=dict(intent.trigger),
-                              price_ceiling=intent.limit_price)
+                              price_ceiling=intent.limit_price, stored=False)
             if intent.limit_price is not None:  # kept with the row (its trigger) for a restart
                 wo.trigger["price_ceiling"] = format(intent.limit_price, "f")
             entry.deadline(ctx, wo)
-            await store.insert(ctx.sessions, wo, now)
-            ok, error = await entry.place_first(ctx, wo, top)
+            try:  # its row is written with its first child's intent (ChildPlacer._record)
+                ok, error = await entry.place_first(ctx, wo, top)
+            except AlreadyRecorded:
+                return PlaceResult(True, coid0, duplicate=True)
             if not ok:
                 return PlaceResult(False, coid0, error=(error or "FAILED").split(":")[0], detail=error)
             self._adopt(wo)
@@ -190,9 +192,15 @@ class WorkingOrderDesk:
                           exit_reason=reason, exit_target_price=target_price, exit_quote_price=quote_price,
                           hard_stop_price=hard_stop_price)
         exit.deadline(ctx, wo)
-        if not await store.insert(ctx.sessions, wo, now):
+        if exit.escalates_at_once(wo, top):  # (rare) it may send nothing (dust): its row first, as it was
+            if not await store.insert(ctx.sessions, wo, now):
+                return PlaceResult(True, coid0, duplicate=True)
+        else:
+            wo.stored = False  # its row is written with its first child's intent (ChildPlacer._record)
+        try:
+            ok, error = await exit.place_first(ctx, wo, top)
+        except AlreadyRecorded:  # before anything was noted or sent
             return PlaceResult(True, coid0, duplicate=True)
-        ok, error = await exit.place_first(ctx, wo, top)
         if not ok:
             return PlaceResult(False, coid0, error=(error or "FAILED").split(":")[0], detail=error)
         self._adopt(wo)

@@ -24,6 +24,7 @@ from exchange.models import OrderKind, OrderRequest
 from shared_data import order_store
 from webhook.order_intent import client_order_id
 from webhook.order_manager import OrderManager, PlaceResult
+from webhook.working_orders import store
 from webhook.working_orders.book_cache import BookCache
 from webhook.working_orders.policy import backoff_delay, capped_entry_price, entry_limit_price
 from webhook.working_orders.types import EntryOrderType, Step, StepKind, WorkingOrder, WorkingState
@@ -47,6 +48,10 @@ class ChildSent:
     error: str | None = None
     detail: str | None = None
     unsure: bool = False  # the send's outcome is unknown: `wo` is in doubt about this child
+
+
+class AlreadyRecorded(Exception):
+    """The working order's row existed already (a replayed intent): nothing was written or sent."""
 
 
 class ChildPlacer:
@@ -123,12 +128,19 @@ class ChildPlacer:
             wo.child_ids.append(order_id)
 
     async def _record(self, wo: WorkingOrder, request: OrderRequest, now: datetime) -> None:
+        order_type = "MARKET" if request.kind is OrderKind.MARKET else "LIMIT"
+        trigger = {**wo.trigger, "working_order_id": wo.id, "post_only": request.post_only}
+        if not wo.stored:  # a new working order: its row and this first child's, together
+            if not await store.insert_with_child(
+                    self._sessions, wo, now, client_order_id=request.client_order_id, order_type=order_type,
+                    price=request.limit_price, size=request.base_size, trigger=trigger, order_time=now):
+                raise AlreadyRecorded(wo.id)
+            wo.stored = True
+            return
         await order_store.record_child_intent(
             self._sessions, client_order_id=request.client_order_id, symbol=wo.symbol, side=wo.side,
-            order_type="MARKET" if request.kind is OrderKind.MARKET else "LIMIT", price=request.limit_price,
-            size=request.base_size, source=wo.source,
-            trigger={**wo.trigger, "working_order_id": wo.id, "post_only": request.post_only},
-            exit_reason=wo.exit_reason, exit_target_price=wo.exit_target_price,
+            order_type=order_type, price=request.limit_price, size=request.base_size, source=wo.source,
+            trigger=trigger, exit_reason=wo.exit_reason, exit_target_price=wo.exit_target_price,
             exit_quote_price=wo.exit_quote_price, order_time=now, working_order_id=wo.id,
             amend_count=wo.reprice_count, escalated=wo.escalated)
 

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.enums import ExitReason, OrderSource, Side
+from core.enums import ExitReason, IngestVia, OrderSource, OrderStatus, Side
 from shared_data import direct, order_store
 from webhook.working_orders.types import EntryOrderType, Purpose, Step, WorkingOrder, WorkingState
 
@@ -47,11 +47,40 @@ _INSERT = """INSERT INTO working_orders (id, intent_key, purpose, symbol, side, 
 
 async def insert(sessions: async_sessionmaker[AsyncSession], wo: WorkingOrder, now: datetime) -> bool:
     """False when this working order was recorded before (a replayed intent)."""
+    status = await direct.execute(sessions, _INSERT, *_insert_args(wo, now))
+    return status != "INSERT 0 0"
+
+
+# A new working order's row and its first child's intent (order_store.record_child_intent's row, $1..$19) as
+# one statement: both commit together, before the child is sent (was an INSERT per row, the child's right
+# after the working order's). The child is written only when the working order is new (a replayed intent
+# sends nothing): `INSERT 0 0` then. Its values are cast because they are selected, not VALUES of the table.
+_INSERT_WITH_CHILD = "WITH wo AS (" + _INSERT + """ RETURNING id)
+INSERT INTO trade_records (order_id, client_order_id, symbol, side, order_type, status, price, size, quote_size,
+    trigger, exit_reason, exit_target_price, exit_quote_price, source, ingest_via, order_time, working_order_id,
+    amend_count, escalated)
+SELECT $18::varchar, $19::varchar, $4, $5, $20::varchar, $27::varchar, $21::numeric, $22::numeric, NULL,
+    $23::jsonb, $10, $16, $17, $7, $28::varchar, $24::timestamptz, $1, $25::integer, $26::boolean FROM wo
+ON CONFLICT (client_order_id) DO UPDATE SET working_order_id = excluded.working_order_id,
+    amend_count = excluded.amend_count, escalated = excluded.escalated"""
+
+
+def _insert_args(wo: WorkingOrder, now: datetime) -> list[Any]:
+    return [wo.id, wo.intent_key, wo.purpose.value, wo.symbol, wo.side.value, wo.order_type.value,
+            wo.source.value, wo.state.value, wo.target_size, wo.exit_reason.value if wo.exit_reason else None,
+            wo.hard_stop_price, wo.started_at, wo.deadline_at, now, json.dumps(wo.trigger, default=str),
+            wo.exit_target_price, wo.exit_quote_price]
+
+
+async def insert_with_child(sessions: async_sessionmaker[AsyncSession], wo: WorkingOrder, now: datetime, *,
+                            client_order_id: str, order_type: str, price: Decimal | None, size: Decimal | None,
+                            trigger: dict[str, Any], order_time: datetime) -> bool:
+    """insert(wo) and its first child's order_store.record_child_intent, in one autocommit statement.
+    False when this working order was recorded before: nothing was written, the child must not be sent."""
     status = await direct.execute(
-        sessions, _INSERT, wo.id, wo.intent_key, wo.purpose.value, wo.symbol, wo.side.value, wo.order_type.value,
-        wo.source.value, wo.state.value, wo.target_size, wo.exit_reason.value if wo.exit_reason else None,
-        wo.hard_stop_price, wo.started_at, wo.deadline_at, now, json.dumps(wo.trigger, default=str),
-        wo.exit_target_price, wo.exit_quote_price)
+        sessions, _INSERT_WITH_CHILD, *_insert_args(wo, now), order_store.placeholder_order_id(client_order_id),
+        client_order_id, order_type, price, size, json.dumps(trigger), order_time, wo.reprice_count, wo.escalated,
+        OrderStatus.NEW.value, IngestVia.REST.value)
     return status != "INSERT 0 0"
 
 
