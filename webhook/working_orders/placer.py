@@ -27,7 +27,7 @@ from webhook.order_manager import OrderManager, PlaceResult
 from webhook.working_orders import store
 from webhook.working_orders.book_cache import BookCache
 from webhook.working_orders.policy import backoff_delay, capped_entry_price, entry_limit_price
-from webhook.working_orders.types import EntryOrderType, Step, StepKind, WorkingOrder, WorkingState
+from webhook.working_orders.types import EntryOrderType, Purpose, Step, StepKind, WorkingOrder, WorkingState
 from webhook.working_orders.waits import wait
 
 log = get_logger(__name__)
@@ -50,8 +50,13 @@ class ChildSent:
     unsure: bool = False  # the send's outcome is unknown: `wo` is in doubt about this child
 
 
-class AlreadyRecorded(Exception):
-    """The working order's row existed already (a replayed intent): nothing was written or sent."""
+class NotRecorded(Exception):
+    """A new working order was not recorded, so its first child was not sent: it was recorded before (a
+    replayed intent), or it is an entry beside an open order of its symbol and side."""
+
+    def __init__(self, outcome: store.Inserted) -> None:
+        super().__init__(outcome)
+        self.started, self.open_order = outcome.started, outcome.open_order
 
 
 class ChildPlacer:
@@ -131,10 +136,12 @@ class ChildPlacer:
         order_type = "MARKET" if request.kind is OrderKind.MARKET else "LIMIT"
         trigger = {**wo.trigger, "working_order_id": wo.id, "post_only": request.post_only}
         if not wo.stored:  # a new working order: its row and this first child's, together
-            if not await store.insert_with_child(
-                    self._sessions, wo, now, client_order_id=request.client_order_id, order_type=order_type,
-                    price=request.limit_price, size=request.base_size, trigger=trigger, order_time=now):
-                raise AlreadyRecorded(wo.id)
+            outcome = await store.insert_with_child(
+                self._sessions, wo, now, client_order_id=request.client_order_id, order_type=order_type,
+                price=request.limit_price, size=request.base_size, trigger=trigger, order_time=now,
+                refuse_beside_open=wo.purpose is Purpose.ENTRY)
+            if not outcome.written:
+                raise NotRecorded(outcome)
             wo.stored = True
             return
         await order_store.record_child_intent(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -51,18 +52,38 @@ async def insert(sessions: async_sessionmaker[AsyncSession], wo: WorkingOrder, n
     return status != "INSERT 0 0"
 
 
-# A new working order's row and its first child's intent (order_store.record_child_intent's row, $1..$19) as
-# one statement: both commit together, before the child is sent (was an INSERT per row, the child's right
-# after the working order's). The child is written only when the working order is new (a replayed intent
-# sends nothing): `INSERT 0 0` then. Its values are cast because they are selected, not VALUES of the table.
-_INSERT_WITH_CHILD = "WITH wo AS (" + _INSERT + """ RETURNING id)
-INSERT INTO trade_records (order_id, client_order_id, symbol, side, order_type, status, price, size, quote_size,
-    trigger, exit_reason, exit_target_price, exit_quote_price, source, ingest_via, order_time, working_order_id,
-    amend_count, escalated)
-SELECT $18::varchar, $19::varchar, $4, $5, $20::varchar, $27::varchar, $21::numeric, $22::numeric, NULL,
-    $23::jsonb, $10, $16, $17, $7, $28::varchar, $24::timestamptz, $1, $25::integer, $26::boolean FROM wo
-ON CONFLICT (client_order_id) DO UPDATE SET working_order_id = excluded.working_order_id,
-    amend_count = excluded.amend_count, escalated = excluded.escalated"""
+# A new working order's row and its first child's intent (order_store.record_child_intent's row) as one
+# statement: both commit together, before the child is sent (were an INSERT each, the child's right after
+# the working order's). Nothing is written for a working order recorded before (a replayed intent) nor, for
+# an entry, beside an open order of its symbol and side (the check start_entry made in a statement of its
+# own before; here it is in the same snapshot as the insert). Values are cast: they are selected, not VALUES.
+_WO_COLUMNS = """id, intent_key, purpose, symbol, side, order_type, source, state, target_size, exit_reason,
+    hard_stop_price, started_at, deadline_at, updated_at, trigger, exit_target_price, exit_quote_price"""
+_OPEN_ORDER = (
+    "EXISTS (SELECT 1 FROM trade_records WHERE symbol = $4::varchar AND side = $5::varchar AND status IN ("
+    + ", ".join(f"'{s}'" for s in order_store.OPEN_STATUSES) + "))")
+
+
+def _insert_with_child_sql(refuse_beside_open: bool) -> str:
+    open_order = _OPEN_ORDER if refuse_beside_open else "false"
+    return f"""WITH wo AS (INSERT INTO working_orders ({_WO_COLUMNS})
+    SELECT $1::varchar, $2::varchar, $3::varchar, $4::varchar, $5::varchar, $6::varchar, $7::varchar, $8::varchar,
+        $9::numeric, $10::varchar, $11::numeric, $12::timestamptz, $13::timestamptz, $14::timestamptz, $15::jsonb,
+        $16::numeric, $17::numeric
+    WHERE NOT {open_order}
+    ON CONFLICT (id) DO NOTHING RETURNING id),
+child AS (INSERT INTO trade_records (order_id, client_order_id, symbol, side, order_type, status, price, size,
+        quote_size, trigger, exit_reason, exit_target_price, exit_quote_price, source, ingest_via, order_time,
+        working_order_id, amend_count, escalated)
+    SELECT $18::varchar, $19::varchar, $4, $5, $20::varchar, $27::varchar, $21::numeric, $22::numeric, NULL,
+        $23::jsonb, $10, $16, $17, $7, $28::varchar, $24::timestamptz, $1, $25::integer, $26::boolean FROM wo
+    ON CONFLICT (client_order_id) DO UPDATE SET working_order_id = excluded.working_order_id,
+        amend_count = excluded.amend_count, escalated = excluded.escalated
+    RETURNING 1)
+SELECT (SELECT count(*) FROM child) > 0, EXISTS (SELECT 1 FROM working_orders WHERE id = $1), {open_order}"""
+
+
+_INSERT_WITH_CHILD = {refuse: _insert_with_child_sql(refuse) for refuse in (False, True)}
 
 
 def _insert_args(wo: WorkingOrder, now: datetime) -> list[Any]:
@@ -72,16 +93,26 @@ def _insert_args(wo: WorkingOrder, now: datetime) -> list[Any]:
             wo.exit_target_price, wo.exit_quote_price]
 
 
+@dataclass(frozen=True, slots=True)
+class Inserted:
+    written: bool  # the working order and its first child are recorded: send the child
+    started: bool  # (not written) this working order was recorded before
+    open_order: bool  # (not written) an open order of the symbol and side exists
+
+
 async def insert_with_child(sessions: async_sessionmaker[AsyncSession], wo: WorkingOrder, now: datetime, *,
                             client_order_id: str, order_type: str, price: Decimal | None, size: Decimal | None,
-                            trigger: dict[str, Any], order_time: datetime) -> bool:
-    """insert(wo) and its first child's order_store.record_child_intent, in one autocommit statement.
-    False when this working order was recorded before: nothing was written, the child must not be sent."""
-    status = await direct.execute(
-        sessions, _INSERT_WITH_CHILD, *_insert_args(wo, now), order_store.placeholder_order_id(client_order_id),
-        client_order_id, order_type, price, size, json.dumps(trigger), order_time, wo.reprice_count, wo.escalated,
-        OrderStatus.NEW.value, IngestVia.REST.value)
-    return status != "INSERT 0 0"
+                            trigger: dict[str, Any], order_time: datetime,
+                            refuse_beside_open: bool = False) -> Inserted:
+    """insert(wo) and its first child's order_store.record_child_intent, in one autocommit statement; or
+    nothing, when the working order was recorded before or (`refuse_beside_open`) an open order of its
+    symbol and side exists (exists_and_open_order's two answers, as seen by the insert)."""
+    row = await direct.fetchrow(
+        sessions, _INSERT_WITH_CHILD[refuse_beside_open], *_insert_args(wo, now),
+        order_store.placeholder_order_id(client_order_id), client_order_id, order_type, price, size,
+        json.dumps(trigger), order_time, wo.reprice_count, wo.escalated, OrderStatus.NEW.value, IngestVia.REST.value)
+    assert row is not None  # the final SELECT has no FROM: one row
+    return Inserted(bool(row[0]), bool(row[1]), bool(row[2]))
 
 
 # The child's link rides along in the same statement as a CTE; a row already linked with these

@@ -46,7 +46,8 @@ async def test_the_first_childs_intent_rides_with_the_working_orders_row_and_wri
     coid = client_order_id(wo.intent_key, 0)
     trigger = {**wo.trigger, "working_order_id": wo.id, "post_only": True}
     assert await store.insert_with_child(rig.core.sessions, wo, now, client_order_id=coid, order_type="LIMIT",
-                                         price=D("100.99"), size=D("0.5"), trigger=trigger, order_time=now)
+                                         price=D("100.99"), size=D("0.5"), trigger=trigger, order_time=now,
+                                         refuse_beside_open=True) == store.Inserted(True, False, False)
     assert (await rig.row(wo.id))["state"] == "working"
     # The same child written the separate way (the next children go so), under another id: equal rows.
     other = client_order_id(wo.intent_key, 1)
@@ -60,8 +61,9 @@ async def test_the_first_childs_intent_rides_with_the_working_orders_row_and_wri
     assert (await _trade_row(rig, coid, "order_id")) == {"order_id": order_store.placeholder_order_id(coid)}
     # The working order recorded before (a replayed intent): nothing is written, so nothing may be sent.
     again = client_order_id(wo.intent_key, 2)
-    assert not await store.insert_with_child(rig.core.sessions, wo, now, client_order_id=again, order_type="LIMIT",
-                                             price=D("1"), size=D("1"), trigger={}, order_time=now)
+    assert await store.insert_with_child(rig.core.sessions, wo, now, client_order_id=again, order_type="LIMIT",
+                                         price=D("1"), size=D("1"), trigger={}, order_time=now,
+                                         refuse_beside_open=True) == store.Inserted(False, True, True)
     assert await _trade_row(rig, again) is None
     wo.state = WorkingState.FAILED  # nothing was sent: no later test's desk recovers it or sees open orders
     await rig.desk._ctx.save(wo)
@@ -129,3 +131,45 @@ async def test_the_save_marks_each_accepted_child_sent_once_and_never_regresses_
     rig.clock.advance(61)
     assert await rig.desk.step_all() == 0
     assert [o.status for o in rig.on_exchange("stmts:mark")] == ["CANCELLED", "CANCELLED"]
+
+
+async def _working_order_rows(rig: Rig, key: str) -> int:
+    async with rig.core.sessions() as session:
+        return int((await session.execute(text("SELECT count(*) FROM working_orders WHERE id = :w"),
+                                          {"w": working_order_id(key)})).scalar_one())
+
+
+async def test_a_replayed_entry_or_one_beside_an_open_order_is_answered_as_before_and_writes_and_sends_nothing(
+        rig: Rig) -> None:
+    """The started / open-order check now rides with the insert; refusals decided before it still give
+    the answer it gave first (a duplicate before an open order, both before any other refusal)."""
+    def intent(key: str, quote: str = "100") -> OrderIntent:
+        return OrderIntent(PRODUCT, Side.BUY, IntentKind.POST_ONLY, OrderSource.SIGHOOK, key, quote_size=D(quote))
+
+    rig.sim.set_price(PRODUCT, D("101"))
+    first = await rig.desk.start_entry(intent("stmts:replayed"))
+    assert first.ok and first.order_id
+    rig.clock.advance(61)
+    assert await rig.desk.step_all() == 0  # cancelled at its TTL: no longer working in memory
+    for quote in ("100", "0.000001"):  # sendable, and too small to send: a duplicate either way
+        again = await rig.desk.start_entry(intent("stmts:replayed", quote))
+        assert again.ok and again.duplicate and again.order_id == first.order_id, again
+    assert len(rig.on_exchange("stmts:replayed")) == 1
+    # An open BUY of the symbol recorded elsewhere (a plain order, still NEW): no entry beside it.
+    blocker = client_order_id("stmts:blocker")
+    async with rig.core.sessions() as session, session.begin():
+        await order_store.record_intent(
+            session, client_order_id=blocker, symbol=PRODUCT, side=Side.BUY, order_type="LIMIT", price=D("90"),
+            size=D("1"), quote_size=None, source=OrderSource.SIGHOOK, trigger={}, exit_reason=None,
+            exit_target_price=None, exit_quote_price=None, order_time=rig.clock.now())
+    for quote in ("100", "0.000001"):
+        refused = await rig.desk.start_entry(intent("stmts:beside", quote))
+        assert not refused.ok and refused.error == "OPEN_ORDER_SAME_SIDE", refused
+    assert await _working_order_rows(rig, "stmts:beside") == 0 and rig.on_exchange("stmts:beside") == []
+    assert await _trade_row(rig, client_order_id("stmts:beside", 0)) is None
+    async with rig.core.sessions() as session, session.begin():
+        await order_store.mark_rejected(session, blocker, "test over")
+    placed = await rig.desk.start_entry(intent("stmts:beside"))  # nothing open now: worked as usual
+    assert placed.ok and placed.order_id and await _working_order_rows(rig, "stmts:beside") == 1
+    rig.clock.advance(61)
+    assert await rig.desk.step_all() == 0
