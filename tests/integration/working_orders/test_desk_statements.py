@@ -18,6 +18,7 @@ from tests.integration.working_orders.conftest import PRODUCT, Rig
 from webhook.order_intent import IntentKind, OrderIntent, client_order_id
 from webhook.working_orders import store
 from webhook.working_orders.desk import WorkingOrderDesk, working_order_id
+from webhook.working_orders.reprice import cancel_child
 from webhook.working_orders.types import EntryOrderType, Purpose, WorkingOrder, WorkingState
 
 # Every column the child's intent writes (order_store.record_child_intent), bar its keys.
@@ -173,3 +174,35 @@ async def test_a_replayed_entry_or_one_beside_an_open_order_is_answered_as_befor
     assert placed.ok and placed.order_id and await _working_order_rows(rig, "stmts:beside") == 1
     rig.clock.advance(61)
     assert await rig.desk.step_all() == 0
+
+
+async def test_a_re_priced_child_accepted_but_never_saved_is_worked_by_the_next_desk_not_left_resting(
+        rig: Rig) -> None:
+    """A crash after the exchange accepted a re-priced child, before the save: the working order still
+    points at the cancelled child. The new child's row is still NEW (marked sent only by that save, in
+    the same statement), so the next desk settles and works it. (With a separate mark_sent before the
+    save, a crash between the two left it PENDING and unowned: resting with nobody to cancel it.)"""
+    rig.sim.set_price(PRODUCT, D("101"))
+    placed = await rig.desk.start_entry(OrderIntent(PRODUCT, Side.BUY, IntentKind.POST_ONLY, OrderSource.SIGHOOK,
+                                                    "stmts:reprice-crash", quote_size=D("100")))
+    assert placed.ok and placed.order_id
+    [wo] = [w for w in rig.desk.working() if w.intent_key == "stmts:reprice-crash"]
+    final = await cancel_child(rig.desk._ctx, wo)
+    assert final is not None and final.status == "CANCELLED"
+    sent = await rig.desk._ctx.placer.send(wo, kind=OrderKind.LIMIT_GTC, size=wo.remaining, price=D("101.49"),
+                                           post_only=True, tick=D("0.01"))
+    assert sent.ok and sent.order_id  # ... and the process dies here
+    assert (await rig.row(wo.id))["current_order_id"] == placed.order_id
+    rig.clock.advance(5)
+    await rig.reconciler.run_once("start")
+    fresh = WorkingOrderDesk(rig.core.adapter, rig.orders, rig.core.sessions, rig.desk._ctx.settings, rig.clock,
+                             settle=rig.core.fills.process_order)
+    assert await fresh.recover() == 1
+    await fresh.step_all()
+    saved = await rig.row(wo.id)
+    assert saved["state"] == "working" and saved["current_order_id"] == sent.order_id
+    assert fresh.owns(sent.order_id)
+    rig.clock.advance(61)
+    assert await fresh.step_all() == 0
+    assert [o.status for o in rig.on_exchange("stmts:reprice-crash")] == ["CANCELLED", "CANCELLED"]
+    assert (await rig.row(wo.id))["state"] == "cancelled"
