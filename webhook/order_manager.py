@@ -201,11 +201,13 @@ class OrderManager:
         return PlaceResult(False, coid, error="NOT_LEADER", detail=str(exc))
 
     async def send_recorded(self, request: OrderRequest, *, epoch_checked: bool = False,
-                            resend: bool = False) -> PlaceResult:
+                            resend: bool = False, caller_marks_sent: bool = False) -> PlaceResult:
         """Send an order whose row is already recorded, and record the answer. `epoch_checked`: the
         caller checked the leader epoch in the transaction that wrote the row (`_send` does).
         `resend`: an earlier send of this client_order_id may have reached the exchange, so a re-send
-        the exchange certainly did not process proves nothing: the row stays NEW (outcome unknown)."""
+        the exchange certainly did not process proves nothing: the row stays NEW (outcome unknown).
+        `caller_marks_sent`: an accepted order's row is marked sent by the caller's next statement
+        (the working-order desk's save does it with the child's link); refusals are recorded here."""
         coid = request.client_order_id
         if not epoch_checked:  # e.g. a re-send of a recorded row: check the epoch just before it
             try:
@@ -233,7 +235,8 @@ class OrderManager:
             log.error("order_send_failed", client_order_id=coid, symbol=request.product_id, error=str(exc))
             return PlaceResult(False, coid, error="EXCHANGE_ERROR", detail=str(exc))
         if answer.success and answer.order_id:
-            await order_store.mark_sent_alone(self._sessions, coid, answer.order_id)
+            if not caller_marks_sent:
+                await order_store.mark_sent_alone(self._sessions, coid, answer.order_id)
         else:
             async with single_statement(self._sessions) as session:
                 await order_store.mark_rejected(session, coid, f"{answer.error}: {answer.message or ''}")

@@ -28,7 +28,7 @@ from webhook.order_manager import OrderManager, PlaceResult
 from webhook.working_orders import entry, exit, store, unsure
 from webhook.working_orders.book_cache import BookCache
 from webhook.working_orders.context import WorkContext
-from webhook.working_orders.placer import ChildPlacer, RetryPolicy
+from webhook.working_orders.placer import ChildPlacer, NotRecorded, RetryPolicy
 from webhook.working_orders.policy import base_size_for_quote, entry_limit_price
 from webhook.working_orders.types import EntryOrderType, Purpose, WorkingOrder, WorkingState
 from webhook.working_orders.waits import wait
@@ -42,6 +42,11 @@ RISK_REFUSALS = frozenset(c.value for c in EntryRefusalCode)
 
 def working_order_id(intent_key: str) -> str:
     return "wo-" + hashlib.sha256(intent_key.encode()).hexdigest()[:32]
+
+
+def _open_order(intent: OrderIntent, coid0: str) -> PlaceResult:
+    return PlaceResult(False, coid0, error="OPEN_ORDER_SAME_SIDE",
+                       detail=f"an open {intent.side.value} order exists for {intent.symbol}")
 
 
 class WorkingOrderDesk:
@@ -104,26 +109,26 @@ class WorkingOrderDesk:
         coid0 = client_order_id(intent.intent_key)
         async with self._lock:
             wo_id = working_order_id(intent.intent_key)
-            started, open_order = await store.exists_and_open_order(ctx.sessions, wo_id, intent.symbol, intent.side)
-            if started:  # a replayed intent (rare): its first child's order id for the answer
-                async with read_session(ctx.sessions) as session:
-                    row = await order_store.find_by_client_order_id(session, coid0)
-                return PlaceResult(True, coid0, order_id=row.order_id if row else None, duplicate=True)
-            if open_order or any(
-                    w.symbol == intent.symbol and w.side is intent.side for w in self._working.values()):
-                return PlaceResult(False, coid0, error="OPEN_ORDER_SAME_SIDE",
-                                   detail=f"an open {intent.side.value} order exists for {intent.symbol}")
+            # Whether this intent was started before, or an open order of its side exists, is asked by the
+            # statement that records it (ChildPlacer._record). Any other refusal asks first (_answered),
+            # so the answer stays what it was: a replayed intent is a duplicate, an open order comes next.
+            if any(w.symbol == intent.symbol and w.side is intent.side for w in self._working.values()):
+                return await self._answered(wo_id, intent, coid0) or _open_order(intent, coid0)
             try:
                 product = await ctx.product(intent.symbol)
                 top = await ctx.books.top(intent.symbol, fresh=True)
                 fee = await ctx.orders.fee_tier()  # the rates entry sizing checked the caps with
             except ExchangeError as exc:
-                return PlaceResult(False, coid0, error="EXCHANGE_UNAVAILABLE", detail=str(exc))
+                return await self._answered(wo_id, intent, coid0) or PlaceResult(
+                    False, coid0, error="EXCHANGE_UNAVAILABLE", detail=str(exc))
             if top is None:
-                return PlaceResult(False, coid0, error="NO_BOOK", detail=f"no bid/ask for {intent.symbol}")
+                return await self._answered(wo_id, intent, coid0) or PlaceResult(
+                    False, coid0, error="NO_BOOK", detail=f"no bid/ask for {intent.symbol}")
             refusal = red_day_refusal(intent.symbol, product.price_change_24h_pct,
                                       ctx.settings.allow_buys_on_red_day)
             if refusal is not None:
+                if (answered := await self._answered(wo_id, intent, coid0)) is not None:
+                    return answered
                 log.info("entry_refused", symbol=intent.symbol, code=refusal.code.value, detail=refusal.detail)
                 return PlaceResult(False, coid0, error=refusal.code.value, detail=refusal.detail)
             size = intent.base_size
@@ -136,18 +141,21 @@ class WorkingOrderDesk:
                 size = base_size_for_quote(intent.quote_size, price, rate, product.base_increment)
             size = size - size % product.base_increment
             if size <= 0 or size < product.base_min_size:
-                return PlaceResult(False, coid0, error="SIZE_TOO_SMALL",
-                                   detail=f"{size} < min {product.base_min_size} {product.base_currency}")
+                return await self._answered(wo_id, intent, coid0) or PlaceResult(
+                    False, coid0, error="SIZE_TOO_SMALL",
+                    detail=f"{size} < min {product.base_min_size} {product.base_currency}")
             now = ctx.clock.now()
             wo = WorkingOrder(id=wo_id, intent_key=intent.intent_key, purpose=Purpose.ENTRY, symbol=intent.symbol,
                               side=intent.side, order_type=kind, source=intent.source, target_size=size,
                               started_at=now, deadline_at=None, trigger=dict(intent.trigger),
-                              price_ceiling=intent.limit_price)
+                              price_ceiling=intent.limit_price, stored=False)
             if intent.limit_price is not None:  # kept with the row (its trigger) for a restart
                 wo.trigger["price_ceiling"] = format(intent.limit_price, "f")
             entry.deadline(ctx, wo)
-            await store.insert(ctx.sessions, wo, now)
-            ok, error = await entry.place_first(ctx, wo, top)
+            try:  # its row is written with its first child's intent (ChildPlacer._record)
+                ok, error = await entry.place_first(ctx, wo, top)
+            except NotRecorded as refused:  # nothing was written, noted or sent
+                return await self._duplicate(coid0) if refused.started else _open_order(intent, coid0)
             if not ok:
                 return PlaceResult(False, coid0, error=(error or "FAILED").split(":")[0], detail=error)
             self._adopt(wo)
@@ -156,6 +164,20 @@ class WorkingOrderDesk:
                 # "working" — blocking the next entry of the symbol — until the next poll.
                 await self._step_one(wo)
             return PlaceResult(True, wo.client_order_id or coid0, order_id=wo.order_id)
+
+    async def _answered(self, wo_id: str, intent: OrderIntent, coid0: str) -> PlaceResult | None:
+        """The answer to an intent already started (a duplicate) or beside an open order of its side."""
+        started, open_order = await store.exists_and_open_order(self._ctx.sessions, wo_id, intent.symbol,
+                                                                intent.side)
+        if started:
+            return await self._duplicate(coid0)
+        return _open_order(intent, coid0) if open_order else None
+
+    async def _duplicate(self, coid0: str) -> PlaceResult:
+        """A replayed intent (rare): its first child's order id for the answer."""
+        async with read_session(self._ctx.sessions) as session:
+            row = await order_store.find_by_client_order_id(session, coid0)
+        return PlaceResult(True, coid0, order_id=row.order_id if row else None, duplicate=True)
 
     # ---- exits ------------------------------------------------------------------------------
     @property
@@ -190,9 +212,15 @@ class WorkingOrderDesk:
                           exit_reason=reason, exit_target_price=target_price, exit_quote_price=quote_price,
                           hard_stop_price=hard_stop_price)
         exit.deadline(ctx, wo)
-        if not await store.insert(ctx.sessions, wo, now):
+        if exit.escalates_at_once(wo, top):  # (rare) it may send nothing (dust): its row first, as it was
+            if not await store.insert(ctx.sessions, wo, now):
+                return PlaceResult(True, coid0, duplicate=True)
+        else:
+            wo.stored = False  # its row is written with its first child's intent (ChildPlacer._record)
+        try:
+            ok, error = await exit.place_first(ctx, wo, top)
+        except NotRecorded:  # recorded before: nothing was written, noted or sent
             return PlaceResult(True, coid0, duplicate=True)
-        ok, error = await exit.place_first(ctx, wo, top)
         if not ok:
             return PlaceResult(False, coid0, error=(error or "FAILED").split(":")[0], detail=error)
         self._adopt(wo)

@@ -29,9 +29,14 @@ def deadline(ctx: WorkContext, wo: WorkingOrder) -> None:
     wo.deadline_at = wo.started_at + timedelta(seconds=ctx.settings.exit_escalate_s)
 
 
+def escalates_at_once(wo: WorkingOrder, top: BookTop) -> bool:
+    """The bid is at the hard stop already: the exit starts as a market order (or as nothing, for dust)."""
+    return wo.hard_stop_price is not None and top.bid <= wo.hard_stop_price
+
+
 async def place_first(ctx: WorkContext, wo: WorkingOrder, top: BookTop) -> tuple[bool, str | None]:
     product = await ctx.product(wo.symbol)
-    if wo.hard_stop_price is not None and top.bid <= wo.hard_stop_price:
+    if escalates_at_once(wo, top):
         return await _escalate(ctx, wo, "hard_stop_reached", first=True)
     price = exit_limit_price(top.bid, ctx.settings.exit_limit_offset, product.price_increment)
     sent = await ctx.placer.send(wo, kind=OrderKind.LIMIT_GTC, size=wo.target_size, price=price, post_only=False,

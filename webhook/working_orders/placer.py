@@ -24,9 +24,10 @@ from exchange.models import OrderKind, OrderRequest
 from shared_data import order_store
 from webhook.order_intent import client_order_id
 from webhook.order_manager import OrderManager, PlaceResult
+from webhook.working_orders import store
 from webhook.working_orders.book_cache import BookCache
 from webhook.working_orders.policy import backoff_delay, capped_entry_price, entry_limit_price
-from webhook.working_orders.types import EntryOrderType, Step, StepKind, WorkingOrder, WorkingState
+from webhook.working_orders.types import EntryOrderType, Purpose, Step, StepKind, WorkingOrder, WorkingState
 from webhook.working_orders.waits import wait
 
 log = get_logger(__name__)
@@ -49,6 +50,15 @@ class ChildSent:
     unsure: bool = False  # the send's outcome is unknown: `wo` is in doubt about this child
 
 
+class NotRecorded(Exception):
+    """A new working order was not recorded, so its first child was not sent: it was recorded before (a
+    replayed intent), or it is an entry beside an open order of its symbol and side."""
+
+    def __init__(self, outcome: store.Inserted) -> None:
+        super().__init__(outcome)
+        self.started, self.open_order = outcome.started, outcome.open_order
+
+
 class ChildPlacer:
     def __init__(self, orders: OrderManager, sessions: async_sessionmaker[AsyncSession], books: BookCache,
                  clock: Clock, retry: RetryPolicy, record_step: Callable[[WorkingOrder, Step], object],
@@ -66,7 +76,8 @@ class ChildPlacer:
 
     async def send(self, wo: WorkingOrder, *, kind: OrderKind, size: Decimal, price: Decimal | None,
                    post_only: bool, tick: Decimal) -> ChildSent:
-        """Place the next child of `wo` for `size`; on success `wo` points at it."""
+        """Place the next child of `wo` for `size`; on success `wo` points at it, and the caller's next
+        statement must be its save (WorkContext.save), which also marks the child sent."""
         last = ChildSent(False, error="NOT_ATTEMPTED")
         for attempt in range(self._retry.max_retries + 1):
             coid = client_order_id(wo.intent_key, wo.children)
@@ -75,11 +86,12 @@ class ChildPlacer:
                                    base_size=size, limit_price=price, post_only=post_only)
             await self._record(wo, request, self._clock.now())
             self._claim(coid)
-            result = await self._orders.send_recorded(request)
+            # An accepted child is marked sent by the caller's save of `wo` (store.save), its next statement.
+            result = await self._orders.send_recorded(request, caller_marks_sent=True)
             while result.error == "OUTCOME_UNKNOWN" and attempt < self._retry.max_retries:
                 attempt += 1  # same id again: the exchange answers with the order if it exists
                 await self._backoff(wo, attempt, coid, "OUTCOME_UNKNOWN")
-                result = await self._orders.send_recorded(request, resend=True)
+                result = await self._orders.send_recorded(request, resend=True, caller_marks_sent=True)
             if result.ok and result.order_id:
                 self.adopt(wo, coid, result.order_id, price)
                 return ChildSent(True, result.order_id, coid)
@@ -121,12 +133,21 @@ class ChildPlacer:
             wo.child_ids.append(order_id)
 
     async def _record(self, wo: WorkingOrder, request: OrderRequest, now: datetime) -> None:
+        order_type = "MARKET" if request.kind is OrderKind.MARKET else "LIMIT"
+        trigger = {**wo.trigger, "working_order_id": wo.id, "post_only": request.post_only}
+        if not wo.stored:  # a new working order: its row and this first child's, together
+            outcome = await store.insert_with_child(
+                self._sessions, wo, now, client_order_id=request.client_order_id, order_type=order_type,
+                price=request.limit_price, size=request.base_size, trigger=trigger, order_time=now,
+                refuse_beside_open=wo.purpose is Purpose.ENTRY)
+            if not outcome.written:
+                raise NotRecorded(outcome)
+            wo.stored = True
+            return
         await order_store.record_child_intent(
             self._sessions, client_order_id=request.client_order_id, symbol=wo.symbol, side=wo.side,
-            order_type="MARKET" if request.kind is OrderKind.MARKET else "LIMIT", price=request.limit_price,
-            size=request.base_size, source=wo.source,
-            trigger={**wo.trigger, "working_order_id": wo.id, "post_only": request.post_only},
-            exit_reason=wo.exit_reason, exit_target_price=wo.exit_target_price,
+            order_type=order_type, price=request.limit_price, size=request.base_size, source=wo.source,
+            trigger=trigger, exit_reason=wo.exit_reason, exit_target_price=wo.exit_target_price,
             exit_quote_price=wo.exit_quote_price, order_time=now, working_order_id=wo.id,
             amend_count=wo.reprice_count, escalated=wo.escalated)
 

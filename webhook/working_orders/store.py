@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.enums import ExitReason, OrderSource, Side
+from core.enums import ExitReason, IngestVia, OrderSource, OrderStatus, Side
 from shared_data import direct, order_store
 from webhook.working_orders.types import EntryOrderType, Purpose, Step, WorkingOrder, WorkingState
 
@@ -47,19 +48,87 @@ _INSERT = """INSERT INTO working_orders (id, intent_key, purpose, symbol, side, 
 
 async def insert(sessions: async_sessionmaker[AsyncSession], wo: WorkingOrder, now: datetime) -> bool:
     """False when this working order was recorded before (a replayed intent)."""
-    status = await direct.execute(
-        sessions, _INSERT, wo.id, wo.intent_key, wo.purpose.value, wo.symbol, wo.side.value, wo.order_type.value,
-        wo.source.value, wo.state.value, wo.target_size, wo.exit_reason.value if wo.exit_reason else None,
-        wo.hard_stop_price, wo.started_at, wo.deadline_at, now, json.dumps(wo.trigger, default=str),
-        wo.exit_target_price, wo.exit_quote_price)
+    status = await direct.execute(sessions, _INSERT, *_insert_args(wo, now))
     return status != "INSERT 0 0"
 
 
+# A new working order's row and its first child's intent (order_store.record_child_intent's row) as one
+# statement: both commit together, before the child is sent (were an INSERT each, the child's right after
+# the working order's). Nothing is written for a working order recorded before (a replayed intent) nor, for
+# an entry, beside an open order of its symbol and side (the check start_entry made in a statement of its
+# own before; here it is in the same snapshot as the insert). Values are cast: they are selected, not VALUES.
+_WO_COLUMNS = """id, intent_key, purpose, symbol, side, order_type, source, state, target_size, exit_reason,
+    hard_stop_price, started_at, deadline_at, updated_at, trigger, exit_target_price, exit_quote_price"""
+_OPEN_ORDER = (
+    "EXISTS (SELECT 1 FROM trade_records WHERE symbol = $4::varchar AND side = $5::varchar AND status IN ("
+    + ", ".join(f"'{s}'" for s in order_store.OPEN_STATUSES) + "))")
+
+
+def _insert_with_child_sql(refuse_beside_open: bool) -> str:
+    open_order = _OPEN_ORDER if refuse_beside_open else "false"
+    return f"""WITH wo AS (INSERT INTO working_orders ({_WO_COLUMNS})
+    SELECT $1::varchar, $2::varchar, $3::varchar, $4::varchar, $5::varchar, $6::varchar, $7::varchar, $8::varchar,
+        $9::numeric, $10::varchar, $11::numeric, $12::timestamptz, $13::timestamptz, $14::timestamptz, $15::jsonb,
+        $16::numeric, $17::numeric
+    WHERE NOT {open_order}
+    ON CONFLICT (id) DO NOTHING RETURNING id),
+child AS (INSERT INTO trade_records (order_id, client_order_id, symbol, side, order_type, status, price, size,
+        quote_size, trigger, exit_reason, exit_target_price, exit_quote_price, source, ingest_via, order_time,
+        working_order_id, amend_count, escalated)
+    SELECT $18::varchar, $19::varchar, $4, $5, $20::varchar, $27::varchar, $21::numeric, $22::numeric, NULL,
+        $23::jsonb, $10, $16, $17, $7, $28::varchar, $24::timestamptz, $1, $25::integer, $26::boolean FROM wo
+    ON CONFLICT (client_order_id) DO UPDATE SET working_order_id = excluded.working_order_id,
+        amend_count = excluded.amend_count, escalated = excluded.escalated
+    RETURNING 1)
+SELECT (SELECT count(*) FROM child) > 0, EXISTS (SELECT 1 FROM working_orders WHERE id = $1), {open_order}"""
+
+
+_INSERT_WITH_CHILD = {refuse: _insert_with_child_sql(refuse) for refuse in (False, True)}
+
+
+def _insert_args(wo: WorkingOrder, now: datetime) -> list[Any]:
+    return [wo.id, wo.intent_key, wo.purpose.value, wo.symbol, wo.side.value, wo.order_type.value,
+            wo.source.value, wo.state.value, wo.target_size, wo.exit_reason.value if wo.exit_reason else None,
+            wo.hard_stop_price, wo.started_at, wo.deadline_at, now, json.dumps(wo.trigger, default=str),
+            wo.exit_target_price, wo.exit_quote_price]
+
+
+@dataclass(frozen=True, slots=True)
+class Inserted:
+    written: bool  # the working order and its first child are recorded: send the child
+    started: bool  # (not written) this working order was recorded before
+    open_order: bool  # (not written) an open order of the symbol and side exists
+
+
+async def insert_with_child(sessions: async_sessionmaker[AsyncSession], wo: WorkingOrder, now: datetime, *,
+                            client_order_id: str, order_type: str, price: Decimal | None, size: Decimal | None,
+                            trigger: dict[str, Any], order_time: datetime,
+                            refuse_beside_open: bool = False) -> Inserted:
+    """insert(wo) and its first child's order_store.record_child_intent, in one autocommit statement; or
+    nothing, when the working order was recorded before or (`refuse_beside_open`) an open order of its
+    symbol and side exists (exists_and_open_order's two answers, as seen by the insert)."""
+    row = await direct.fetchrow(
+        sessions, _INSERT_WITH_CHILD[refuse_beside_open], *_insert_args(wo, now),
+        order_store.placeholder_order_id(client_order_id), client_order_id, order_type, price, size,
+        json.dumps(trigger), order_time, wo.reprice_count, wo.escalated, OrderStatus.NEW.value, IngestVia.REST.value)
+    assert row is not None  # the final SELECT has no FROM: one row
+    return Inserted(bool(row[0]), bool(row[1]), bool(row[2]))
+
+
 # The child's link rides along in the same statement as a CTE; a row already linked with these
-# values is left alone (same row, no dead tuple per save).
-_LINK = """WITH linked AS (UPDATE trade_records SET working_order_id = $1, amend_count = $6, escalated = $8
+# values is left alone (same row, no dead tuple per save). It also marks the live child sent
+# (order_store.mark_sent's effect: its order id replaces the placeholder, NEW becomes PENDING): the
+# placer leaves that to this save, which follows every accepted child before anything else is awaited.
+# Crash-safe: until this commits the row is NEW, as while the exchange call was in flight, and a
+# restart settles it by re-sending the same client_order_id (the exchange answers with the order).
+_LINK = """WITH linked AS (UPDATE trade_records SET working_order_id = $1, amend_count = $6, escalated = $8,
+        order_id = COALESCE($5::varchar, order_id),
+        status = CASE WHEN $5::varchar IS NOT NULL AND status = 'NEW' THEN 'PENDING' ELSE status END,
+        updated_at = CASE WHEN $5::varchar IS NOT NULL AND (order_id <> $5::varchar OR status = 'NEW')
+            THEN now() ELSE updated_at END
         WHERE client_order_id = $13
-          AND (working_order_id, amend_count, escalated) IS DISTINCT FROM ($1::varchar, $6::integer, $8::boolean))
+          AND ((working_order_id, amend_count, escalated) IS DISTINCT FROM ($1::varchar, $6::integer, $8::boolean)
+               OR ($5::varchar IS NOT NULL AND (order_id <> $5::varchar OR status = 'NEW'))))
     """
 _SAVE = """UPDATE working_orders SET state = $2, filled_size = $3, limit_price = $4, current_order_id = $5,
         amend_count = $6, post_only_rejections = $7, escalated = $8, updated_at = $9::timestamptz, children = $10,
@@ -72,7 +141,8 @@ async def save(sessions: async_sessionmaker[AsyncSession], wo: WorkingOrder, ste
                now: datetime, link: str | None = None) -> None:
     """Write the current state, appending `step` (or several, in order) to the ordered list of steps;
     `link`: a child's client_order_id whose trade_records row is marked as the working order's (with its
-    re-price count and escalation), in the same statement.
+    re-price count and escalation) and, when `wo.order_id` is set (always that child's), as sent, in the
+    same statement.
     One autocommit statement: it needs no transaction around it."""
     steps = [] if step is None else [step] if isinstance(step, Step) else list(step)
     args: list[Any] = [

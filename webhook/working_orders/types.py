@@ -94,6 +94,8 @@ class WorkingOrder:
     post_only_rejections: int = 0
     escalated: bool = False
     child_ids: list[str] = field(default_factory=list)
+    # False until the working order's row is written: with its first child's intent, in one statement.
+    stored: bool = True
     unsure_coid: str | None = None  # the child whose send outcome is unknown (state UNSURE)
     # Entries: the best ask the sizing function checked the caps at (webhook/alerts/sizing.py). A buy
     # never rests above it, so re-pricing after the bid can never order more than was checked.
