@@ -173,7 +173,7 @@ class Driver:
                 # Nothing of this product can react to an inner point: no position for the sentinel to
                 # guard and no order resting on the book. Its close still trades (entries price off it).
                 stats.skipped_points += 1
-                if t >= next_poll and desk.working():  # the desk's polls fall at the same instants either way
+                if t >= next_poll and desk.has_working():  # the desk's polls fall at the same instants either way
                     next_poll, clock_s = await self._poll(t), t
                 continue
             price = prices[k][refs[j]]
@@ -213,7 +213,7 @@ class Driver:
                         self._bands.pop(pid, None)  # the sentinel evaluated it
                     if venue.pending() or self._tasks:
                         await self._settle()
-            if t >= next_poll and desk.working():  # at the same instants whether or not the point was deferred
+            if t >= next_poll and desk.has_working():  # at the same instants whether or not the point was deferred
                 next_poll, clock_s = await self._poll(t), t
         self._land()
         if now_s >= 0 and clock_s != now_s:

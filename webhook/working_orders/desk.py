@@ -95,6 +95,10 @@ class WorkingOrderDesk:
     def working(self) -> list[WorkingOrder]:
         return list(self._working.values())
 
+    def has_working(self) -> bool:
+        """Whether any working order is in flight (a replay asks at every price point)."""
+        return bool(self._working)
+
     def working_exit(self, symbol: str) -> WorkingOrder | None:
         return next((w for w in self._working.values() if w.purpose is Purpose.EXIT and w.symbol == symbol), None)
 

@@ -137,6 +137,7 @@ async def test_a_restarted_desk_adopts_a_resting_entry_and_cancels_it_at_its_ttl
                              settle=core.fills.process_order)
     assert await fresh.recover() == 1
     [wo] = fresh.working()
+    assert fresh.has_working()
     assert (wo.id, wo.order_id, wo.children, wo.limit_price) == (wo_id, placed.order_id, 1, D("100.99"))
     assert fresh.owns(placed.order_id)
     desk.clock.advance(61)

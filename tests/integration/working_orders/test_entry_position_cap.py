@@ -56,7 +56,7 @@ async def test_a_post_only_alert_entry_is_position_checked_at_the_maker_fee_it_i
     # Cap 99.10 USD: 100 USD at the maker fee buys 99.40 USD of ETH — refused, nothing sent.
     status, code = await _alert(desk, "0.991", "pos-cap:over")
     assert (status, code) == (AlertStatus.REJECTED_RISK, "over_position_cap")
-    assert desk.sim.engine.orders == {} and desk.desk.working() == []
+    assert desk.sim.engine.orders == {} and desk.desk.working() == [] and not desk.desk.has_working()
     # Cap 99.50 USD: ordered, and what the exchange then holds is within it.
     status, _code = await _alert(desk, "0.995", "pos-cap:within")
     assert status is AlertStatus.ORDERED
