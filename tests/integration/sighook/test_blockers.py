@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared_data.db import unit_of_work
+from shared_data.db import read_session, unit_of_work
 from shared_data.models import Alert, Fill, PassiveOrder, RiskState, TradeRecord
 from sighook.entry_alerts import EntryBlockers, load_blockers
 from tests.integration.sighook.support import clear_tables
@@ -47,9 +47,12 @@ async def test_blockers_find_breakers_positions_and_open_buys(db_sessions: async
             _alert("a1", "ALERTED-USD", "buy", "accepted"), _alert("a2", "DONE-USD", "buy", "ordered"),
             _alert("a3", "SELL-ALERT-USD", "sell", "accepted"),
         ])
+    expected = EntryBlockers(tripped_breakers=("daily_loss", "losing_streak"), positions=frozenset({"HELD-USD"}),
+                             open_buys=frozenset({"PASSIVE-USD", "RECORDED-USD", "ALERTED-USD"}))
+    # Both ways the statement is sent: on the driver (autocommit, as the planner reads) and through
+    # SQLAlchemy's driver-level execute (a session whose BEGIN is still pending).
+    async with read_session(db_sessions) as session:
+        assert await load_blockers(session) == expected
     async with db_sessions() as session:
-        blockers = await load_blockers(session)
-    assert blockers == EntryBlockers(tripped_breakers=("daily_loss", "losing_streak"),
-                                     positions=frozenset({"HELD-USD"}),
-                                     open_buys=frozenset({"PASSIVE-USD", "RECORDED-USD", "ALERTED-USD"}))
+        assert await load_blockers(session) == expected
     await clear_tables(db_sessions)
