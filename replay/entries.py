@@ -137,6 +137,12 @@ class InProcessEntryAlerter(EntryAlerter):
             body_sha256=body_sha256(raw), source_ip=REPLAY_SOURCE_IP,
             status_reason=refusal.message if refusal else None, reason_code=refusal.code.value if refusal else None,
         )
+        if refusal is None and self._generation is not None:
+            # The queue was empty before this alert (every delivery empties it) and nothing else writes
+            # alerts: the worker's claim would take exactly this one, so it is stored and executed in one
+            # transaction (the claim's read is the insert's RETURNING).
+            await self._worker.insert_and_process(record)  # a duplicate key: already stored, the endpoint's 200
+            return "sent"
         async with single_statement(self._sessions) as session:
             alert_id = await insert_alert(session, record)
         if alert_id is None:
@@ -144,13 +150,8 @@ class InProcessEntryAlerter(EntryAlerter):
         if refusal is not None:
             self._count(refusal.code.value)
             return "rejected"
-        if self._generation is None:  # the reference path: the worker's loop, until the queue is empty
-            while await self._worker.process_one():
-                pass
-        else:
-            # The queue was empty before this insert (every delivery empties it) and nothing else writes
-            # alerts: this alert is the only accepted one, so one claim takes it and a second finds none.
-            await self._worker.process_one()
+        while await self._worker.process_one():  # the reference path: the worker's loop, until the queue is empty
+            pass
         return "sent"
 
     def _count(self, what: str) -> None:
