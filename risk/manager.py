@@ -12,7 +12,9 @@ checked here.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -57,6 +59,24 @@ class RiskSnapshot:
         }
 
 
+# What `state` reads; a caller that reads the database right before an entry check may fold it into its own
+# statement and hand the rows to the check (`prefetched_state`), saving the check its round trip.
+STATE_SQL = "SELECT breaker, tripped, reason, details, tripped_at FROM risk_state"
+_PREFETCHED: ContextVar[Sequence[Sequence[Any]] | None] = ContextVar("risk_state_prefetched", default=None)
+
+
+@contextmanager
+def prefetched_state(rows: Sequence[Sequence[Any]] | None) -> Iterator[None]:
+    """Within the block, this task's next `check_entry` uses `rows` (of STATE_SQL's columns, read by the
+    caller with nothing but computation between that read and the check) instead of reading them itself.
+    None: it reads them itself."""
+    token = _PREFETCHED.set(rows)
+    try:
+        yield
+    finally:
+        _PREFETCHED.reset(token)
+
+
 class RiskManager:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: RiskSettings, *,
                  clock: Clock | None = None, notifier: Notifier | None = None) -> None:
@@ -80,9 +100,11 @@ class RiskManager:
     async def state(self) -> RiskSnapshot:
         # One read standing alone: straight through the driver (shared_data.direct).
         async with asyncio.timeout(DB_TIMEOUT_S):
-            records = await direct.fetch(
-                self._sessions, "SELECT breaker, tripped, reason, details, tripped_at FROM risk_state")
-        rows = {r["breaker"]: _StateRow(r["tripped"], r["reason"], r["details"], r["tripped_at"]) for r in records}
+            records = await direct.fetch(self._sessions, STATE_SQL)
+        return self._state_of(records)
+
+    def _state_of(self, records: Sequence[Sequence[Any]]) -> RiskSnapshot:
+        rows = {r[0]: _StateRow(r[1], r[2], r[3], r[4]) for r in records}
         self._known = rows
         snapshot = _snapshot(rows, rules.utc_day(self._clock.now()))
         for breaker, status in snapshot.breakers.items():
@@ -92,8 +114,13 @@ class RiskManager:
     async def check_entry(self, symbol: str, notional: Decimal, account_value: Decimal,
                           quote_age_s: float | None) -> RiskVerdict:
         """May a new entry bring `symbol`'s position to `notional` USD? (Exits are never checked.)"""
+        prefetched = _PREFETCHED.get()
         try:
-            snapshot = await self.state()
+            if prefetched is not None:
+                _PREFETCHED.set(None)  # good for this one check only
+                snapshot = self._state_of(prefetched)
+            else:
+                snapshot = await self.state()
             today = rules.utc_day(self._clock.now())
             expired = [b for b, s in snapshot.breakers.items() if rules.daily_loss_expired(s, today)]
             if expired:
