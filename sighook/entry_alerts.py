@@ -27,7 +27,6 @@ from core.logging import get_logger
 from core.money import fmt
 from core.settings import Settings
 from shared_data import direct
-from shared_data.db import read_session
 from sighook.matrix import BuySellMatrix, MatrixRow, rfc3339
 from sighook.rules import Decision
 
@@ -156,11 +155,21 @@ _BLOCKERS = (
 )
 
 
+async def read_blockers(sessions: async_sessionmaker[AsyncSession]) -> EntryBlockers:
+    """Breakers, positions (net filled size from fills), open buys (orders and pending buy alerts): one
+    statement standing alone, on a pooled connection's driver (no ORM session to set up)."""
+    return _blockers(await direct.fetch(sessions, _BLOCKERS))
+
+
 async def load_blockers(session: AsyncSession) -> EntryBlockers:
-    """Breakers, positions (net filled size from fills), open buys (orders and pending buy alerts)."""
+    """`read_blockers` inside a caller's session."""
     driver = await direct.session_driver(session)
     rows: Sequence[Any] = (await driver.fetch(_BLOCKERS) if driver is not None
                            else (await (await session.connection()).exec_driver_sql(_BLOCKERS)).all())
+    return _blockers(rows)
+
+
+def _blockers(rows: Sequence[Any]) -> EntryBlockers:
     tripped: list[tuple[int, str]] = []
     positions: set[str] = set()
     open_buys: set[str] = set()
@@ -239,8 +248,7 @@ class EntryAlerter:
             log.error("entry_alerts_no_secret", hint="set WEBHOOK_SECRETS; buy signals are not sent")
             report.skipped = {pid: "no_secret" for pid, r in matrix.rows.items() if r.decision is Decision.BUY}
             return report
-        async with read_session(self._sessions) as session:
-            blockers = await load_blockers(session)
+        blockers = await read_blockers(self._sessions)
         self.memory.prune(market_now)
         plan = plan_entries(matrix, blockers, self.memory, market_now=market_now, max_signal_age_s=max_signal_age_s)
         report.planned, report.skipped = len(plan.intents), plan.skipped

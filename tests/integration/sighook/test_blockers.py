@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared_data.db import read_session, unit_of_work
 from shared_data.models import Alert, Fill, PassiveOrder, RiskState, TradeRecord
-from sighook.entry_alerts import EntryBlockers, load_blockers
+from sighook.entry_alerts import EntryBlockers, load_blockers, read_blockers
 from tests.integration.sighook.support import clear_tables
 
 
@@ -49,8 +49,9 @@ async def test_blockers_find_breakers_positions_and_open_buys(db_sessions: async
         ])
     expected = EntryBlockers(tripped_breakers=("daily_loss", "losing_streak"), positions=frozenset({"HELD-USD"}),
                              open_buys=frozenset({"PASSIVE-USD", "RECORDED-USD", "ALERTED-USD"}))
-    # Both ways the statement is sent: on the driver (autocommit, as the planner reads) and through
-    # SQLAlchemy's driver-level execute (a session whose BEGIN is still pending).
+    # Every way the statement is sent: standing alone on a pooled driver (as the planner reads), on a
+    # session's driver in autocommit, and through SQLAlchemy's driver-level execute (BEGIN still pending).
+    assert await read_blockers(db_sessions) == expected
     async with read_session(db_sessions) as session:
         assert await load_blockers(session) == expected
     async with db_sessions() as session:
