@@ -123,10 +123,12 @@ async def test_concurrent_exits_of_managers_with_stale_rows_count_exactly(db_url
         counters = (await one.state()).counters
         assert counters.realized_pnl_usd == -1 - 2 * sum(losses)
         assert counters.consecutive_losses == 1 + 2 * len(losses)
-        await two.record_exit(Decimal("-5"), T0)  # two's rows are stale after one's last exits
+        assert True in answers  # the first write to commit was made on rows known to be current
+        await one.record_exit(Decimal("-2"), T0)
+        await two.record_exit(Decimal("-3"), T0)  # two's rows are stale after one's exit
+        assert answers[-1] is False
         counters = (await one.state()).counters
-        assert (counters.realized_pnl_usd, counters.consecutive_losses) == (-6 - 2 * sum(losses), 2 + 2 * len(losses))
-        assert answers[-1] is False and True in answers
+        assert (counters.realized_pnl_usd, counters.consecutive_losses) == (-6 - 2 * sum(losses), 3 + 2 * len(losses))
         await two.record_exit(Decimal("-5"), T0)  # now two knows the rows it wrote: one statement
         assert answers[-1] is True
     finally:
