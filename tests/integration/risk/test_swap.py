@@ -134,3 +134,23 @@ async def test_concurrent_exits_of_managers_with_stale_rows_count_exactly(db_url
     finally:
         for engine in engines:
             await engine.dispose()
+
+
+async def test_exits_and_resumes_of_three_managers_at_once_neither_fail_nor_lose_an_exit(db_url: str) -> None:
+    # Exits lock daily_loss and losing_streak, a resume kill_switch and losing_streak, the one-statement and
+    # the locked path mixed; every writer locks in the breakers' order, so none waits crosswise for another
+    # (a deadlock would fail one of them). A smoke test: it does not force the crosswise order itself.
+    engines = [create_engine(db_url, pool_size=3) for _ in range(3)]
+    one, two, cli = (RiskManager(session_factory(e), SETTINGS, clock=ManualClock(T0)) for e in engines)
+    await (await _connect(db_url)).close()
+    await cli.resume()
+    await one.record_exit(Decimal("-1"), T0)
+    await two.state()
+    try:
+        losses = [Decimal(i) for i in range(1, 16)]
+        exits = [m.record_exit(-p, T0) for p in losses for m in (one, two)]
+        await asyncio.gather(*exits, *(cli.resume() for _ in range(10)))
+        assert (await cli.state()).counters.realized_pnl_usd == -1 - 2 * sum(losses)
+    finally:
+        for engine in engines:
+            await engine.dispose()
