@@ -26,14 +26,14 @@ from core.money import ZERO
 from exchange.models import Product
 from exchange.port import ExchangePort
 from market_data.market_cache import MarketCache
-from risk.manager import STATE_SQL
 from shared_data import direct
 from shared_data.order_store import OPEN_STATUSES
 from webhook.alerts.sizing import Exposure, LiveQuote, ProductRules
 
 READ_TIMEOUT_S = 10.0
+# risk.manager.STATE_SQL's rows, then the symbol's open buys (padded with NULLs to the same columns)
 _OPEN_BUYS_AND_RISK = (
-    f"{STATE_SQL.replace(' FROM ', ', NULL, NULL, NULL, NULL FROM ')} UNION ALL "
+    "SELECT breaker, tripped, reason, details, tripped_at, NULL, NULL, NULL, NULL FROM risk_state UNION ALL "
     "SELECT NULL, NULL, NULL, NULL, NULL, size, quote_size, filled_size, price FROM trade_records "
     "WHERE symbol = $1 AND side = $2 AND status = ANY($3::varchar[])"
 )
