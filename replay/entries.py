@@ -20,15 +20,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.clock import Clock
 from core.enums import AlertStatus
 from core.settings import Settings
-from shared_data.db import read_session, single_statement
+from shared_data.db import single_statement
 from sighook.entry_alerts import (
     EntryAlerter,
     EntryBlockers,
     EntryIntent,
     EntryReport,
     alert_body,
-    load_blockers,
     plan_entries,
+    read_blockers,
 )
 from sighook.matrix import BuySellMatrix
 from sighook.rules import Decision
@@ -49,14 +49,14 @@ class InProcessEntryAlerter(EntryAlerter):
 
     `ignore_dust`: treat a symbol whose sellable size is zero (webhook's PositionBook rule) as flat for
     entries; either way `dust_blocked` counts the buy rows that dust alone blocked, and the report
-    shows it. sighook's `load_blockers` applies the same rule in SQL (`bt_is_position`) from the product
+    shows it. sighook's `read_blockers` applies the same rule in SQL (`bt_is_position`) from the product
     rules the daemon's wiring records (webhook/trading_core.py, in a replay too), so it should find none.
     """
 
     def __init__(self, settings: Settings, sessions: async_sessionmaker[AsyncSession], *, clock: Clock,
                  symbols: SymbolMap, worker: AlertWorker, sellable_size: Callable[[str], Decimal],
                  ignore_dust: bool = False, db_generation: Callable[[], object] | None = None) -> None:
-        """`db_generation()` changes whenever the replay may have written what `load_blockers` reads
+        """`db_generation()` changes whenever the replay may have written what `read_blockers` reads
         (orders, fills, alerts, breakers); while it stays the same, the last blockers are reused. Without
         it (the shortcut-free reference run) the blockers are read every time and the worker's queue is
         drained after each alert as the worker loop does."""
@@ -104,8 +104,7 @@ class InProcessEntryAlerter(EntryAlerter):
         generation = None if self._generation is None else (self._generation(), self._delivered)
         if generation is not None and self._blockers is not None and self._blockers[0] == generation:
             return self._blockers[1]
-        async with read_session(self._sessions) as session:
-            blockers = await load_blockers(session)
+        blockers = await read_blockers(self._sessions)
         self.blocker_reads += 1
         if generation is not None:
             self._blockers = (generation, blockers)
@@ -115,7 +114,7 @@ class InProcessEntryAlerter(EntryAlerter):
         self._delivered += 1
         now = self._replay_clock.now()
         body = alert_body(intent, self._secret_value, now)
-        raw = json.dumps(body, separators=(",", ":")).encode()
+        sha = body_sha256(json.dumps(body, separators=(",", ":")).encode())
         # The endpoint's steps after authentication (webhook/http/alert_route.py): the one normaliser,
         # the product, admission (staleness, size, the alert's own limits), the row under its dedup key.
         alert = normalise_json(body)
@@ -130,13 +129,19 @@ class InProcessEntryAlerter(EntryAlerter):
         status = AlertStatus.ACCEPTED if refusal is None else refusal.status
         payload = self._masker.mask(body)
         record = AlertRecord(
-            dedup_key=dedup_key(alert, symbol, body_sha256(raw)), source=alert.source, status=status,
+            dedup_key=dedup_key(alert, symbol, sha), source=alert.source, status=status,
             received_at=now, symbol=symbol, action=alert.action, quantity=alert.quantity, notional=alert.notional,
             price=alert.price, timenow=alert.time,
             strategy=payload.get("strategy") if alert.strategy is not None else None, payload=payload,
-            body_sha256=body_sha256(raw), source_ip=REPLAY_SOURCE_IP,
+            body_sha256=sha, source_ip=REPLAY_SOURCE_IP,
             status_reason=refusal.message if refusal else None, reason_code=refusal.code.value if refusal else None,
         )
+        if refusal is None and self._generation is not None:
+            # The queue was empty before this alert (every delivery empties it) and nothing else writes
+            # alerts: the worker's claim would take exactly this one, so it is stored and executed in one
+            # transaction (the claim's read is the insert's RETURNING).
+            await self._worker.insert_and_process(record)  # a duplicate key: already stored, the endpoint's 200
+            return "sent"
         async with single_statement(self._sessions) as session:
             alert_id = await insert_alert(session, record)
         if alert_id is None:
@@ -144,13 +149,8 @@ class InProcessEntryAlerter(EntryAlerter):
         if refusal is not None:
             self._count(refusal.code.value)
             return "rejected"
-        if self._generation is None:  # the reference path: the worker's loop, until the queue is empty
-            while await self._worker.process_one():
-                pass
-        else:
-            # The queue was empty before this insert (every delivery empties it) and nothing else writes
-            # alerts: this alert is the only accepted one, so one claim takes it and a second finds none.
-            await self._worker.process_one()
+        while await self._worker.process_one():  # the reference path: the worker's loop, until the queue is empty
+            pass
         return "sent"
 
     def _count(self, what: str) -> None:

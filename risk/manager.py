@@ -12,7 +12,9 @@ checked here.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -57,6 +59,24 @@ class RiskSnapshot:
         }
 
 
+# What `state` reads; a caller that reads the database right before an entry check may fold it into its own
+# statement and hand the rows to the check (`prefetched_state`), saving the check its round trip.
+STATE_SQL = "SELECT breaker, tripped, reason, details, tripped_at FROM risk_state"
+_PREFETCHED: ContextVar[Sequence[Sequence[Any]] | None] = ContextVar("risk_state_prefetched", default=None)
+
+
+@contextmanager
+def prefetched_state(rows: Sequence[Sequence[Any]] | None) -> Iterator[None]:
+    """Within the block, this task's next `check_entry` uses `rows` (of STATE_SQL's columns, read by the
+    caller with nothing but computation between that read and the check) instead of reading them itself.
+    None: it reads them itself."""
+    token = _PREFETCHED.set(rows)
+    try:
+        yield
+    finally:
+        _PREFETCHED.reset(token)
+
+
 class RiskManager:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: RiskSettings, *,
                  clock: Clock | None = None, notifier: Notifier | None = None) -> None:
@@ -65,6 +85,8 @@ class RiskManager:
         self._clock = clock or SystemClock()
         self._notifier = notifier
         self._tasks: set[asyncio.Task[None]] = set()
+        # risk_state rows by breaker name as last read or written by this manager (see record_exit)
+        self._known: dict[str, _StateRow] = {}
 
     async def load(self) -> RiskSnapshot:
         """Read the persisted breakers (at start); logs what is tripped."""
@@ -78,9 +100,12 @@ class RiskManager:
     async def state(self) -> RiskSnapshot:
         # One read standing alone: straight through the driver (shared_data.direct).
         async with asyncio.timeout(DB_TIMEOUT_S):
-            records = await direct.fetch(
-                self._sessions, "SELECT breaker, tripped, reason, details, tripped_at FROM risk_state")
-        rows = {r["breaker"]: _StateRow(r["tripped"], r["reason"], r["details"], r["tripped_at"]) for r in records}
+            records = await direct.fetch(self._sessions, STATE_SQL)
+        return self._state_of(records)
+
+    def _state_of(self, records: Sequence[Sequence[Any]]) -> RiskSnapshot:
+        rows = {r[0]: _StateRow(r[1], r[2], r[3], r[4]) for r in records}
+        self._known = rows
         snapshot = _snapshot(rows, rules.utc_day(self._clock.now()))
         for breaker, status in snapshot.breakers.items():
             BREAKER_TRIPPED.labels(breaker=breaker.value).set(1 if status.tripped else 0)
@@ -89,8 +114,13 @@ class RiskManager:
     async def check_entry(self, symbol: str, notional: Decimal, account_value: Decimal,
                           quote_age_s: float | None) -> RiskVerdict:
         """May a new entry bring `symbol`'s position to `notional` USD? (Exits are never checked.)"""
+        prefetched = _PREFETCHED.get()
         try:
-            snapshot = await self.state()
+            if prefetched is not None:
+                _PREFETCHED.set(None)  # good for this one check only
+                snapshot = self._state_of(prefetched)
+            else:
+                snapshot = await self.state()
             today = rules.utc_day(self._clock.now())
             expired = [b for b, s in snapshot.breakers.items() if rules.daily_loss_expired(s, today)]
             if expired:
@@ -107,30 +137,55 @@ class RiskManager:
     async def record_exit(self, pnl_usd: Decimal, at: datetime) -> list[Trip]:
         """Count one realized exit; trips (and persists, notifies) the breakers it calls for."""
         pnl = to_decimal(pnl_usd)
+        known = self._known_rows()
+        if known is not None:
+            # The rows as this manager last saw them: if the exit changes no breaker (no trip, no reset) its
+            # counters are written in one statement that checks, under the rows' locks, that they are still
+            # stored so; any other writer's change in between (another process's exit, the CLI) makes it
+            # write nothing, and the exit is counted by the locked read-modify-write below instead.
+            counters, trips, resets, events = self._apply_exit(known, pnl, at)
+            if not events:
+                async with asyncio.timeout(DB_TIMEOUT_S):
+                    if await store.swap(self._sessions, known):
+                        self._remember(known)
+                        self._exit_recorded(pnl, counters, resets, trips)
+                        return trips
+        async with asyncio.timeout(DB_TIMEOUT_S), direct.transaction(self._sessions) as driver:
+            rows = await store.locked_rows(driver, (Breaker.DAILY_LOSS, Breaker.LOSING_STREAK))
+            counters, trips, resets, events = self._apply_exit(rows, pnl, at)
+            await store.write(driver, rows, events)
+        self._remember(rows)
+        self._exit_recorded(pnl, counters, resets, trips)
+        return trips
+
+    def _apply_exit(self, rows: dict[Breaker, store.LockedRow], pnl: Decimal, at: datetime
+                    ) -> tuple[RiskCounters, list[Trip], list[Breaker], list[store.Event]]:
+        """Change `rows` (daily loss, losing streak) in place for one exit; the counters, trips, resets, events."""
         trips: list[Trip] = []
         resets: list[Breaker] = []
         events: list[store.Event] = []
-        async with asyncio.timeout(DB_TIMEOUT_S), direct.transaction(self._sessions) as driver:
-            rows = await store.locked_rows(driver, (Breaker.DAILY_LOSS, Breaker.LOSING_STREAK))
-            before = _snapshot({b.value: r for b, r in rows.items()}, rules.utc_day(at))
-            counters = rules.apply_exit(before.counters, pnl, at)
-            daily = rows[Breaker.DAILY_LOSS]
-            if rules.daily_loss_expired(before.breakers[Breaker.DAILY_LOSS], counters.day):
-                daily.tripped, daily.reason, daily.tripped_at = False, None, None
-                events.append(store.Event(Breaker.DAILY_LOSS, "reset", "new UTC day", {}))
-                resets.append(Breaker.DAILY_LOSS)
-            kept = {"tripped_day": daily.details["tripped_day"]} if daily.tripped and daily.details else {}
-            daily.details = _daily_details(counters) | kept
-            rows[Breaker.LOSING_STREAK].details = _streak_details(counters)
-            for trip in rules.trips_after_exit(counters, self._limits):
-                row = rows[trip.breaker]
-                if row.tripped:
-                    continue
-                row.tripped, row.reason, row.tripped_at = True, trip.reason, self._clock.now()
-                row.details = (row.details or {}) | dict(trip.details)
-                events.append(store.Event(trip.breaker, "trip", trip.reason, dict(trip.details)))
-                trips.append(trip)
-            await store.write(driver, rows, events)
+        before = _snapshot({b.value: r for b, r in rows.items()}, rules.utc_day(at))
+        counters = rules.apply_exit(before.counters, pnl, at)
+        daily = rows[Breaker.DAILY_LOSS]
+        if rules.daily_loss_expired(before.breakers[Breaker.DAILY_LOSS], counters.day):
+            daily.tripped, daily.reason, daily.tripped_at = False, None, None
+            events.append(store.Event(Breaker.DAILY_LOSS, "reset", "new UTC day", {}))
+            resets.append(Breaker.DAILY_LOSS)
+        kept = {"tripped_day": daily.details["tripped_day"]} if daily.tripped and daily.details else {}
+        daily.details = _daily_details(counters) | kept
+        rows[Breaker.LOSING_STREAK].details = _streak_details(counters)
+        for trip in rules.trips_after_exit(counters, self._limits):
+            row = rows[trip.breaker]
+            if row.tripped:
+                continue
+            row.tripped, row.reason, row.tripped_at = True, trip.reason, self._clock.now()
+            row.details = (row.details or {}) | dict(trip.details)
+            events.append(store.Event(trip.breaker, "trip", trip.reason, dict(trip.details)))
+            trips.append(trip)
+        return counters, trips, resets, events
+
+    def _exit_recorded(self, pnl: Decimal, counters: RiskCounters, resets: Sequence[Breaker],
+                       trips: Sequence[Trip]) -> None:
         for breaker in resets:
             BREAKER_TRIPPED.labels(breaker=breaker.value).set(0)
             log.info("breaker_reset", breaker=breaker.value, reason="new UTC day")
@@ -138,7 +193,24 @@ class RiskManager:
                  streak=counters.consecutive_losses)
         for trip in trips:
             self._tripped(trip.breaker, trip.reason)
-        return trips
+
+    def _known_rows(self) -> dict[Breaker, store.LockedRow] | None:
+        """Fresh rows (daily loss, losing streak) as last read or written here; None if one was never seen."""
+        rows: dict[Breaker, store.LockedRow] = {}
+        for breaker in (Breaker.DAILY_LOSS, Breaker.LOSING_STREAK):
+            seen = self._known.get(breaker.value)
+            if seen is None:
+                return None
+            rows[breaker] = store.LockedRow(seen.tripped, seen.reason,
+                                            dict(seen.details) if seen.details is not None else None, seen.tripped_at)
+        return rows
+
+    def _remember(self, rows: Mapping[Breaker, store.LockedRow]) -> None:
+        """Only a hint for the next exit's one-statement write, which checks it against the stored rows."""
+        for breaker, row in rows.items():
+            self._known[breaker.value] = _StateRow(row.tripped, row.reason,
+                                                   dict(row.details) if row.details is not None else None,
+                                                   row.tripped_at)
 
     async def halt(self, reason: str) -> None:
         """The manual kill switch: block all new entries until `resume`."""
@@ -148,6 +220,7 @@ class RiskManager:
             row = rows[Breaker.KILL_SWITCH]
             row.tripped, row.reason, row.tripped_at = True, text, self._clock.now()
             await store.write(driver, rows, [store.Event(Breaker.KILL_SWITCH, "trip", text, {})])
+        self._remember(rows)
         self._tripped(Breaker.KILL_SWITCH, text)
 
     async def resume(self, breakers: Iterable[Breaker] | None = None, reason: str = "manual resume") -> list[Breaker]:
@@ -173,6 +246,7 @@ class RiskManager:
                 events.append(store.Event(breaker, "reset", reason, {}))
                 cleared.append(breaker)
             await store.write(driver, rows, events)
+        self._remember(rows)
         for breaker in cleared:
             BREAKER_TRIPPED.labels(breaker=breaker.value).set(0)
             log.info("breaker_reset", breaker=breaker.value, reason=reason)

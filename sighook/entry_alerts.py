@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Container
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import aiohttp
-from sqlalchemy import and_, case, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import Clock, SystemClock
@@ -27,8 +26,7 @@ from core.enums import TERMINAL_STATUSES, AlertStatus, Side
 from core.logging import get_logger
 from core.money import fmt
 from core.settings import Settings
-from shared_data.db import read_session
-from shared_data.models import Alert, Fill, PassiveOrder, RiskState, TradeRecord
+from shared_data import direct
 from sighook.matrix import BuySellMatrix, MatrixRow, rfc3339
 from sighook.rules import Decision
 
@@ -132,36 +130,50 @@ def webhook_url(settings: Settings) -> str:
 # ---- database reads ----------------------------------------------------------------------------
 
 
-def _blockers_query() -> Any:
-    """The five reads as one statement (one round trip, one snapshot): rows of (kind, symbol or breaker, rank)."""
-    net = func.sum(case((Fill.side == Side.BUY.value, Fill.size), else_=-Fill.size))
-    terminal = [s.value for s in TERMINAL_STATUSES]
-    return union_all(
-        # rank: the breakers in the database's own order of their names
-        select(literal("breaker"), RiskState.breaker, func.row_number().over(order_by=RiskState.breaker))
-        .where(RiskState.tripped.is_(True)),
-        # The one position definition (core/position_rule.py as SQL): dust left by an exit is no position.
-        select(literal("position"), Fill.symbol, literal(0)).group_by(Fill.symbol)
-        .having(func.bt_is_position(Fill.symbol, net)),
-        select(literal("open_buy"), PassiveOrder.symbol, literal(0))
-        .where(and_(PassiveOrder.side == Side.BUY.value, PassiveOrder.status.not_in(terminal))),
-        select(literal("open_buy"), TradeRecord.symbol, literal(0))
-        .where(and_(TradeRecord.side == Side.BUY.value, TradeRecord.status.not_in(terminal))),
-        # An accepted buy alert not yet turned into an order is an open buy too.
-        select(literal("open_buy"), Alert.symbol, literal(0))
-        .where(and_(Alert.action == "buy", Alert.status == AlertStatus.ACCEPTED.value, Alert.symbol.is_not(None))),
-    )
+def _in_list(values: Iterable[str]) -> str:
+    # Our own enum constants, sorted so the text (and the server's cached plan) is the same every run.
+    return ", ".join(f"'{v}'" for v in sorted(values))
 
 
-_BLOCKERS = _blockers_query()
+_TERMINAL = _in_list(s.value for s in TERMINAL_STATUSES)
+# The five reads as one statement (one round trip, one snapshot): rows of (kind, symbol or breaker, rank).
+# Sent straight to the driver (shared_data.direct): the planner reads it on every cycle with buys.
+_BLOCKERS = (
+    # rank: the breakers in the database's own order of their names
+    "SELECT 'breaker'::varchar AS kind, breaker AS name, row_number() OVER (ORDER BY breaker) AS rank "
+    "FROM risk_state WHERE tripped IS true "
+    # The one position definition (core/position_rule.py as SQL): dust left by an exit is no position.
+    "UNION ALL SELECT 'position', symbol, 0 FROM fills GROUP BY symbol "
+    f"HAVING bt_is_position(symbol, sum(CASE WHEN side = '{Side.BUY.value}' THEN size ELSE -size END)) "
+    f"UNION ALL SELECT 'open_buy', symbol, 0 FROM passive_orders WHERE side = '{Side.BUY.value}' "
+    f"AND status NOT IN ({_TERMINAL}) "
+    f"UNION ALL SELECT 'open_buy', symbol, 0 FROM trade_records WHERE side = '{Side.BUY.value}' "
+    f"AND status NOT IN ({_TERMINAL}) "
+    # An accepted buy alert not yet turned into an order is an open buy too.
+    f"UNION ALL SELECT 'open_buy', symbol, 0 FROM alerts WHERE action = 'buy' "
+    f"AND status = '{AlertStatus.ACCEPTED.value}' AND symbol IS NOT NULL"
+)
+
+
+async def read_blockers(sessions: async_sessionmaker[AsyncSession]) -> EntryBlockers:
+    """Breakers, positions (net filled size from fills), open buys (orders and pending buy alerts): one
+    statement standing alone, on a pooled connection's driver (no ORM session to set up)."""
+    return _blockers(await direct.fetch(sessions, _BLOCKERS))
 
 
 async def load_blockers(session: AsyncSession) -> EntryBlockers:
-    """Breakers, positions (net filled size from fills), open buys (orders and pending buy alerts)."""
+    """`read_blockers` inside a caller's session."""
+    driver = await direct.session_driver(session)
+    rows: Sequence[Any] = (await driver.fetch(_BLOCKERS) if driver is not None
+                           else (await (await session.connection()).exec_driver_sql(_BLOCKERS)).all())
+    return _blockers(rows)
+
+
+def _blockers(rows: Sequence[Any]) -> EntryBlockers:
     tripped: list[tuple[int, str]] = []
     positions: set[str] = set()
     open_buys: set[str] = set()
-    for kind, name, rank in (await session.execute(_BLOCKERS)).all():
+    for kind, name, rank in rows:
         if kind == "breaker":
             tripped.append((rank, name))
         elif kind == "position":
@@ -236,8 +248,7 @@ class EntryAlerter:
             log.error("entry_alerts_no_secret", hint="set WEBHOOK_SECRETS; buy signals are not sent")
             report.skipped = {pid: "no_secret" for pid, r in matrix.rows.items() if r.decision is Decision.BUY}
             return report
-        async with read_session(self._sessions) as session:
-            blockers = await load_blockers(session)
+        blockers = await read_blockers(self._sessions)
         self.memory.prune(market_now)
         plan = plan_entries(matrix, blockers, self.memory, market_now=market_now, max_signal_age_s=max_signal_age_s)
         report.planned, report.skipped = len(plan.intents), plan.skipped

@@ -17,6 +17,7 @@ from core.logging import get_logger
 from core.money import ZERO
 from core.settings import Settings
 from market_data.ports import Notifier
+from risk.manager import prefetched_state
 from webhook.alerts.contract import AlertOutcome, StoredAlert
 from webhook.alerts.entry_context import EntryFacts
 from webhook.alerts.reasons import Reason, Refusal
@@ -118,8 +119,10 @@ class AlertOrderExecutor:
         sized = size_entry(request, facts.quote, facts.product, facts.exposure, limits)
         if isinstance(sized, Refusal):
             return sized
-        verdict = await self._risk.check_entry(alert.symbol, sized.position_after_usd,
-                                               facts.exposure.account_value_usd, facts.quote.age_s)
+        # The breaker rows read with the facts (nothing but sizing since): the risk manager skips its own read.
+        with prefetched_state(facts.risk_rows):
+            verdict = await self._risk.check_entry(alert.symbol, sized.position_after_usd,
+                                                   facts.exposure.account_value_usd, facts.quote.age_s)
         if not getattr(verdict, "allowed", False):
             text = "; ".join(getattr(verdict, "reasons", ())) or "risk check refused"
             # A gate in front of the risk manager names its own cause (degraded mode, unrecorded fills).

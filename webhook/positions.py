@@ -9,7 +9,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import Clock, SystemClock
@@ -22,8 +21,6 @@ from exchange.port import ExchangePort
 from fifo_engine.ledger import FifoLedger
 from market_data.market_cache import MarketCache
 from shared_data import direct
-from shared_data.db import read_session
-from shared_data.models import TradeRecord
 
 log = get_logger(__name__)
 
@@ -145,9 +142,9 @@ class PositionBook:
 
     async def _count_exit(self, order_id: str, risk: ExitRecorder, sessions: async_sessionmaker[AsyncSession]) -> None:
         try:
-            async with read_session(sessions) as session:
-                pnl = (await session.execute(select(TradeRecord.pnl_usd).where(TradeRecord.order_id == order_id))
-                       ).scalar_one_or_none()
+            # order_id is trade_records' primary key: one row or none. Straight through the driver.
+            row = await direct.fetchrow(sessions, "SELECT pnl_usd FROM trade_records WHERE order_id = $1", order_id)
+            pnl: Decimal | None = row[0] if row is not None else None
             if pnl is not None:
                 REALIZED_PNL.inc(float(pnl))  # a gauge: P&L may be negative; float only for display
                 await risk.record_exit(pnl, self._clock.now())

@@ -13,9 +13,10 @@ and account value for one entry. Every read has a timeout; a failed read refuses
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -30,6 +31,12 @@ from shared_data.order_store import OPEN_STATUSES
 from webhook.alerts.sizing import Exposure, LiveQuote, ProductRules
 
 READ_TIMEOUT_S = 10.0
+# risk.manager.STATE_SQL's rows, then the symbol's open buys (padded with NULLs to the same columns)
+_OPEN_BUYS_AND_RISK = (
+    "SELECT breaker, tripped, reason, details, tripped_at, NULL, NULL, NULL, NULL FROM risk_state UNION ALL "
+    "SELECT NULL, NULL, NULL, NULL, NULL, size, quote_size, filled_size, price FROM trade_records "
+    "WHERE symbol = $1 AND side = $2 AND status = ANY($3::varchar[])"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +46,8 @@ class EntryFacts:
     exposure: Exposure
     taker_fee_rate: Decimal
     maker_fee_rate: Decimal | None = None  # known when a post-only entry may be sized at it
+    # risk_state's rows (risk.manager.STATE_SQL's columns), read with the open buys for the entry check
+    risk_rows: Sequence[Sequence[Any]] | None = None
 
 
 class EntryContext:
@@ -63,11 +72,13 @@ class EntryContext:
             balances = await self._exchange.get_balances()
             base = balances.get(product.base_currency)
             held = base.total if base is not None else ZERO
-            open_buys = await self._open_buy_usd(symbol, quote.best_ask)
             account = await self._account_value()
             fee = await self._taker_fee_rate()
             maker = await self._maker_fee_rate() if self._maker_fee_rate is not None else None
-        return EntryFacts(quote, ProductRules.of(product), Exposure(held, open_buys, account), fee, maker)
+            # Last, so that only computation (sizing) lies between this read and the entry check its
+            # breaker rows serve (risk.manager.prefetched_state).
+            open_buys, risk_rows = await self._open_buys_and_risk(symbol, quote.best_ask)
+        return EntryFacts(quote, ProductRules.of(product), Exposure(held, open_buys, account), fee, maker, risk_rows)
 
     async def _quote(self, symbol: str) -> LiveQuote:
         cached = self._cache.get(symbol)
@@ -80,17 +91,19 @@ class EntryContext:
             ask = quotes[0].ask if quotes and quotes[0].ask > 0 else None
         return LiveQuote(ask, age)
 
-    async def _open_buy_usd(self, symbol: str, ask: Decimal | None) -> Decimal:
-        # One read standing alone: straight through the driver (shared_data.direct).
-        rows = await direct.fetch(
-            self._sessions, "SELECT size, quote_size, filled_size, price FROM trade_records "
-            "WHERE symbol = $1 AND side = $2 AND status = ANY($3::varchar[])",
-            symbol, Side.BUY.value, list(OPEN_STATUSES))
+    async def _open_buys_and_risk(self, symbol: str, ask: Decimal | None
+                                  ) -> tuple[Decimal, list[tuple[Any, ...]]]:
+        # One read standing alone, straight through the driver (shared_data.direct): the open buys, and the
+        # breaker rows the entry check reads (risk_state's primary key is never NULL: that tells them apart).
+        rows = await direct.fetch(self._sessions, _OPEN_BUYS_AND_RISK, symbol, Side.BUY.value, list(OPEN_STATUSES))
         total = ZERO
-        for size, quote_size, filled, price in rows:
-            if quote_size is not None:
+        risk_rows: list[tuple[Any, ...]] = []
+        for breaker, tripped, reason, details, tripped_at, size, quote_size, filled, price in rows:
+            if breaker is not None:
+                risk_rows.append((breaker, tripped, reason, details, tripped_at))
+            elif quote_size is not None:
                 total += quote_size
             elif size is not None:
                 at = price if price is not None else (ask or ZERO)
                 total += max(ZERO, size - (filled or ZERO)) * at
-        return total
+        return total, risk_rows

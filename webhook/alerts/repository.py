@@ -87,10 +87,12 @@ _INSERT = (
     + ", ".join(f"${i}::jsonb" if c in _JSON_COLUMNS else f"${i}" for i, c in enumerate(_INSERT_COLUMNS, start=1))
     + ") ON CONFLICT (dedup_key) DO NOTHING RETURNING id"
 )
-_CLAIM = (
-    "SELECT id, dedup_key, source, symbol, action, size, quote_amount, price, timenow, strategy, received_at,"
-    " attempts, source_ip FROM alerts WHERE status = $1 ORDER BY received_at, id LIMIT 1 FOR UPDATE SKIP LOCKED"
-)
+_STORED_COLUMNS = ("id, dedup_key, source, symbol, action, size, quote_amount, price, timenow, strategy, received_at,"
+                   " attempts, source_ip")
+_CLAIM = (f"SELECT {_STORED_COLUMNS} FROM alerts WHERE status = $1 ORDER BY received_at, id LIMIT 1"
+          " FOR UPDATE SKIP LOCKED")
+# The insert returning what a claim reads: the row of an open transaction is seen by no other until commit.
+_INSERT_CLAIMED = _INSERT.removesuffix("RETURNING id") + f"RETURNING {_STORED_COLUMNS}"
 _OUTCOME = (
     "UPDATE alerts SET status = $2, status_reason = $3, reason_code = $4, client_order_id = $5, order_id = $6,"
     " processed_at = $7, attempts = COALESCE($8::integer, attempts) WHERE id = $1"
@@ -103,11 +105,7 @@ async def insert_alert(session: AsyncSession, record: AlertRecord) -> int | None
     if driver is not None:
         # Autocommit or an open transaction: the same statement through the driver costs a third of
         # the ORM path, and commits (or not) exactly as the session's own statement would.
-        values = record.values()
-        # A JSON column without a value is SQL NULL, as the endpoint's inbox stores it.
-        args = [json.dumps(values[c]) if c in _JSON_COLUMNS and values[c] is not None else values[c]
-                for c in _INSERT_COLUMNS]
-        return cast(int | None, await driver.fetchval(_INSERT, *args))
+        return cast(int | None, await driver.fetchval(_INSERT, *_insert_args(record)))
     # SQLAlchemy would store None in a JSONB column as JSON null: SQL NULL here too, as everywhere else.
     values = {c: null() if c in _JSON_COLUMNS and v is None else v for c, v in record.values().items()}
     stmt = (
@@ -119,12 +117,29 @@ async def insert_alert(session: AsyncSession, record: AlertRecord) -> int | None
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+def _insert_args(record: AlertRecord) -> list[Any]:
+    values = record.values()
+    # A JSON column without a value is SQL NULL, as the endpoint's inbox stores it.
+    return [json.dumps(values[c]) if c in _JSON_COLUMNS and values[c] is not None else values[c]
+            for c in _INSERT_COLUMNS]
+
+
+async def insert_claimed(driver: asyncpg.Connection, record: AlertRecord) -> StoredAlert | None:
+    """Insert under the record's dedup key in the driver's open transaction and return it as `claim_next`
+    would (None when the key already exists). Until that transaction ends no other sees the row, so
+    it is as much this transaction's as a claimed row."""
+    row = await driver.fetchrow(_INSERT_CLAIMED, *_insert_args(record))
+    return None if row is None else _stored(row)
+
+
 async def claim_next(driver: asyncpg.Connection) -> StoredAlert | None:
     """The oldest accepted alert, row-locked for the driver's open transaction; others skip it. Its
     `attempts` include this one (the caller stores that count with the outcome)."""
     row = await driver.fetchrow(_CLAIM, AlertStatus.ACCEPTED.value)
-    if row is None:
-        return None
+    return None if row is None else _stored(row)
+
+
+def _stored(row: asyncpg.Record) -> StoredAlert:
     return StoredAlert(
         id=row["id"], dedup_key=row["dedup_key"], source=row["source"], symbol=row["symbol"] or "",
         action=row["action"] or "", quantity=row["size"], notional=row["quote_amount"], price=row["price"],

@@ -25,6 +25,7 @@ from shared_data import direct
 from webhook.alerts import repository
 from webhook.alerts.contract import EXECUTOR_STATUSES, AlertExecutor, AlertOutcome, StoredAlert
 from webhook.alerts.reasons import Reason
+from webhook.alerts.repository import AlertRecord
 
 __all__ = ["AlertExecutor", "AlertOutcome", "AlertWorker", "StoredAlert"]
 
@@ -99,10 +100,28 @@ class AlertWorker:
             outcome = await self._outcome_for(alert)
             # The attempt is counted with the outcome, in the same transaction (one UPDATE, not two).
             await repository.record_outcome(driver, alert.id, outcome, self._clock.now(), alert.attempts)
+        self._processed(alert, outcome)
+        return True
+
+    async def insert_and_process(self, record: AlertRecord) -> bool:
+        """Store a new accepted alert and execute it in the same transaction, as `process_one` would
+        once it is the only accepted alert (the replay's in-process delivery; the daemon's endpoint commits
+        it first and wakes the worker). False when its dedup key already exists: nothing is done."""
+        if record.status is not AlertStatus.ACCEPTED:
+            raise ValueError(f"only an accepted alert is executed, not a {record.status.value} one")
+        async with direct.transaction(self._sessions) as driver:
+            alert = await repository.insert_claimed(driver, record)
+            if alert is None:
+                return False
+            outcome = await self._outcome_for(alert)
+            await repository.record_outcome(driver, alert.id, outcome, self._clock.now(), alert.attempts)
+        self._processed(alert, outcome)
+        return True
+
+    def _processed(self, alert: StoredAlert, outcome: AlertOutcome) -> None:
         ALERTS.labels(outcome=outcome.status.value).inc()
         log.info("alert_processed", alert_id=alert.id, symbol=alert.symbol, action=alert.action,
                  status=outcome.status.value, reason=outcome.reason, order_id=outcome.order_id)
-        return True
 
     async def _outcome_for(self, alert: StoredAlert) -> AlertOutcome:
         if self._max_queue_age_s is not None:

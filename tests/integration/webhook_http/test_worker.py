@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -11,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.clock import ManualClock
 from core.enums import AlertStatus
 from shared_data.db import single_statement
-from tests.integration.webhook_http.support import START, Harness, alert_body, clear_alerts
+from tests.integration.webhook_http.support import START, Harness, RecordingExecutor, alert_body, clear_alerts
 from webhook.alerts import repository
 from webhook.alerts.repository import AlertRecord, insert_alert
 from webhook.alerts.worker import AlertOutcome, AlertWorker, StoredAlert
@@ -126,3 +128,54 @@ async def test_insert_alert_stores_a_missing_strategy_alike_on_both_paths(
                 "SELECT (strategy IS NULL)::text || '/' || (payload IS NULL)::text FROM alerts WHERE dedup_key = :k"),
                 {"k": key})).scalar_one_or_none())
     assert stored == ["true/true", "true/true"]
+
+
+class PeekingExecutor(RecordingExecutor):
+    """Records, while executing, what another connection's claim finds: it must not find the alert."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        super().__init__()
+        self._sessions = sessions
+        self.others_claimed: list[bool] = []
+
+    async def execute(self, alert: StoredAlert) -> AlertOutcome:
+        other = AlertWorker(self._sessions, RecordingExecutor(), ManualClock(START))
+        self.others_claimed.append(await other.process_one())
+        return await super().execute(alert)
+
+
+async def test_insert_and_process_stores_and_executes_as_insert_then_claim_does(
+    db_sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """The replay's one-transaction delivery: the executor gets the alert a claim would give it (attempts 1),
+    no other worker can take it meanwhile, the stored row is the one insert + process_one leaves, and a
+    duplicate key is neither stored nor executed."""
+    await clear_alerts(db_sessions)
+
+    def record(key: str) -> AlertRecord:
+        return AlertRecord(dedup_key=key, source="sighook", status=AlertStatus.ACCEPTED, received_at=START,
+                           symbol="BTC-USD", action="buy", price=Decimal("1.5"), strategy={"a": "1"},
+                           payload={"b": 2}, body_sha256="f" * 64, source_ip="replay")
+
+    classic, folded = RecordingExecutor(), PeekingExecutor(db_sessions)
+    async with single_statement(db_sessions) as session:
+        assert await insert_alert(session, record("classic")) is not None
+    assert await AlertWorker(db_sessions, classic, ManualClock(START)).process_one() is True
+    worker = AlertWorker(db_sessions, folded, ManualClock(START))
+    assert await worker.insert_and_process(record("folded")) is True
+    assert folded.others_claimed == [False]
+    assert await worker.insert_and_process(record("folded")) is False  # a duplicate
+    assert await worker.insert_and_process(record("classic")) is False
+    assert len(folded.calls) == 1 and len(classic.calls) == 1
+    a, b = classic.calls[0], folded.calls[0]
+    assert replace(a, id=0, dedup_key="") == replace(b, id=0, dedup_key="") and b.attempts == 1
+
+    def comparable(row: Any) -> tuple[Any, ...]:
+        return tuple(getattr(row, c.name) for c in row.__table__.columns
+                     if c.name not in ("id", "dedup_key", "client_order_id", "order_id", "created_at", "updated_at"))
+
+    async with db_sessions() as session:
+        rows = {r.dedup_key: r for r in await repository.rows_with_status(session, list(AlertStatus))}
+    assert set(rows) == {"classic", "folded"}
+    assert comparable(rows["classic"]) == comparable(rows["folded"])
+    assert rows["folded"].status == "ordered" and rows["folded"].order_id == f"order-{rows['folded'].id}"

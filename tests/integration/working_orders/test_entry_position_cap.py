@@ -67,3 +67,20 @@ async def test_a_post_only_alert_entry_is_position_checked_at_the_maker_fee_it_i
     base = desk.sim.balances()["ETH"]
     held_usd = (base[0] + base[1]) * D("101.01")  # valued at the ask the cap was checked at
     assert D("99.3") < held_usd <= ACCOUNT * D("0.995") / 100
+
+
+async def test_an_alert_entry_sees_a_halt_made_elsewhere_through_the_rows_read_with_its_facts(desk: Desk) -> None:
+    # The breaker rows come with the entry facts' read (one statement) and the risk manager checks those:
+    # a halt committed by another process (the CLI) before the alert refuses it; after resume it is ordered.
+    desk.sim.set_price(PRODUCT, D("101"))
+    cli = RiskManager(desk.core.sessions, load_settings())
+    await cli.halt("operator")
+    sent = len(desk.sim.engine.orders)
+    try:
+        status, code = await _alert(desk, "50", "halted:refused")
+        assert (status, code) == (AlertStatus.REJECTED_RISK, "breaker_tripped")
+        assert len(desk.sim.engine.orders) == sent
+    finally:
+        await cli.resume()
+    status, _code = await _alert(desk, "50", "halted:resumed")
+    assert status is AlertStatus.ORDERED
