@@ -12,9 +12,7 @@ checked here.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -60,21 +58,8 @@ class RiskSnapshot:
 
 
 # What `state` reads; a caller that reads the database right before an entry check may fold it into its own
-# statement and hand the rows to the check (`prefetched_state`), saving the check its round trip.
+# statement and hand the rows to the check (`check_entry(state_rows=…)`), saving the check its round trip.
 STATE_SQL = "SELECT breaker, tripped, reason, details, tripped_at FROM risk_state"
-_PREFETCHED: ContextVar[Sequence[Sequence[Any]] | None] = ContextVar("risk_state_prefetched", default=None)
-
-
-@contextmanager
-def prefetched_state(rows: Sequence[Sequence[Any]] | None) -> Iterator[None]:
-    """Within the block, this task's next `check_entry` uses `rows` (of STATE_SQL's columns, read by the
-    caller with nothing but computation between that read and the check) instead of reading them itself.
-    None: it reads them itself."""
-    token = _PREFETCHED.set(rows)
-    try:
-        yield
-    finally:
-        _PREFETCHED.reset(token)
 
 
 class RiskManager:
@@ -112,15 +97,14 @@ class RiskManager:
         return snapshot
 
     async def check_entry(self, symbol: str, notional: Decimal, account_value: Decimal,
-                          quote_age_s: float | None) -> RiskVerdict:
-        """May a new entry bring `symbol`'s position to `notional` USD? (Exits are never checked.)"""
-        prefetched = _PREFETCHED.get()
+                          quote_age_s: float | None, *, state_rows: Sequence[Sequence[Any]] | None = None
+                          ) -> RiskVerdict:
+        """May a new entry bring `symbol`'s position to `notional` USD? (Exits are never checked.)
+
+        `state_rows`: risk_state's rows (STATE_SQL's columns) read by the caller with nothing but computation
+        between that read and this check; the check then does not read them itself."""
         try:
-            if prefetched is not None:
-                _PREFETCHED.set(None)  # good for this one check only
-                snapshot = self._state_of(prefetched)
-            else:
-                snapshot = await self.state()
+            snapshot = self._state_of(state_rows) if state_rows is not None else await self.state()
             today = rules.utc_day(self._clock.now())
             expired = [b for b, s in snapshot.breakers.items() if rules.daily_loss_expired(s, today)]
             if expired:

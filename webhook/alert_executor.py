@@ -8,7 +8,7 @@ replayed alert can never place a second order. Refusals carry a reason code (web
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -17,7 +17,6 @@ from core.logging import get_logger
 from core.money import ZERO
 from core.settings import Settings
 from market_data.ports import Notifier
-from risk.manager import prefetched_state
 from webhook.alerts.contract import AlertOutcome, StoredAlert
 from webhook.alerts.entry_context import EntryFacts
 from webhook.alerts.reasons import Reason, Refusal
@@ -34,7 +33,7 @@ class EntryGate(Protocol):
     """The risk manager's entry check (breakers, position limit, stale-data guard); exits never go through it."""
 
     async def check_entry(self, symbol: str, notional: Decimal, account_value: Decimal,
-                          quote_age_s: float | None) -> Any: ...
+                          quote_age_s: float | None, *, state_rows: Sequence[Sequence[Any]] | None = None) -> Any: ...
 
 
 class EntryFactsSource(Protocol):
@@ -120,9 +119,9 @@ class AlertOrderExecutor:
         if isinstance(sized, Refusal):
             return sized
         # The breaker rows read with the facts (nothing but sizing since): the risk manager skips its own read.
-        with prefetched_state(facts.risk_rows):
-            verdict = await self._risk.check_entry(alert.symbol, sized.position_after_usd,
-                                                   facts.exposure.account_value_usd, facts.quote.age_s)
+        verdict = await self._risk.check_entry(alert.symbol, sized.position_after_usd,
+                                               facts.exposure.account_value_usd, facts.quote.age_s,
+                                               state_rows=facts.risk_rows)
         if not getattr(verdict, "allowed", False):
             text = "; ".join(getattr(verdict, "reasons", ())) or "risk check refused"
             # A gate in front of the risk manager names its own cause (degraded mode, unrecorded fills).

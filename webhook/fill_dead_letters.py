@@ -240,9 +240,9 @@ class DeadLetterEntryGate:
         self._dead = dead_letters
 
     async def check_entry(self, symbol: str, notional: Decimal, account_value: Decimal,
-                          quote_age_s: float | None) -> Any:
+                          quote_age_s: float | None, *, state_rows: Sequence[Sequence[Any]] | None = None) -> Any:
         if symbol in self._dead.blocked_symbols():
             reason = f"{symbol} has fills that could not be recorded; run `python main.py fills retry`"
             log.info("entry_blocked", symbol=symbol, reasons=[reason])
             return RiskVerdict(allowed=False, reasons=(reason,), reason_code="fills_unrecorded")
-        return await self._inner.check_entry(symbol, notional, account_value, quote_age_s)
+        return await self._inner.check_entry(symbol, notional, account_value, quote_age_s, state_rows=state_rows)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
@@ -11,7 +12,7 @@ from risk.degraded.mode import DegradedMode
 
 class EntryCheck(Protocol):
     async def check_entry(self, symbol: str, notional: Decimal, account_value: Decimal,
-                          quote_age_s: float | None) -> Any: ...
+                          quote_age_s: float | None, *, state_rows: Sequence[Sequence[Any]] | None = None) -> Any: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,8 +28,8 @@ class DegradedEntryGate:
         self._degraded = degraded
 
     async def check_entry(self, symbol: str, notional: Decimal, account_value: Decimal,
-                          quote_age_s: float | None) -> Any:
+                          quote_age_s: float | None, *, state_rows: Sequence[Sequence[Any]] | None = None) -> Any:
         if not self._degraded.entries_allowed():
             cause = self._degraded.status().get("cause") or "exchange failing"
             return DegradedRefusal((f"degraded mode: {cause}",))
-        return await self._inner.check_entry(symbol, notional, account_value, quote_age_s)
+        return await self._inner.check_entry(symbol, notional, account_value, quote_age_s, state_rows=state_rows)

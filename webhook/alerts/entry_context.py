@@ -76,7 +76,7 @@ class EntryContext:
             fee = await self._taker_fee_rate()
             maker = await self._maker_fee_rate() if self._maker_fee_rate is not None else None
             # Last, so that only computation (sizing) lies between this read and the entry check its
-            # breaker rows serve (risk.manager.prefetched_state).
+            # breaker rows serve (RiskManager.check_entry's state_rows).
             open_buys, risk_rows = await self._open_buys_and_risk(symbol, quote.best_ask)
         return EntryFacts(quote, ProductRules.of(product), Exposure(held, open_buys, account), fee, maker, risk_rows)
 

@@ -59,7 +59,7 @@ def test_restored_state_stays_degraded_until_recovery() -> None:
 
 class AllowAll:
     async def check_entry(self, symbol: str, notional: Decimal, account_value: Decimal,
-                          quote_age_s: float | None) -> object:
+                          quote_age_s: float | None, *, state_rows: object = None) -> object:
         return "allowed"
 
 
