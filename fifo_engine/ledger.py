@@ -95,7 +95,25 @@ class FifoLedger:
             self._poisoned = True
             raise
 
-    async def _apply(self, session: AsyncSession, driver: asyncpg.Connection, fills: Sequence[FillFact],
+    async def apply_on(self, driver: asyncpg.Connection, fills: Sequence[FillFact]) -> list[Allocation]:
+        """apply_fills for a transaction run straight on the driver (the fill recorder's): the same writes,
+        but no session tells the ledger how the transaction ended, so the caller calls `commit()` once it
+        committed and `rollback()` if it did not."""
+        if not fills:
+            return []
+        if not driver.is_in_transaction():
+            raise RuntimeError("FifoLedger.apply_on needs a transaction: FIFO writes need one")
+        for fill in fills:
+            validate_fill(fill)
+        locked = await driver.fetch(sql.LOCK_FOR_APPLY, FIFO_LOCK_KEY)
+        if self._session is not None:
+            log.error("fifo_stage_orphaned")  # a session's stage never ended (see _attach)
+            self.rollback()
+        if not self.book.staging:
+            self.book.begin()
+        return await self._apply(None, driver, fills, planner=(locked[0][1], locked[0][2]))
+
+    async def _apply(self, session: AsyncSession | None, driver: asyncpg.Connection, fills: Sequence[FillFact],
                      planner: tuple[str, str]) -> list[Allocation]:
         batch_ids = {f.trade_id for f in fills}
         final: dict[str, list[Allocation]] = {}
@@ -133,11 +151,11 @@ class FifoLedger:
         await self._refresh_orders(session, driver, sell_orders, buy_orders, planner)
         return written
 
-    async def _refresh_orders(self, session: AsyncSession, driver: asyncpg.Connection, sell_orders: set[str],
+    async def _refresh_orders(self, session: AsyncSession | None, driver: asyncpg.Connection, sell_orders: set[str],
                               buy_orders: set[str], planner: tuple[str, str]) -> None:
         rows = await driver.fetch(sql.UPDATE_ORDER_FIELDS, sorted(sell_orders), sorted(buy_orders), *planner)
         touched = {r[0] for r in rows if r[0] is not None}
-        if touched:
+        if touched and session is not None:
             # Our UPDATEs bypass the ORM: expire the derived fields of loaded TradeRecord objects.
             for obj in list(session.identity_map.values()):
                 if isinstance(obj, TradeRecord) and obj.order_id in touched:

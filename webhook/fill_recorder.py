@@ -21,9 +21,8 @@ from core.metrics import FILL_RECORD_LAG, FILLS_RECORDED
 from exchange.models import Fill, Order
 from fifo_engine.ledger import FifoLedger
 from fifo_engine.model import FillFact
-from fifo_engine.pg import fetch_first
-from shared_data import order_store
-from shared_data.trade_recorder import insert_fills
+from shared_data import direct, order_store
+from shared_data.trade_recorder import fills_arguments, insert_fills_sql, new_fills
 from webhook.fill_dead_letters import DeadLetters, is_refusal
 
 log = get_logger(__name__)
@@ -119,15 +118,20 @@ class FillRecorder:
         return len(new)
 
     async def _write(self, order: Order, facts: list[FillFact], via: IngestVia, source: OrderSource) -> list[FillFact]:
+        # Per order event: BEGIN with the lock (one round trip), the order row with its fills (one
+        # statement), the FIFO writes when a fill is new, COMMIT. The lock is taken by a statement of its
+        # own before any other: each later statement's snapshot (READ COMMITTED) sees whatever the last
+        # holder (the reconciler in another process, `fills retry`) committed.
+        then = insert_fills_sql(order_store.FACTS_PARAMS + 1) if facts else None
+        sql, args = order_store.facts_statement(order, via=via, source=source, then=then)
+        if facts:
+            args += fills_arguments(facts, via)  # a bad fill raises here, before anything is sent
         async with self._lock:
             try:
-                async with self._sessions() as session, session.begin():
-                    # The transaction's first statement, at driver level (it sends BEGIN); the rest of the
-                    # order's writes then go through the driver in this transaction (fetch_first).
-                    await fetch_first(session, "SELECT pg_advisory_xact_lock($1)", FILL_PATH_LOCK_KEY)
-                    await order_store.upsert_order_facts(session, order, via=via, source=source)
-                    new = await insert_fills(session, facts, via)
-                    await self._ledger.apply_fills(session, new)
+                async with direct.locked_transaction(self._sessions, FILL_PATH_LOCK_KEY) as driver:
+                    rows = await driver.fetch(sql, *args)
+                    new = new_fills(facts, rows)
+                    await self._ledger.apply_on(driver, new)
             except BaseException:
                 self._ledger.rollback()  # the in-memory lots must not run ahead of the database
                 raise
