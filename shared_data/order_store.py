@@ -5,6 +5,7 @@ All functions run inside the caller's session/transaction and never commit.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Sequence
@@ -168,7 +169,12 @@ def facts_statement(order: Order, *, via: IngestVia, source: OrderSource, reconc
     terminal = order.status.value in _TERMINAL
     if then is None:
         return (_FACTS_DELETE if terminal else _FACTS_SYNC), args
-    return f"{_WITH_DELETE if terminal else _WITH_SYNC},\nfacts AS ({_UPSERT_FACTS})\n{then}", args
+    return _facts_then(terminal, then), args
+
+
+@functools.lru_cache(maxsize=8)
+def _facts_then(terminal: bool, then: str) -> str:
+    return f"{_WITH_DELETE if terminal else _WITH_SYNC},\nfacts AS ({_UPSERT_FACTS})\n{then}"
 
 
 _TERMINAL_LIST = ", ".join(f"'{s}'" for s in _TERMINAL)

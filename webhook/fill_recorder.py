@@ -30,6 +30,8 @@ log = get_logger(__name__)
 # One key for "fills and FIFO are being written"; the reconciler and fill path both take it.
 FILL_PATH_LOCK_KEY = 0x5F11_0001
 WRITTEN_MEMORY = 4096
+# The fills INSERT as the main statement of the order's facts statement (its parameters after theirs).
+_FILLS_AFTER_FACTS = insert_fills_sql(order_store.FACTS_PARAMS + 1)
 
 
 def to_fact(fill: Fill) -> FillFact:
@@ -122,7 +124,7 @@ class FillRecorder:
         # statement), the FIFO writes when a fill is new, COMMIT. The lock is taken by a statement of its
         # own before any other: each later statement's snapshot (READ COMMITTED) sees whatever the last
         # holder (the reconciler in another process, `fills retry`) committed.
-        then = insert_fills_sql(order_store.FACTS_PARAMS + 1) if facts else None
+        then = _FILLS_AFTER_FACTS if facts else None
         sql, args = order_store.facts_statement(order, via=via, source=source, then=then)
         if facts:
             args += fills_arguments(facts, via)  # a bad fill raises here, before anything is sent
