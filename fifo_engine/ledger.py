@@ -95,23 +95,28 @@ class FifoLedger:
             self._poisoned = True
             raise
 
-    async def apply_on(self, driver: asyncpg.Connection, fills: Sequence[FillFact]) -> list[Allocation]:
+    async def apply_on(self, driver: asyncpg.Connection, fills: Sequence[FillFact],
+                       locked: tuple[str, str] | None = None) -> list[Allocation]:
         """apply_fills for a transaction run straight on the driver (the fill recorder's): the same writes,
         but no session tells the ledger how the transaction ended, so the caller calls `commit()` once it
-        committed and `rollback()` if it did not."""
+        committed and `rollback()` if it did not. `locked`: the two settings columns of the row of
+        `sql.lock_for_apply_if` when an earlier statement of this transaction returned it (the lock is
+        held and the planner set); without them, the lock is taken here."""
         if not fills:
             return []
         if not driver.is_in_transaction():
             raise RuntimeError("FifoLedger.apply_on needs a transaction: FIFO writes need one")
         for fill in fills:
             validate_fill(fill)
-        locked = await driver.fetch(sql.LOCK_FOR_APPLY, FIFO_LOCK_KEY)
+        if locked is None:
+            row = (await driver.fetch(sql.LOCK_FOR_APPLY, FIFO_LOCK_KEY))[0]
+            locked = (row[1], row[2])
         if self._session is not None:
             log.error("fifo_stage_orphaned")  # a session's stage never ended (see _attach)
             self.rollback()
         if not self.book.staging:
             self.book.begin()
-        return await self._apply(None, driver, fills, planner=(locked[0][1], locked[0][2]))
+        return await self._apply(None, driver, fills, planner=locked)
 
     async def _apply(self, session: AsyncSession | None, driver: asyncpg.Connection, fills: Sequence[FillFact],
                      planner: tuple[str, str]) -> list[Allocation]:

@@ -160,8 +160,8 @@ def facts_statement(order: Order, *, via: IngestVia, source: OrderSource, reconc
     keyed by a placeholder (or another id) under the order's client_order_id takes the exchange's id
     in the same statement. passive_orders is kept in step by it too.
 
-    `then`: a statement (parameters from $20 on) that becomes the main statement, these writes its
-    data-modifying WITH parts; its rows are the statement's rows."""
+    `then`: more WITH items and the main statement (`x AS (…) SELECT …`, parameters from $20 on) that
+    follow these writes' own WITH items; its rows are the statement's rows."""
     args = [order.order_id, order.client_order_id or None, order.product_id, order.side.value,
             order.order_type, order.status.value, order.limit_price, order.stop_price, order.base_size,
             order.quote_size, order.filled_size, order.average_filled_price, order.total_fees, source.value,
@@ -174,7 +174,7 @@ def facts_statement(order: Order, *, via: IngestVia, source: OrderSource, reconc
 
 @functools.lru_cache(maxsize=8)
 def _facts_then(terminal: bool, then: str) -> str:
-    return f"{_WITH_DELETE if terminal else _WITH_SYNC},\nfacts AS ({_UPSERT_FACTS})\n{then}"
+    return f"{_WITH_DELETE if terminal else _WITH_SYNC},\nfacts AS ({_UPSERT_FACTS}),\n{then}"
 
 
 _TERMINAL_LIST = ", ".join(f"'{s}'" for s in _TERMINAL)

@@ -58,6 +58,9 @@ async def insert_fills(session: AsyncSession, fills: Sequence[FillFact], ingest_
     return new_fills(fills, rows)
 
 
+FILLS_PARAMS = 12  # insert_fills_sql's parameters (fills_arguments' length)
+
+
 def insert_fills_sql(first: int = 1) -> str:
     """insert_fills' statement with its parameters numbered from `first` (to be the main statement of
     another's data-modifying WITH); it returns the trade_id of each fill it inserted."""

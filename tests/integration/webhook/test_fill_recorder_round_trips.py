@@ -20,6 +20,7 @@ from core.enums import IngestVia, OrderSource, OrderStatus, Side
 from core.settings import load_settings
 from exchange.models import Fill, Order
 from fifo_engine.ledger import FifoLedger
+from fifo_engine.pg import FIFO_LOCK_KEY
 from shared_data import direct, order_store
 from shared_data.db import to_plain_url
 from webhook.fill_recorder import FILL_PATH_LOCK_KEY, FillRecorder
@@ -230,3 +231,41 @@ async def test_a_write_cancelled_while_waiting_for_the_lock_leaves_nothing(db_se
     assert not recorder._ledger.pending
     args: list[Any] = [order("ex-6", "c6", OrderStatus.FILLED, "1", avg="10"), [fill("t6", "ex-6")]]
     assert await recorder.record(*args, via=IngestVia.REST) == 1
+
+
+async def _waiting_for(sessions: Sessions, key: int) -> None:
+    for _ in range(200):
+        if await direct.fetch(sessions, "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                                        " AND objid::bigint = $1", key & 0xFFFFFFFF):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"nobody waited for advisory lock {key:#x}")
+
+
+async def test_the_fifo_lock_is_taken_only_for_a_new_fill_and_before_the_order_row(
+        db_sessions: Sessions, db_url: str, recorder: FillRecorder) -> None:
+    """The ledger's FIFO lock comes with the order's statement now, only when a fill is new. A writer
+    holding it (the rebuild) that then updates the order's row, as the rebuild does, is not deadlocked:
+    the recorder waits for the FIFO lock before it locks that row."""
+    first = order("ex-4", "c4", OrderStatus.OPEN, "1", fees="0.01", avg="10")
+    assert await recorder.record(first, [fill("t4a", "ex-4")], via=IngestVia.REST) == 1
+    holder = await asyncpg.connect(to_plain_url(db_url))
+    try:
+        async with holder.transaction():
+            await holder.execute("SELECT pg_advisory_xact_lock($1)", FIFO_LOCK_KEY)
+            # nothing new: no FIFO lock wanted, the record goes through while the holder has it
+            async with asyncio.timeout(10):
+                assert await recorder.record(first, [fill("t4a", "ex-4")], via=IngestVia.WEBSOCKET) == 0
+            second = order("ex-4", "c4", OrderStatus.FILLED, "2", fees="0.02", avg="10")
+            task = asyncio.create_task(recorder.record(second, [fill("t4a", "ex-4"), fill("t4b", "ex-4")],
+                                                       via=IngestVia.REST))
+            await _waiting_for(db_sessions, FIFO_LOCK_KEY)
+            await holder.execute("UPDATE trade_records SET remaining_size = remaining_size WHERE order_id = 'ex-4'")
+        async with asyncio.timeout(10):
+            assert await task == 1
+    finally:
+        await holder.close()
+    found = await direct.fetch(db_sessions, "SELECT status, filled_size, remaining_size FROM trade_records")
+    assert [tuple(r) for r in found] == [("FILLED", D("2"), D("2"))]
+    assert recorder._ledger.position(SYMBOL).size == D("2")
+    await _no_transaction_left(db_sessions)
