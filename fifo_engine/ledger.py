@@ -9,10 +9,13 @@ it rolls back or the session closes without committing. This is wired to the ses
 SAVEPOINT (begin_nested): a rolled-back savepoint could not be told apart from a committed one.
 
 Writers are serialized by a transaction-scoped advisory lock (`pg.FIFO_LOCK_KEY`), taken first
-thing in apply_fills (and apply_on); the rebuild takes it too. Take it last if you hold other
-locks. (The same statement makes the rest of apply_fills plan each statement afresh with
-sequential scans priced out — stale statistics must not turn its lookups by key into scans of
-whole tables — and the UPDATE restores the caller's settings.)
+thing in apply_fills (and apply_on); the rebuild takes it too. Take it after other advisory locks
+(the fill path's) and, where you can, before locking trade_records rows: the rebuild takes the lock,
+then those rows, so a caller holding a row while waiting for the lock can deadlock with it (the fill
+recorder takes it in its order's statement, ahead of the order row). The same statement makes the
+rest of apply_fills plan each statement afresh with sequential scans priced out (stale statistics
+must not turn its lookups by key into scans of whole tables); the UPDATE restores the caller's
+settings.
 """
 
 from __future__ import annotations

@@ -141,14 +141,6 @@ def open_orders_query(symbol: str, side: Side) -> Any:
         TradeRecord.symbol == symbol, TradeRecord.side == side.value, TradeRecord.status.in_(OPEN_STATUSES))
 
 
-async def upsert_order_facts(session: AsyncSession, order: Order, *, via: IngestVia, source: OrderSource,
-                             reconciled_at: datetime | None = None) -> None:
-    """Insert or update an order's exchange facts, conservatively (facts_statement), in the session's
-    unit of work."""
-    sql, args = facts_statement(order, via=via, source=source, reconciled_at=reconciled_at)
-    await direct.execute_in_session(session, sql, *args)
-
-
 FACTS_PARAMS = 19  # facts_statement's own parameters: $1…$19; a `then` statement numbers its own from $20
 
 

@@ -28,7 +28,7 @@ from webhook.fill_recorder import FILL_PATH_LOCK_KEY, FillRecorder
 Sessions = async_sessionmaker[AsyncSession]
 SYMBOL = "XYZ-USD"
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
-# What upsert_order_facts sent first until the attach was folded into its statement.
+# What the fill recorder sent before the order upsert (order_store.attach_order_id) until it was folded in.
 OLD_ATTACH = "UPDATE trade_records SET order_id = $2, updated_at = now() WHERE client_order_id = $1 AND order_id <> $2"
 
 
