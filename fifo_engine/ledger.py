@@ -9,10 +9,13 @@ it rolls back or the session closes without committing. This is wired to the ses
 SAVEPOINT (begin_nested): a rolled-back savepoint could not be told apart from a committed one.
 
 Writers are serialized by a transaction-scoped advisory lock (`pg.FIFO_LOCK_KEY`), taken first
-thing in apply_fills; the rebuild takes it too. Take it last if you hold other locks. (The same
-statement makes the rest of apply_fills plan each statement afresh with sequential scans priced
-out — stale statistics must not turn its lookups by key into scans of whole tables — and the
-UPDATE restores the caller's settings.)
+thing in apply_fills (and apply_on); the rebuild takes it too. Take it after other advisory locks
+(the fill path's) and, where you can, before locking trade_records rows: the rebuild takes the lock,
+then those rows, so a caller holding a row while waiting for the lock can deadlock with it (the fill
+recorder takes it in its order's statement, ahead of the order row). The same statement makes the
+rest of apply_fills plan each statement afresh with sequential scans priced out (stale statistics
+must not turn its lookups by key into scans of whole tables); the UPDATE restores the caller's
+settings.
 """
 
 from __future__ import annotations
@@ -95,7 +98,30 @@ class FifoLedger:
             self._poisoned = True
             raise
 
-    async def _apply(self, session: AsyncSession, driver: asyncpg.Connection, fills: Sequence[FillFact],
+    async def apply_on(self, driver: asyncpg.Connection, fills: Sequence[FillFact],
+                       locked: tuple[str, str] | None = None) -> list[Allocation]:
+        """apply_fills for a transaction run straight on the driver (the fill recorder's): the same writes,
+        but no session tells the ledger how the transaction ended, so the caller calls `commit()` once it
+        committed and `rollback()` if it did not. `locked`: the two settings columns of the row of
+        `sql.lock_for_apply_if` when an earlier statement of this transaction returned it (the lock is
+        held and the planner set); without them, the lock is taken here."""
+        if not fills:
+            return []
+        if not driver.is_in_transaction():
+            raise RuntimeError("FifoLedger.apply_on needs a transaction: FIFO writes need one")
+        for fill in fills:
+            validate_fill(fill)
+        if locked is None:
+            row = (await driver.fetch(sql.LOCK_FOR_APPLY, FIFO_LOCK_KEY))[0]
+            locked = (row[1], row[2])
+        if self._session is not None:
+            log.error("fifo_stage_orphaned")  # a session's stage never ended (see _attach)
+            self.rollback()
+        if not self.book.staging:
+            self.book.begin()
+        return await self._apply(None, driver, fills, planner=locked)
+
+    async def _apply(self, session: AsyncSession | None, driver: asyncpg.Connection, fills: Sequence[FillFact],
                      planner: tuple[str, str]) -> list[Allocation]:
         batch_ids = {f.trade_id for f in fills}
         final: dict[str, list[Allocation]] = {}
@@ -133,11 +159,11 @@ class FifoLedger:
         await self._refresh_orders(session, driver, sell_orders, buy_orders, planner)
         return written
 
-    async def _refresh_orders(self, session: AsyncSession, driver: asyncpg.Connection, sell_orders: set[str],
+    async def _refresh_orders(self, session: AsyncSession | None, driver: asyncpg.Connection, sell_orders: set[str],
                               buy_orders: set[str], planner: tuple[str, str]) -> None:
         rows = await driver.fetch(sql.UPDATE_ORDER_FIELDS, sorted(sell_orders), sorted(buy_orders), *planner)
         touched = {r[0] for r in rows if r[0] is not None}
-        if touched:
+        if touched and session is not None:
             # Our UPDATEs bypass the ORM: expire the derived fields of loaded TradeRecord objects.
             for obj in list(session.identity_map.values()):
                 if isinstance(obj, TradeRecord) and obj.order_id in touched:

@@ -170,6 +170,12 @@ LOCK_FOR_APPLY = """SELECT pg_advisory_xact_lock($1), current_setting('plan_cach
        set_config('enable_seqscan', 'off', true)"""
 
 
+def lock_for_apply_if(condition: str, key: str) -> str:
+    """LOCK_FOR_APPLY as a query inside a caller's statement (lock key `key`, e.g. "$32"), taking the
+    lock only where `condition` holds: one row when it did, none when it did not."""
+    return LOCK_FOR_APPLY.replace("$1", key) + f"\nWHERE {condition}"
+
+
 def count_updated(statement: str) -> str:
     return f"WITH u AS ({statement}) SELECT count(*) FROM u"
 

@@ -5,7 +5,9 @@ All functions run inside the caller's session/transaction and never commit.
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -83,14 +85,6 @@ async def find_by_client_order_id(session: AsyncSession, client_order_id: str) -
     )).scalar_one_or_none()
 
 
-async def attach_order_id(session: AsyncSession, client_order_id: str, order_id: str) -> None:
-    """Replace the placeholder key by the exchange's order id (from whichever path learns it first)."""
-    # Hand-written and sent through the driver in the caller's unit of work: a third of the ORM path's CPU.
-    await direct.execute_in_session(
-        session, "UPDATE trade_records SET order_id = $2, updated_at = now()"
-                 " WHERE client_order_id = $1 AND order_id <> $2", client_order_id, order_id)
-
-
 async def mark_sent(session: AsyncSession, client_order_id: str, order_id: str) -> None:
     """The exchange accepted the order: its id replaces the placeholder and NEW becomes PENDING (one
     statement; a row already keyed by the id and past NEW is left alone)."""
@@ -147,23 +141,32 @@ def open_orders_query(symbol: str, side: Side) -> Any:
         TradeRecord.symbol == symbol, TradeRecord.side == side.value, TradeRecord.status.in_(OPEN_STATUSES))
 
 
-async def upsert_order_facts(session: AsyncSession, order: Order, *, via: IngestVia, source: OrderSource,
-                             reconciled_at: datetime | None = None) -> None:
-    """Insert or update an order's exchange facts, conservatively.
+FACTS_PARAMS = 19  # facts_statement's own parameters: $1…$19; a `then` statement numbers its own from $20
 
-    Never regresses a terminal status, never shrinks filled_size, never touches FIFO-derived fields
-    (pnl_usd, cost basis, proceeds, parent ids, remaining_size) or the exit fields we wrote.
-    """
-    if order.client_order_id:
-        await attach_order_id(session, order.client_order_id, order.order_id)
-    # The statement hand-written in `$n` form (its parameters cast as SQLAlchemy cast them), sent
-    # through the driver in the caller's transaction: a third of the CPU of building it per order.
-    sql = _UPSERT_FACTS_DELETE if order.status.value in _TERMINAL else _UPSERT_FACTS_SYNC
-    await direct.execute_in_session(
-        session, sql, order.order_id, order.client_order_id or None, order.product_id, order.side.value,
-        order.order_type, order.status.value, order.limit_price, order.stop_price, order.base_size, order.quote_size,
-        order.filled_size, order.average_filled_price, order.total_fees, source.value, via.value, order.reject_reason,
-        order.created_time, reconciled_at, via.value if reconciled_at else None)
+
+def facts_statement(order: Order, *, via: IngestVia, source: OrderSource, reconciled_at: datetime | None = None,
+                    then: str | None = None) -> tuple[str, list[Any]]:
+    """One statement (SQL, arguments) that inserts or updates an order's exchange facts, conservatively:
+    it never regresses a terminal status, never shrinks filled_size, never touches FIFO-derived fields
+    (pnl_usd, cost basis, proceeds, parent ids, remaining_size) or the exit fields we wrote. A row still
+    keyed by a placeholder (or another id) under the order's client_order_id takes the exchange's id
+    in the same statement. passive_orders is kept in step by it too.
+
+    `then`: more WITH items and the main statement (`x AS (…) SELECT …`, parameters from $20 on) that
+    follow these writes' own WITH items; its rows are the statement's rows."""
+    args = [order.order_id, order.client_order_id or None, order.product_id, order.side.value,
+            order.order_type, order.status.value, order.limit_price, order.stop_price, order.base_size,
+            order.quote_size, order.filled_size, order.average_filled_price, order.total_fees, source.value,
+            via.value, order.reject_reason, order.created_time, reconciled_at, via.value if reconciled_at else None]
+    terminal = order.status.value in _TERMINAL
+    if then is None:
+        return (_FACTS_DELETE if terminal else _FACTS_SYNC), args
+    return _facts_then(terminal, then), args
+
+
+@functools.lru_cache(maxsize=8)
+def _facts_then(terminal: bool, then: str) -> str:
+    return f"{_WITH_DELETE if terminal else _WITH_SYNC},\nfacts AS ({_UPSERT_FACTS}),\n{then}"
 
 
 _TERMINAL_LIST = ", ".join(f"'{s}'" for s in _TERMINAL)
@@ -177,16 +180,20 @@ _PASSIVE_UPSERT = """INSERT INTO passive_orders (order_id, client_order_id, symb
     ON CONFLICT (order_id) DO UPDATE SET status = excluded.status, filled_size = excluded.filled_size,
         updated_at = now()"""
 # order_time: the exchange's creation time, else the column's default (now()) as when it was left out.
+_FACT_VALUES = {
+    "order_id": "$1::VARCHAR", "client_order_id": "$2::VARCHAR", "symbol": "$3::VARCHAR", "side": "$4::VARCHAR",
+    "order_type": "$5::VARCHAR", "status": "$6::VARCHAR", "price": "$7::NUMERIC", "stop_price": "$8::NUMERIC",
+    "size": "$9::NUMERIC", "quote_size": "$10::NUMERIC", "filled_size": "$11::NUMERIC",
+    "average_filled_price": "$12::NUMERIC", "total_fees_usd": "$13::NUMERIC", "source": "$14::VARCHAR",
+    "ingest_via": "$15::VARCHAR", "reject_reason": "$16::VARCHAR",
+    "order_time": "COALESCE($17::TIMESTAMP WITH TIME ZONE, now())",
+    "last_reconciled_at": "$18::TIMESTAMP WITH TIME ZONE",
+    "last_reconciled_via": "$19::VARCHAR",
+}
 # REJECTED is our own verdict; when the exchange reports the order, its status wins (an order is
 # never left rejected while the exchange says it filled).
-_UPSERT_FACTS = f"""INSERT INTO trade_records (order_id, client_order_id, symbol, side, order_type, status, price,
-        stop_price, size, quote_size, filled_size, average_filled_price, total_fees_usd, source, ingest_via,
-        reject_reason, order_time, last_reconciled_at, last_reconciled_via)
-    VALUES ($1::VARCHAR, $2::VARCHAR, $3::VARCHAR, $4::VARCHAR, $5::VARCHAR, $6::VARCHAR, $7::NUMERIC, $8::NUMERIC,
-        $9::NUMERIC, $10::NUMERIC, $11::NUMERIC, $12::NUMERIC, $13::NUMERIC, $14::VARCHAR, $15::VARCHAR,
-        $16::VARCHAR, COALESCE($17::TIMESTAMP WITH TIME ZONE, now()), $18::TIMESTAMP WITH TIME ZONE, $19::VARCHAR)
-    ON CONFLICT (order_id) DO UPDATE SET
-        status = CASE WHEN trade_records.status = 'REJECTED' AND excluded.status <> 'REJECTED' THEN excluded.status
+_FACTS_SET = f"""status = CASE WHEN trade_records.status = 'REJECTED' AND excluded.status <> 'REJECTED'
+                THEN excluded.status
             WHEN trade_records.status IN ({_TERMINAL_LIST}) THEN trade_records.status ELSE excluded.status END,
         price = COALESCE(trade_records.price, excluded.price), size = COALESCE(trade_records.size, excluded.size),
         filled_size = GREATEST(trade_records.filled_size, excluded.filled_size),
@@ -196,8 +203,23 @@ _UPSERT_FACTS = f"""INSERT INTO trade_records (order_id, client_order_id, symbol
         reject_reason = COALESCE(excluded.reject_reason, trade_records.reject_reason), updated_at = now(),
         last_reconciled_at = COALESCE(excluded.last_reconciled_at, trade_records.last_reconciled_at),
         last_reconciled_via = COALESCE(excluded.last_reconciled_via, trade_records.last_reconciled_via)"""
-_UPSERT_FACTS_DELETE = f"WITH passive_sync AS ({_PASSIVE_DELETE})\n{_UPSERT_FACTS}"
-_UPSERT_FACTS_SYNC = f"WITH passive_sync AS ({_PASSIVE_UPSERT})\n{_UPSERT_FACTS}"
+# The row of the order's client_order_id under another key (the placeholder, until the exchange's id
+# is known) takes the id and the facts: the same assignments, the proposed values (`excluded`) being
+# the parameters themselves. This was an UPDATE of the key alone before the upsert, one round trip
+# more; the upsert then only inserts when this updated nothing (an insert would collide with the row
+# on client_order_id, and a row cannot be changed twice by one statement).
+_ATTACH = ("UPDATE trade_records SET order_id = $1::VARCHAR, "
+           + re.sub(r"excluded\.(\w+)", lambda m: _FACT_VALUES[m.group(1)], _FACTS_SET)
+           + "\n    WHERE client_order_id = $2::VARCHAR AND order_id <> $1::VARCHAR RETURNING 1")
+_UPSERT_FACTS = f"""INSERT INTO trade_records ({", ".join(_FACT_VALUES)})
+    SELECT {", ".join(_FACT_VALUES.values())}
+    WHERE NOT EXISTS (SELECT FROM attached)
+    ON CONFLICT (order_id) DO UPDATE SET
+        {_FACTS_SET}"""
+_WITH_DELETE = f"WITH passive_sync AS ({_PASSIVE_DELETE}),\nattached AS ({_ATTACH})"
+_WITH_SYNC = f"WITH passive_sync AS ({_PASSIVE_UPSERT}),\nattached AS ({_ATTACH})"
+_FACTS_DELETE = f"{_WITH_DELETE}\n{_UPSERT_FACTS}"
+_FACTS_SYNC = f"{_WITH_SYNC}\n{_UPSERT_FACTS}"
 
 
 async def sync_passive_order(session: AsyncSession, order: Order, purpose: str | None = None) -> None:

@@ -4,6 +4,7 @@ Runs inside the caller's transaction (an AsyncSession in a transaction) and neve
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -51,9 +52,25 @@ async def insert_fills(session: AsyncSession, fills: Sequence[FillFact], ingest_
     that were new, in the given order (a trade_id repeated in `fills` counts once)."""
     if not fills:
         return []
+    args = fills_arguments(fills, ingest_via)
+    await session.flush()  # the caller's pending ORM rows go first (same transaction)
+    _, rows = await fetch_first(session, _INSERT_FILLS, *args)
+    return new_fills(fills, rows)
+
+
+FILLS_PARAMS = 12  # insert_fills_sql's parameters (fills_arguments' length)
+
+
+def insert_fills_sql(first: int = 1) -> str:
+    """insert_fills' statement with its parameters numbered from `first` (to be the main statement of
+    another's data-modifying WITH); it returns the trade_id of each fill it inserted."""
+    return re.sub(r"\$(\d+)", lambda m: f"${int(m.group(1)) + first - 1}", _INSERT_FILLS)
+
+
+def fills_arguments(fills: Sequence[FillFact], ingest_via: IngestVia) -> list[Any]:
+    """The arguments of insert_fills_sql() for `fills` (checked first: a bad fill raises, nothing is sent)."""
     for fill in fills:
         _check(fill)
-    await session.flush()  # the caller's pending ORM rows go first (same transaction)
     columns: list[list[Any]] = [[] for _ in range(11)]
     for f in fills:
         for i, value in enumerate((
@@ -61,7 +78,11 @@ async def insert_fills(session: AsyncSession, fills: Sequence[FillFact], ingest_
             f.liquidity_indicator, f.trade_time, f.sequence_timestamp, f.portfolio_id,
         )):
             columns[i].append(value)
-    _, rows = await fetch_first(session, _INSERT_FILLS, *columns, IngestVia(ingest_via).value)
+    return [*columns, IngestVia(ingest_via).value]
+
+
+def new_fills(fills: Sequence[FillFact], rows: Sequence[Any]) -> list[FillFact]:
+    """The fills whose trade_id is in `rows` (the statement's RETURNING), in the given order, each once."""
     inserted = {r[0] for r in rows}
     out: list[FillFact] = []
     for fill in fills:

@@ -21,9 +21,10 @@ from core.metrics import FILL_RECORD_LAG, FILLS_RECORDED
 from exchange.models import Fill, Order
 from fifo_engine.ledger import FifoLedger
 from fifo_engine.model import FillFact
-from fifo_engine.pg import fetch_first
-from shared_data import order_store
-from shared_data.trade_recorder import insert_fills
+from fifo_engine.pg import FIFO_LOCK_KEY
+from fifo_engine.sql import lock_for_apply_if
+from shared_data import direct, order_store
+from shared_data.trade_recorder import FILLS_PARAMS, fills_arguments, insert_fills_sql, new_fills
 from webhook.fill_dead_letters import DeadLetters, is_refusal
 
 log = get_logger(__name__)
@@ -31,6 +32,16 @@ log = get_logger(__name__)
 # One key for "fills and FIFO are being written"; the reconciler and fill path both take it.
 FILL_PATH_LOCK_KEY = 0x5F11_0001
 WRITTEN_MEMORY = 4096
+# What follows the order's facts in their statement: the fills (`f`), then, when one of them is new,
+# the ledger's FIFO lock and planner settings (sql.LOCK_FOR_APPLY, a statement of its own in apply_on
+# before). That lock only guards the FIFO writes, which are later statements (snapshots taken after
+# it). Taken here it is never later than before, and in fact before the order row's lock (PostgreSQL
+# runs the WITH writes nothing reads after the main query): the rebuild's order (FIFO lock, then
+# rows), so a rebuild updating that row no longer deadlocks with the recorder.
+_FILLS_AFTER_FACTS = f"""f AS ({insert_fills_sql(order_store.FACTS_PARAMS + 1)}),
+fifo_lock (held, plan_cache_mode, enable_seqscan, plan_set, seqscan_set) AS MATERIALIZED (
+    {lock_for_apply_if("EXISTS (SELECT FROM f)", f"${order_store.FACTS_PARAMS + FILLS_PARAMS + 1}")})
+SELECT trade_id, NULL, NULL FROM f UNION ALL SELECT NULL, plan_cache_mode, enable_seqscan FROM fifo_lock"""
 
 
 def to_fact(fill: Fill) -> FillFact:
@@ -119,15 +130,22 @@ class FillRecorder:
         return len(new)
 
     async def _write(self, order: Order, facts: list[FillFact], via: IngestVia, source: OrderSource) -> list[FillFact]:
+        # Per order event: BEGIN with the lock (one round trip), the order row with its fills (one
+        # statement), the FIFO writes when a fill is new, COMMIT. The lock is taken by a statement of its
+        # own before any other: each later statement's snapshot (READ COMMITTED) sees whatever the last
+        # holder (the reconciler in another process, `fills retry`) committed.
+        then = _FILLS_AFTER_FACTS if facts else None
+        sql, args = order_store.facts_statement(order, via=via, source=source, then=then)
+        if facts:
+            args += [*fills_arguments(facts, via), FIFO_LOCK_KEY]  # a bad fill raises here, before anything is sent
         async with self._lock:
             try:
-                async with self._sessions() as session, session.begin():
-                    # The transaction's first statement, at driver level (it sends BEGIN); the rest of the
-                    # order's writes then go through the driver in this transaction (fetch_first).
-                    await fetch_first(session, "SELECT pg_advisory_xact_lock($1)", FILL_PATH_LOCK_KEY)
-                    await order_store.upsert_order_facts(session, order, via=via, source=source)
-                    new = await insert_fills(session, facts, via)
-                    await self._ledger.apply_fills(session, new)
+                async with direct.locked_transaction(self._sessions, FILL_PATH_LOCK_KEY) as driver:
+                    rows = await driver.fetch(sql, *args)
+                    new = new_fills(facts, [r for r in rows if r[0] is not None])
+                    # Without the lock's row (no fill was new), apply_on has nothing to do or locks itself.
+                    locked = next(((r[1], r[2]) for r in rows if r[0] is None), None)
+                    await self._ledger.apply_on(driver, new, locked)
             except BaseException:
                 self._ledger.rollback()  # the in-memory lots must not run ahead of the database
                 raise
