@@ -18,7 +18,7 @@ dialect installs on each connection.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -89,30 +89,26 @@ async def locked_transaction(sessions: async_sessionmaker[AsyncSession],
     in one message (simple protocol): one round trip for both. The lock is still a statement of its own,
     complete before the block's first statement starts, so under READ COMMITTED every statement of the
     block takes its snapshot after the lock was granted, as when the two were sent one by one."""
-    async with _autocommit_engine(sessions).connect() as conn:
-        raw = await conn.get_raw_connection()
-        driver: asyncpg.Connection = raw.driver_connection
+    proxied = await _engine(sessions).raw_connection()
+    driver: asyncpg.Connection = proxied.driver_connection
+    invalidated = False
+    try:
+        await driver.execute(f"BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({int(lock_key)})")
+        yield driver
+        await driver.execute("COMMIT")
+    except BaseException:
+        # SQLAlchemy does not know of this BEGIN: the pool would take the connection back as it is.
+        # ROLLBACK outside a transaction is only a warning; one that fails (a cancelled statement
+        # still running, a lost connection) leaves the connection in an unknown state.
         try:
-            await driver.execute(f"BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({int(lock_key)})")
-            yield driver
-            await driver.execute("COMMIT")
+            await driver.execute("ROLLBACK")
         except BaseException:
-            # SQLAlchemy does not know of this BEGIN: the pool would take the connection back as it is.
-            # ROLLBACK outside a transaction is only a warning; one that fails (a cancelled statement
-            # still running, a lost connection) leaves the connection in an unknown state.
-            try:
-                await driver.execute("ROLLBACK")
-            except BaseException:
-                await conn.invalidate()  # closed, never reused in an unknown state
-            raise
-
-
-async def execute_in_transaction(sessions: async_sessionmaker[AsyncSession],
-                                 statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
-    """Several statements on one pooled connection, in one transaction: all commit or none."""
-    async with transaction(sessions) as driver:
-        for sql, args in statements:
-            await driver.execute(sql, *args)
+            invalidated = True
+            await greenlet_spawn(proxied.invalidate)  # closed and given back: never reused in an unknown state
+        raise
+    finally:
+        if not invalidated:
+            await greenlet_spawn(proxied.close)
 
 
 async def session_driver(session: AsyncSession) -> asyncpg.Connection | None:

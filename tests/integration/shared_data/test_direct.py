@@ -58,3 +58,21 @@ async def test_a_failed_statement_leaves_the_pool_usable(table: async_sessionmak
         await direct.fetch(table, "SELECT * FROM no_such_table")
     for _ in range(8):  # more than the pool holds: every connection went back clean
         assert (await direct.fetchrow(table, "SELECT count(*) AS n FROM direct_probe WHERE id = $1", 1))["n"] == 1
+
+
+async def test_a_locked_transaction_whose_connection_died_is_not_given_back(
+        table: async_sessionmaker[AsyncSession]) -> None:
+    """The server ends the backend inside the block: the statement fails, so does the ROLLBACK, and the
+    connection is dropped from the pool instead of reused; the next statements get a working one."""
+    with pytest.raises((asyncpg.PostgresError, asyncpg.InterfaceError, ConnectionError)):
+        async with direct.locked_transaction(table, 0x5EED) as driver:
+            pid = await driver.fetchval("SELECT pg_backend_pid()")
+            await direct.execute(table, "SELECT pg_terminate_backend($1)", pid)
+            await driver.execute("INSERT INTO direct_probe VALUES (90, 1, now(), NULL)")
+    for _ in range(8):  # every connection the pool hands out works (none is the dead one)
+        row = await direct.fetchrow(table, "SELECT count(*) FROM direct_probe WHERE id = 90")
+        assert row is not None and row[0] == 0
+    async with direct.locked_transaction(table, 0x5EED) as driver:
+        await driver.execute("INSERT INTO direct_probe VALUES (91, 1, now(), NULL)")
+    row = await direct.fetchrow(table, "SELECT count(*) FROM direct_probe WHERE id = 91")
+    assert row is not None and row[0] == 1
