@@ -148,7 +148,8 @@ async def build_trading_core(settings: Settings, sessions: async_sessionmaker[As
                              notify=notifier.notify,
                              breaker_tripped=lambda: _passive_blocked(risk, degraded, dead_letters),
                              position_size=positions.size_of, atr=lambda s: _atr(seams.signals, s))
-    monitor = PositionMonitor(settings, cache, SentinelPositions(basis, passive.owns), seams.signals, exits,
+    sentinel_view = SentinelPositions(basis, passive.owns, lambda: passive.enabled)
+    monitor = PositionMonitor(settings, cache, sentinel_view, seams.signals, exits,
                               notifier, clock=clock, writer=writer, trailing=trailing, protective=protective)
     desk.set_exit_listener(lambda symbol, filled: monitor.exit_finished(symbol, filled=filled),
                            positions.working_exit_counter(risk, sessions))

@@ -63,6 +63,13 @@ def test_sentinel_skips_bracketed_positions_until_handed_over() -> None:
     assert [p.symbol for p in view.open_positions()] == ["BTC-USD"]
     owned.clear()
     assert [p.symbol for p in view.open_positions()] == ["ETH-USD", "BTC-USD"]
+    # With no passive product at all (any_owned False) the inner list passes through unfiltered.
+    owned.add("ETH-USD")
+    products: set[str] = set()
+    gated = SentinelPositions(Book(), lambda s: s in owned and s in products, lambda: bool(products))
+    assert [p.symbol for p in gated.open_positions()] == ["ETH-USD", "BTC-USD"]
+    products.add("ETH-USD")
+    assert [p.symbol for p in gated.open_positions()] == ["BTC-USD"]
 
 
 def test_stop_overrun_when_the_bid_is_under_the_stop_limits_limit() -> None:
