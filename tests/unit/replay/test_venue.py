@@ -66,3 +66,33 @@ async def test_a_deferred_move_is_what_a_move_would_have_been_once_read() -> Non
     venue.move("ETH-USD", Decimal("49.00"))  # a later trade: the deferred one is dropped
     venue.catch_up()
     assert venue.engine.markets["ETH-USD"].price == Decimal("49.00")
+
+
+async def test_balances_follow_every_hold_and_fill() -> None:
+    """get_balances answers a repeat from its last answer only while every wallet figure is unchanged:
+    an order's hold, its fill and its cancel each show at once."""
+    clock = VirtualClock(datetime(2026, 1, 1, tzinfo=UTC))
+    venue = InProcessExchange(EngineConfig(), {"BTC-USD": (Decimal("100.00"), Decimal("0.01"))}, clock,
+                              Decimal("10000"))
+
+    async def usd() -> tuple[Decimal, Decimal]:
+        b = (await venue.get_balances())["USD"]
+        return b.available, b.hold
+
+    first = await venue.get_balances()
+    first["USD"] = first["BTC"]  # a caller's change to its copy reaches nobody else
+    assert await usd() == (Decimal("10000"), Decimal("0"))
+    await venue.create_order(OrderRequest(client_order_id="bid", product_id="BTC-USD", side=Side.BUY,
+                                          kind=OrderKind.LIMIT_GTC, base_size=Decimal("1"),
+                                          limit_price=Decimal("90.00"), post_only=True))
+    available, hold = await usd()
+    assert hold > 0 and available == Decimal("10000") - hold  # the resting bid's hold
+    venue.move("BTC-USD", Decimal("89.00"))  # trades through the bid: filled
+    balances = await venue.get_balances()
+    assert balances["BTC"].total == Decimal("1") and balances["USD"].hold == 0
+    await venue.create_order(OrderRequest(client_order_id="ask", product_id="BTC-USD", side=Side.SELL,
+                                          kind=OrderKind.LIMIT_GTC, base_size=Decimal("0.5"),
+                                          limit_price=Decimal("120.00"), post_only=True))
+    assert (await venue.get_balances())["BTC"].hold == Decimal("0.5")
+    await venue.cancel_orders([o.order_id for o in venue.engine.orders.values() if o.client_order_id == "ask"])
+    assert (await venue.get_balances())["BTC"].hold == 0
