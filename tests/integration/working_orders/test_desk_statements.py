@@ -33,6 +33,18 @@ def _entry(rig: Rig, key: str, **kw: Any) -> WorkingOrder:
                         deadline_at=rig.clock.now() + timedelta(seconds=60), trigger={"k": "v"}, **kw)
 
 
+async def _restart(rig: Rig) -> WorkingOrderDesk:
+    """What a restart does: the reconciler's start pass, then a new desk that recovers the one working order
+    from the database and steps it once."""
+    rig.clock.advance(5)
+    await rig.reconciler.run_once("start")
+    fresh = WorkingOrderDesk(rig.core.adapter, rig.orders, rig.core.sessions, rig.desk._ctx.settings, rig.clock,
+                             settle=rig.core.fills.process_order)
+    assert await fresh.recover() == 1
+    await fresh.step_all()
+    return fresh
+
+
 async def _trade_row(rig: Rig, coid: str, columns: str = "*") -> dict[str, Any] | None:
     async with rig.core.sessions() as session:
         found = (await session.execute(text(f"SELECT {columns} FROM trade_records WHERE client_order_id = :c"),
@@ -86,12 +98,7 @@ async def test_a_child_accepted_but_never_saved_is_resumed_from_the_database_not
     row = await _trade_row(rig, coid)
     assert row is not None and row["status"] == "NEW" and row["order_id"] == order_store.placeholder_order_id(coid)
     assert row["working_order_id"] == wo.id and (await rig.row(wo.id))["current_order_id"] is None
-    rig.clock.advance(5)
-    await rig.reconciler.run_once("start")
-    fresh = WorkingOrderDesk(rig.core.adapter, rig.orders, rig.core.sessions, rig.desk._ctx.settings, rig.clock,
-                             settle=rig.core.fills.process_order)
-    assert await fresh.recover() == 1
-    await fresh.step_all()
+    fresh = await _restart(rig)
     [order] = rig.on_exchange("stmts:crash")
     assert order.order_id == sent.order_id and order.status == "OPEN"
     saved = await rig.row(wo.id)
@@ -193,12 +200,7 @@ async def test_a_re_priced_child_accepted_but_never_saved_is_worked_by_the_next_
                                            post_only=True, tick=D("0.01"))
     assert sent.ok and sent.order_id  # ... and the process dies here
     assert (await rig.row(wo.id))["current_order_id"] == placed.order_id
-    rig.clock.advance(5)
-    await rig.reconciler.run_once("start")
-    fresh = WorkingOrderDesk(rig.core.adapter, rig.orders, rig.core.sessions, rig.desk._ctx.settings, rig.clock,
-                             settle=rig.core.fills.process_order)
-    assert await fresh.recover() == 1
-    await fresh.step_all()
+    fresh = await _restart(rig)
     saved = await rig.row(wo.id)
     assert saved["state"] == "working" and saved["current_order_id"] == sent.order_id
     assert fresh.owns(sent.order_id)
