@@ -19,7 +19,7 @@ dialect installs on each connection.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 import asyncpg
@@ -39,13 +39,18 @@ async def _driver(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[a
     """A pooled connection's driver, checked out of the engine's pool without a SQLAlchemy Connection
     around it (no execution options, no isolation characteristics to set and reset: about half the CPU
     of `engine.connect()`). asyncpg runs a statement outside a transaction in autocommit, and the pool's
-    reset-on-return rolls back nothing SQLAlchemy did not begin."""
+    reset-on-return rolls back nothing SQLAlchemy did not begin — so a connection still in a transaction
+    when the block ends (its ROLLBACK cancelled or failed) or closed is dropped, never handed out again."""
     proxied = await _engine(sessions).raw_connection()
+    driver: asyncpg.Connection = proxied.driver_connection
     try:
-        driver: asyncpg.Connection = proxied.driver_connection
         yield driver
     finally:
-        await greenlet_spawn(proxied.close)  # the pool's check-in may await the driver
+        # The pool's check-in may await the driver: through greenlet_spawn.
+        if driver.is_closed() or driver.is_in_transaction():
+            await greenlet_spawn(proxied.invalidate)
+        else:
+            await greenlet_spawn(proxied.close)
 
 
 async def fetch(sessions: async_sessionmaker[AsyncSession], sql: str, *args: Any) -> list[asyncpg.Record]:
@@ -89,26 +94,22 @@ async def locked_transaction(sessions: async_sessionmaker[AsyncSession],
     in one message (simple protocol): one round trip for both. The lock is still a statement of its own,
     complete before the block's first statement starts, so under READ COMMITTED every statement of the
     block takes its snapshot after the lock was granted, as when the two were sent one by one."""
-    proxied = await _engine(sessions).raw_connection()
-    driver: asyncpg.Connection = proxied.driver_connection
-    invalidated = False
-    try:
-        await driver.execute(f"BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({int(lock_key)})")
-        yield driver
-        await driver.execute("COMMIT")
-    except BaseException:
-        # SQLAlchemy does not know of this BEGIN: the pool would take the connection back as it is.
-        # ROLLBACK outside a transaction is only a warning; one that fails (a cancelled statement
-        # still running, a lost connection) leaves the connection in an unknown state.
+    async with _driver(sessions) as driver:
         try:
-            await driver.execute("ROLLBACK")
+            await driver.execute(f"BEGIN ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({int(lock_key)})")
+            yield driver
+            if await driver.execute("COMMIT") != "COMMIT":  # the block caught an error: the server rolled back
+                raise TransactionRolledBack("the transaction failed inside its block and was rolled back")
         except BaseException:
-            invalidated = True
-            await greenlet_spawn(proxied.invalidate)  # closed and given back: never reused in an unknown state
-        raise
-    finally:
-        if not invalidated:
-            await greenlet_spawn(proxied.close)
+            # SQLAlchemy does not know of this BEGIN. ROLLBACK outside a transaction is only a warning; one that
+            # fails (cancelled again, connection lost) leaves the connection in it, and _driver drops it.
+            with suppress(Exception):
+                await driver.execute("ROLLBACK")
+            raise
+
+
+class TransactionRolledBack(RuntimeError):
+    """COMMIT answered ROLLBACK: a statement of the block failed and the block went on."""
 
 
 async def session_driver(session: AsyncSession) -> asyncpg.Connection | None:

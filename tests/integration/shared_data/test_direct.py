@@ -78,3 +78,29 @@ async def test_a_locked_transaction_whose_connection_died_is_not_given_back(
         await driver.execute("INSERT INTO direct_probe VALUES (91, 1, now(), NULL)")
     row = await direct.fetchrow(table, "SELECT count(*) FROM direct_probe WHERE id = 91")
     assert row is not None and row[0] == 1
+
+
+async def test_a_block_that_swallowed_an_error_does_not_pass_for_committed(
+        table: async_sessionmaker[AsyncSession]) -> None:
+    """PostgreSQL answers COMMIT with ROLLBACK after a failed statement: the block raises, nothing is stored."""
+    with pytest.raises(direct.TransactionRolledBack):
+        async with direct.locked_transaction(table, 0x5EED) as driver:
+            await driver.execute("INSERT INTO direct_probe VALUES (92, 1, now(), NULL)")
+            with pytest.raises(asyncpg.UndefinedTableError):
+                await driver.execute("SELECT * FROM no_such_table")
+    row = await direct.fetchrow(table, "SELECT count(*) FROM direct_probe WHERE id = 92")
+    assert row is not None and row[0] == 0
+
+
+async def test_a_connection_left_in_a_transaction_is_dropped_not_handed_out(
+        table: async_sessionmaker[AsyncSession]) -> None:
+    """A block that ends inside a transaction (its ROLLBACK cancelled, say) gives back a connection the pool
+    must not reuse: every later checkout is outside any transaction."""
+    async with direct._driver(table) as driver:
+        await driver.execute("BEGIN")
+        await driver.execute("INSERT INTO direct_probe VALUES (93, 1, now(), NULL)")
+    for _ in range(8):
+        async with direct._driver(table) as driver:
+            assert not driver.is_in_transaction()
+    row = await direct.fetchrow(table, "SELECT count(*) FROM direct_probe WHERE id = 93")
+    assert row is not None and row[0] == 0  # never committed
