@@ -235,6 +235,12 @@ class FifoBook:
                     ZERO, sell_fpu, ZERO, proceeds_left, net_left, net_left, None, time, term, True))
         return allocations, consumed, partial, pnl_total
 
+    def knows(self, fill: FillFact) -> bool:
+        """Whether `fill` (its trade id) is applied to this book. A book that keeps no history cannot tell
+        and answers True."""
+        q = self._queues.get((fill.portfolio_id, fill.symbol))
+        return q is not None and (q.seen is None or fill.trade_id in q.seen)
+
     # ---- staging --------------------------------------------------------------------------------
     @property
     def staging(self) -> bool:

@@ -62,6 +62,21 @@ class FifoLedger:
         log.info("fifo_ledger_loaded", fills=count, positions=sum(1 for p in book.positions() if p.is_open))
         return cls(book)
 
+    async def reload_on(self, driver: asyncpg.Connection, *, leaving_out: Sequence[str] = ()) -> None:
+        """Rebuild the book from the stored fills, read in the caller's transaction, bar the trade ids
+        `leaving_out` (fills this transaction inserted and is about to apply). For a book that missed fills
+        the database holds: a COMMIT whose answer was lost (the write is retried and finds them stored)."""
+        if self.book.staging or self._session is not None:
+            raise RuntimeError("FifoLedger.reload_on: a stage is open")
+        book = FifoBook(self.book.config)
+        where = select_fills_sql("NOT (trade_id = ANY($1::text[]))")
+        count = 0
+        async for record in driver.cursor(where, list(leaving_out), prefetch=10_000):
+            book.apply(fill_from_record(record))
+            count += 1
+        log.warning("fifo_ledger_reloaded", fills=count, why="the database holds fills this book never applied")
+        self.book = book
+
     # ---- reading --------------------------------------------------------------------------------
     def position(self, symbol: str, portfolio_id: str = "default") -> PositionSnapshot:
         return self.book.position(symbol, portfolio_id)

@@ -143,6 +143,11 @@ class FillRecorder:
                 async with direct.locked_transaction(self._sessions, FILL_PATH_LOCK_KEY) as driver:
                     rows = await driver.fetch(sql, *args)
                     new = new_fills(facts, [r for r in rows if r[0] is not None])
+                    if any(f not in new and not self._ledger.book.knows(f) for f in facts):
+                        # Stored, yet never applied here: a COMMIT of this process whose answer was lost
+                        # (the book was rolled back), or another process's write. Catch up from the
+                        # database before applying anything on top (the fill-path lock holds the fills still).
+                        await self._ledger.reload_on(driver, leaving_out=[f.trade_id for f in new])
                     # Without the lock's row (no fill was new), apply_on has nothing to do or locks itself.
                     locked = next(((r[1], r[2]) for r in rows if r[0] is None), None)
                     await self._ledger.apply_on(driver, new, locked)

@@ -269,3 +269,39 @@ async def test_the_fifo_lock_is_taken_only_for_a_new_fill_and_before_the_order_r
     assert [tuple(r) for r in found] == [("FILLED", D("2"), D("2"))]
     assert recorder._ledger.position(SYMBOL).size == D("2")
     await _no_transaction_left(db_sessions)
+
+
+async def test_a_stored_fill_the_book_never_applied_is_caught_up_before_the_next_one(
+        recorder: FillRecorder, db_sessions: Sessions) -> None:
+    """A COMMIT whose answer was lost: the database holds the buy, the in-memory book was rolled back. The
+    next write of that order finds the fill stored yet unknown here and rebuilds the book from the database
+    first, so the sell that follows takes its lot (without it: a sell beyond inventory, no lot, no basis)."""
+    from dataclasses import replace
+
+    from fifo_engine.engine import FifoBook
+
+    bought = order("ex-b", "cb", OrderStatus.FILLED, "2", avg="10")
+    assert await recorder.record(bought, [fill("t-b", "ex-b", "2")], via=IngestVia.REST) == 1
+    recorder._ledger.book = FifoBook(recorder._ledger.book.config)  # the rolled-back book
+    recorder._written.clear()  # the write "failed": nothing remembered as committed
+    assert recorder._ledger.position(SYMBOL).size == 0
+    assert await recorder.record(bought, [fill("t-b", "ex-b", "2")], via=IngestVia.REST) == 0  # the retry
+    assert recorder._ledger.position(SYMBOL).size == D("2")  # caught up from the database
+    sold = replace(order("ex-s", "cs", OrderStatus.FILLED, "1", avg="12"), side=Side.SELL)
+    sell = replace(fill("t-s", "ex-s", "1", "12"), side=Side.SELL)
+    assert await recorder.record(sold, [sell], via=IngestVia.REST) == 1
+    assert recorder._ledger.position(SYMBOL).size == D("1")
+    async with db_sessions() as s:
+        lots = (await s.execute(text(
+            "SELECT buy_trade_id, allocated_size FROM fifo_allocations WHERE sell_trade_id = 't-s'"))).all()
+    assert [(r[0], r[1]) for r in lots] == [("t-b", D("1"))]
+    # Again, now with a new fill of the order beside the stored one: the book is rebuilt without the new
+    # fill (inserted by this very transaction), which is then applied once, on top.
+    recorder._ledger.book = FifoBook(recorder._ledger.book.config)
+    recorder._written.clear()
+    more = order("ex-b", "cb", OrderStatus.FILLED, "3", avg="10")
+    assert await recorder.record(more, [fill("t-b", "ex-b", "2"), fill("t-b2", "ex-b", "1")], via=IngestVia.REST) == 1
+    assert recorder._ledger.position(SYMBOL).size == D("2")  # 2 + 1 bought, 1 sold
+    async with db_sessions() as s:
+        count = (await s.execute(text("SELECT count(*) FROM fifo_allocations"))).scalar_one()
+    assert count == 1  # the sell's one slice, not written again
