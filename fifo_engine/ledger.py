@@ -103,7 +103,7 @@ class FifoLedger:
         for fill in fills:
             validate_fill(fill)  # bad input: a clear error before anything changes
         await session.flush()  # pending ORM rows (e.g. the order row) must exist before our UPDATEs
-        driver, locked = await fetch_first(session, sql.LOCK_FOR_APPLY, FIFO_LOCK_KEY)
+        driver, locked = await fetch_first(session, sql.LOCK_FOR_APPLY, FIFO_LOCK_KEY, sql.plan_mode(len(fills)))
         self._attach(session)
         try:
             return await self._apply(session, driver, fills, planner=(locked[0][1], locked[0][2]))
@@ -127,7 +127,7 @@ class FifoLedger:
         for fill in fills:
             validate_fill(fill)
         if locked is None:
-            row = (await driver.fetch(sql.LOCK_FOR_APPLY, FIFO_LOCK_KEY))[0]
+            row = (await driver.fetch(sql.LOCK_FOR_APPLY, FIFO_LOCK_KEY, sql.plan_mode(len(fills))))[0]
             locked = (row[1], row[2])
         if self._session is not None:
             log.error("fifo_stage_orphaned")  # a session's stage never ended (see _attach)

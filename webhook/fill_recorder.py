@@ -22,7 +22,7 @@ from exchange.models import Fill, Order
 from fifo_engine.ledger import FifoLedger
 from fifo_engine.model import FillFact
 from fifo_engine.pg import FIFO_LOCK_KEY
-from fifo_engine.sql import lock_for_apply_if
+from fifo_engine.sql import lock_for_apply_if, plan_mode
 from shared_data import direct, order_store
 from shared_data.trade_recorder import FILLS_PARAMS, fills_arguments, insert_fills_sql, new_fills
 from webhook.fill_dead_letters import DeadLetters, is_refusal
@@ -40,7 +40,8 @@ WRITTEN_MEMORY = 4096
 # rows), so a rebuild updating that row no longer deadlocks with the recorder.
 _FILLS_AFTER_FACTS = f"""f AS ({insert_fills_sql(order_store.FACTS_PARAMS + 1)}),
 fifo_lock (held, plan_cache_mode, enable_seqscan, plan_set, seqscan_set) AS MATERIALIZED (
-    {lock_for_apply_if("EXISTS (SELECT FROM f)", f"${order_store.FACTS_PARAMS + FILLS_PARAMS + 1}")})
+    {lock_for_apply_if("EXISTS (SELECT FROM f)", f"${order_store.FACTS_PARAMS + FILLS_PARAMS + 1}",
+                       f"${order_store.FACTS_PARAMS + FILLS_PARAMS + 2}")})
 SELECT trade_id, NULL, NULL FROM f UNION ALL SELECT NULL, plan_cache_mode, enable_seqscan FROM fifo_lock"""
 
 
@@ -137,7 +138,8 @@ class FillRecorder:
         then = _FILLS_AFTER_FACTS if facts else None
         sql, args = order_store.facts_statement(order, via=via, source=source, then=then)
         if facts:
-            args += [*fills_arguments(facts, via), FIFO_LOCK_KEY]  # a bad fill raises here, before anything is sent
+            # A bad fill raises here, before anything is sent.
+            args += [*fills_arguments(facts, via), FIFO_LOCK_KEY, plan_mode(len(facts))]
         async with self._lock:
             try:
                 async with direct.locked_transaction(self._sessions, FILL_PATH_LOCK_KEY) as driver:
