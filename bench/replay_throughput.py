@@ -43,7 +43,8 @@ CHANGES = {
     "issue": "#22 replay throughput, 2026-12-06, third round (commit 60e4e1a → this code)",
     "what": [
         "statements per 20-product run 6,501 → 3,818: the fill recorder's BEGIN and lock in one message, its "
-        "attach, order upsert, fills insert and FIFO lock in one statement, a small FIFO refresh not replanned; a working order's row with its "
+        "attach, order upsert, fills insert and FIFO lock in one statement, a small FIFO refresh not replanned; "
+        "a working order's row with its "
         "first child, children marked sent by the desk's save; the breakers' exit bookkeeping as one "
         "compare-and-swap statement, their rows read with the entry facts; a replay alert stored and "
         "executed in one transaction",
