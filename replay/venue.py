@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from exchange.port import ExchangePort
 
 PAGE = 250
+TOPS_REMEMBERED = 200_000  # top_after_move's memory, cleared when full
 
 
 class InProcessExchange:
@@ -76,6 +77,7 @@ class InProcessExchange:
         self.changes = 0
         # The engine's order of fills within one virtual second (see `_fill_json`).
         self._fill_seq: dict[str, int] = {}
+        self._tops: dict[tuple[str, Decimal], tuple[Decimal | None, Decimal]] = {}  # top_after_move's answers
         self._balances: tuple[tuple[tuple[str, str, Decimal, Decimal], ...], dict[str, Balance]] | None = None
         self._seq_second: tuple[datetime, int] | None = None
         self._absorb()
@@ -113,8 +115,16 @@ class InProcessExchange:
         return (bid.price if bid else None, ask.price if ask else None)
 
     def top_after_move(self, product_id: str, price: Decimal) -> tuple[Decimal | None, Decimal | None]:
-        """What top_of_book would answer right after move(product_id, price), without moving."""
-        return self.engine.markets[product_id].top_prices_after_jump(price)
+        """What top_of_book would answer right after move(product_id, price), without moving. A function of
+        the price alone (the book re-centres on every jump, its spec and depth fixed): remembered per price,
+        which a random walk on a price grid revisits often."""
+        key = (product_id, price)
+        top = self._tops.get(key)
+        if top is None:
+            if len(self._tops) >= TOPS_REMEMBERED:
+                self._tops.clear()
+            top = self._tops[key] = self.engine.markets[product_id].top_prices_after_jump(price)
+        return top
 
     def collect(self) -> list[str]:
         """Order ids whose state changed since the last call (the user channel's prompts)."""
