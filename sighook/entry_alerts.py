@@ -161,14 +161,6 @@ async def read_blockers(sessions: async_sessionmaker[AsyncSession]) -> EntryBloc
     return _blockers(await direct.fetch(sessions, _BLOCKERS))
 
 
-async def load_blockers(session: AsyncSession) -> EntryBlockers:
-    """`read_blockers` inside a caller's session."""
-    driver = await direct.session_driver(session)
-    rows: Sequence[Any] = (await driver.fetch(_BLOCKERS) if driver is not None
-                           else (await (await session.connection()).exec_driver_sql(_BLOCKERS)).all())
-    return _blockers(rows)
-
-
 def _blockers(rows: Sequence[Any]) -> EntryBlockers:
     tripped: list[tuple[int, str]] = []
     positions: set[str] = set()

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import select, text
 
 from shared_data.models import TradeRecord
-from sighook.entry_alerts import EntryAlerter, load_blockers
+from sighook.entry_alerts import EntryAlerter, read_blockers
 from sighook.matrix import BuySellMatrix, MatrixRow
 from sighook.rules import Decision
 from simulator.app import RunningSimulator
@@ -62,7 +62,7 @@ async def held_everywhere(d: Daemon, symbol: str) -> dict[str, Any]:
                 ).scalar_one_or_none()
         dust = (await session.execute(text("SELECT size FROM dust_balances WHERE symbol = :s"), {"s": symbol})
                 ).scalar_one_or_none()
-        blockers = await load_blockers(session)
+    blockers = await read_blockers(d.sessions)
     async with aiohttp.ClientSession() as http, http.get(
             f"http://127.0.0.1:{d.parts['port']}/api/dashboard/positions") as resp:
         assert resp.status == 200

@@ -13,7 +13,7 @@ from core.money import quantize_down
 from core.position_rule import SizeRule, is_position
 from shared_data import product_rules
 from shared_data.db import unit_of_work
-from sighook.entry_alerts import load_blockers
+from sighook.entry_alerts import read_blockers
 from tests.integration.webhook.conftest import PRODUCT, Core, core, sim  # noqa: F401 (fixtures)
 from webhook.order_intent import IntentKind, OrderIntent
 from webhook.positions import PositionBook
@@ -45,6 +45,6 @@ async def test_dust_after_a_round_trip_is_not_a_position_anywhere(core: Core) ->
                                       {"s": PRODUCT})).scalar_one()
         shown = (await session.execute(text("SELECT size FROM dust_balances WHERE symbol = :s"),
                                        {"s": PRODUCT})).scalar_one()
-        blockers = await load_blockers(session)
+    blockers = await read_blockers(core.sessions)
     assert view == 0 and shown == dust
     assert PRODUCT not in blockers.positions  # sighook will enter this product again

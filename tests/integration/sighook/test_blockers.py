@@ -15,7 +15,7 @@ from core.enums import TERMINAL_STATUSES
 from shared_data import direct
 from shared_data.db import read_session, unit_of_work
 from shared_data.models import Alert, Fill, PassiveOrder, RiskState, TradeRecord
-from sighook.entry_alerts import _BLOCKERS, EntryBlockers, load_blockers, read_blockers
+from sighook.entry_alerts import _BLOCKERS, EntryBlockers, read_blockers
 from tests.integration.sighook.support import clear_tables
 
 
@@ -35,8 +35,7 @@ def _alert(key: str, symbol: str, action: str, status: str) -> Alert:
 
 async def test_blockers_find_breakers_positions_and_open_buys(db_sessions: async_sessionmaker[AsyncSession]) -> None:
     await clear_tables(db_sessions)
-    async with db_sessions() as session:
-        assert await load_blockers(session) == EntryBlockers()
+    assert await read_blockers(db_sessions) == EntryBlockers()
     async with unit_of_work(db_sessions) as s:
         s.add_all([
             RiskState(breaker="losing_streak", tripped=True, reason="test"),
@@ -54,13 +53,7 @@ async def test_blockers_find_breakers_positions_and_open_buys(db_sessions: async
         ])
     expected = EntryBlockers(tripped_breakers=("daily_loss", "losing_streak"), positions=frozenset({"HELD-USD"}),
                              open_buys=frozenset({"PASSIVE-USD", "RECORDED-USD", "ALERTED-USD"}))
-    # Every way the statement is sent: standing alone on a pooled driver (as the planner reads), on a
-    # session's driver in autocommit, and through SQLAlchemy's driver-level execute (BEGIN still pending).
     assert await read_blockers(db_sessions) == expected
-    async with read_session(db_sessions) as session:
-        assert await load_blockers(session) == expected
-    async with db_sessions() as session:
-        assert await load_blockers(session) == expected
     await clear_tables(db_sessions)
 
 
