@@ -57,12 +57,16 @@ async def record_intent(
 # INSERT then an UPDATE in one transaction). A row already recorded under this client_order_id is
 # only re-linked, as the separate UPDATE did; the placeholder order_id is derived from the
 # client_order_id, so the two unique keys cannot conflict apart.
-_CHILD_INTENT = """INSERT INTO trade_records (order_id, client_order_id, symbol, side, order_type, status, price,
+# A child's intent row: its columns and what a replayed intent updates (the working-order store's
+# insert_with_child writes the same row from a SELECT).
+CHILD_INTENT_COLUMNS = """order_id, client_order_id, symbol, side, order_type, status, price,
     size, quote_size, trigger, exit_reason, exit_target_price, exit_quote_price, source, ingest_via, order_time,
-    working_order_id, amend_count, escalated)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $13, $14, $15, $16, $17, $18, $19)
-ON CONFLICT (client_order_id) DO UPDATE SET working_order_id = excluded.working_order_id,
+    working_order_id, amend_count, escalated"""
+CHILD_INTENT_CONFLICT = """ON CONFLICT (client_order_id) DO UPDATE SET working_order_id = excluded.working_order_id,
     amend_count = excluded.amend_count, escalated = excluded.escalated"""
+_CHILD_INTENT = f"""INSERT INTO trade_records ({CHILD_INTENT_COLUMNS})
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+{CHILD_INTENT_CONFLICT}"""
 
 
 async def record_child_intent(

@@ -72,13 +72,10 @@ def _insert_with_child_sql(refuse_beside_open: bool) -> str:
         $16::numeric, $17::numeric
     WHERE NOT {open_order}
     ON CONFLICT (id) DO NOTHING RETURNING id),
-child AS (INSERT INTO trade_records (order_id, client_order_id, symbol, side, order_type, status, price, size,
-        quote_size, trigger, exit_reason, exit_target_price, exit_quote_price, source, ingest_via, order_time,
-        working_order_id, amend_count, escalated)
+child AS (INSERT INTO trade_records ({order_store.CHILD_INTENT_COLUMNS})
     SELECT $18::varchar, $19::varchar, $4, $5, $20::varchar, $27::varchar, $21::numeric, $22::numeric, NULL,
         $23::jsonb, $10, $16, $17, $7, $28::varchar, $24::timestamptz, $1, $25::integer, $26::boolean FROM wo
-    ON CONFLICT (client_order_id) DO UPDATE SET working_order_id = excluded.working_order_id,
-        amend_count = excluded.amend_count, escalated = excluded.escalated
+    {order_store.CHILD_INTENT_CONFLICT}
     RETURNING 1)
 SELECT (SELECT count(*) FROM child) > 0, EXISTS (SELECT 1 FROM working_orders WHERE id = $1), {open_order}"""
 
