@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -16,8 +16,7 @@ from core.enums import TERMINAL_STATUSES, Side
 from core.logging import get_logger
 from core.metrics import REALIZED_PNL
 from core.money import ZERO
-from exchange.models import Order
-from exchange.port import ExchangePort
+from exchange.models import Balance, Order
 from fifo_engine.ledger import FifoLedger
 from market_data.market_cache import MarketCache
 from shared_data import direct
@@ -75,11 +74,10 @@ class PositionBook:
         size = self._ledger.position(symbol).size
         return size if self._sellable(symbol, size) else ZERO
 
-    def account_value(self, cache: MarketCache, exchange: ExchangePort) -> Callable[[], Awaitable[Decimal]]:
+    def account_value(self, cache: MarketCache) -> Callable[[Mapping[str, Balance]], Decimal]:
         """Cash in quote currencies plus open positions at the last price."""
 
-        async def value() -> Decimal:
-            balances = await exchange.get_balances()
+        def value(balances: Mapping[str, Balance]) -> Decimal:
             cash = sum((b.total for c, b in balances.items() if c in ("USD", "USDC")), ZERO)
             held = ZERO
             for p in self.open_positions():

@@ -162,7 +162,7 @@ async def build_trading_core(settings: Settings, sessions: async_sessionmaker[As
         entry_gate = DegradedEntryGate(entry_gate, degraded)
     if dead_letters is not None:
         entry_gate = DeadLetterEntryGate(entry_gate, dead_letters)
-    entry_facts = EntryContext(rest, sessions, cache, clock, positions.account_value(cache, rest), orders.product,
+    entry_facts = EntryContext(rest, sessions, cache, clock, positions.account_value(cache), orders.product,
                                orders.taker_fee_rate, orders.maker_fee_rate)
     # What is ordered: the one sizing function (#16); how it is placed: the working-order desk (#19).
     alert_exec = AlertOrderExecutor(orders, entry_gate, settings, entry_facts, position_size=positions.size_of,

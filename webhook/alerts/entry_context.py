@@ -13,7 +13,7 @@ and account value for one entry. Every read has a timeout; a failed read refuses
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.clock import Clock
 from core.enums import Side
 from core.money import ZERO
-from exchange.models import Product
+from exchange.models import Balance, Product
 from exchange.port import ExchangePort
 from market_data.market_cache import MarketCache
 from shared_data import direct
@@ -52,7 +52,7 @@ class EntryFacts:
 
 class EntryContext:
     def __init__(self, exchange: ExchangePort, sessions: async_sessionmaker[AsyncSession], cache: MarketCache,
-                 clock: Clock, account_value: Callable[[], Awaitable[Decimal]],
+                 clock: Clock, account_value: Callable[[Mapping[str, Balance]], Decimal],
                  product: Callable[[str], Awaitable[Product]],
                  taker_fee_rate: Callable[[], Awaitable[Decimal]],
                  maker_fee_rate: Callable[[], Awaitable[Decimal]] | None = None) -> None:
@@ -72,7 +72,7 @@ class EntryContext:
             balances = await self._exchange.get_balances()
             base = balances.get(product.base_currency)
             held = base.total if base is not None else ZERO
-            account = await self._account_value()
+            account = self._account_value(balances)  # the same balances: one read of them per entry
             fee = await self._taker_fee_rate()
             maker = await self._maker_fee_rate() if self._maker_fee_rate is not None else None
             # Last, so that only computation (sizing) lies between this read and the entry check its

@@ -13,7 +13,7 @@ check reads the SIMULATOR's ledger (its orders, fills and balances), never the d
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal as D
 from pathlib import Path
@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from core.clock import ManualClock
 from core.enums import Side
 from core.money import quantize_down
-from exchange.models import OrderKind, OrderRequest
+from exchange.models import Balance, OrderKind, OrderRequest
 from market_data.market_cache import MarketCache
 from risk.manager import RiskManager
 from simulator.app import RunningSimulator, start_simulator
@@ -84,8 +84,8 @@ async def rig(sim: RunningSimulator, db_sessions: async_sessionmaker[AsyncSessio
     risk = RiskManager(db_sessions, settings)
     cache, quote_clock = MarketCache(), ManualClock()
 
-    async def account_value() -> D:  # what the daemon believes: cash + holdings at the cached price
-        balances = await core.adapter.get_balances()
+    def account_value(balances: Mapping[str, Balance]) -> D:  # what the daemon believes: cash + holdings at
+        # the cached price
         total = balances["USD"].total if "USD" in balances else D(0)
         for product in PRODUCTS:
             base = product.split("-")[0]

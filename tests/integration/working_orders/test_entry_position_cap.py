@@ -8,11 +8,13 @@ then held 99.40 USD: the cap was exceeded by what was actually sent.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal as D
 
 from core.clock import ManualClock, utcnow
 from core.enums import AlertStatus
 from core.settings import load_settings
+from exchange.models import Balance
 from market_data.market_cache import MarketCache
 from risk.manager import RiskManager
 from tests.integration.working_orders.conftest import PRODUCT, Desk
@@ -30,7 +32,7 @@ def _executor(desk: Desk, position_pct: str) -> tuple[AlertOrderExecutor, Market
                              max_consecutive_losses=1000, daily_loss_limit_usd="1000000000")
     cache, quote_clock = MarketCache(), ManualClock()
 
-    async def account_value() -> D:
+    def account_value(_balances: Mapping[str, Balance]) -> D:
         return ACCOUNT
 
     facts = EntryContext(core.adapter, core.sessions, cache, quote_clock, account_value, core.orders.product,
