@@ -44,7 +44,6 @@ async def fresh_database(settings: Settings, name: str) -> AsyncIterator[str]:
 
     async with server_url(settings) as server:
         url = await copy_of_template(server, name)
-        await _no_commit_wait(url, name)
         await migrate.set_view_timezone(url, settings.tax_timezone)
         yield url
 
@@ -63,6 +62,9 @@ async def copy_of_template(server: str, name: str) -> str:
             await _build(conn, server, template)
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        # A replay's database is rebuilt by running the replay again: its commits need not wait for the WAL
+        # to reach the disk (synchronous_commit=off changes durability after a crash, nothing else).
+        await conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
     finally:
         await conn.close()
     return with_database(server, name)
@@ -80,13 +82,3 @@ async def _build(conn: asyncpg.Connection, server: str, template: str) -> None:
                              TEMPLATE_PREFIX.replace("_", r"\_") + "%", template)
     for row in stale:
         await conn.execute(f'DROP DATABASE IF EXISTS "{row[0]}" WITH (FORCE)')
-
-
-async def _no_commit_wait(url: str, name: str) -> None:
-    """A replay's database is rebuilt by running the replay again: its commits need not wait for the
-    WAL to reach the disk (synchronous_commit=off changes durability after a crash, nothing else)."""
-    conn = await asyncpg.connect(to_plain_url(url), timeout=10)
-    try:
-        await conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
-    finally:
-        await conn.close()
