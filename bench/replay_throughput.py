@@ -1,6 +1,7 @@
 """Replay throughput in candles per second, beside a raw loop over the same candles (the floor). Prints JSON.
 
     .venv/bin/python bench/replay_throughput.py [--candles 20000] [--products-many 20] [--candles-many 3000]
+        [--freqtrade [--freqtrade-venv DIR] [--freqtrade-runs 3]]
 
 Data: the seeded sample generator (replay/sample_data.py), one file per product, 1-minute candles.
 Each replay runs the daemon's own code path end to end (sighook rules → alert path → risk → order
@@ -17,6 +18,12 @@ Figures, per scenario:
 - `replay_total_candles_per_s`: the whole command (files, indicators, fresh database + migrations, loop, report).
 `freqtrade_reference` quotes the issue's measurement of Freqtrade 2026.9 (not run here: it is not a
 dependency): ~16,700 candle-steps/s for 1 pair and ~41,000 for 40 pairs with a simple strategy.
+With `--freqtrade`, Freqtrade 2026.9's backtester also runs in this run on the same candles
+(bench/freqtrade_reference.py: its own virtualenv, offline, a simple EMA/RSI strategy), and each
+scenario gets `freqtrade_loop_candle_steps_per_s` (its backtest loop), `..._per_cpu_s`,
+`freqtrade_main_candle_steps_per_s` (Freqtrade's main() in its process, as the replay's total is
+timed in ours) and `freqtrade_total_candle_steps_per_s` (the whole process) beside the replay's;
+`freqtrade_reference` then holds that measurement (40 pairs too) and the issue's quote.
 `changes` lists what the last speed round (issue #22) changed, with the before/after figures measured
 then (alternating runs of both versions on the same loaded machine): a reference, not this run.
 
@@ -58,15 +65,21 @@ CHANGES = {
 RUN_SETTINGS = {"max_consecutive_losses": "1000000", "daily_loss_limit_usd": "100000000"}
 
 
+def scenario_rows(k: int, candles: int) -> list[tuple[int, str, str, str, str, str]]:
+    """Product k's candles (also what bench/freqtrade_reference.py gives Freqtrade)."""
+    from replay.sample_data import DEFAULT_SEED, product_rows
+
+    return product_rows(DEFAULT_SEED + k, 100.0 + 10 * k, 2, candles)
+
+
 def _files(out: Path, products: int, candles: int) -> list[Path]:
     from replay.data import write_csv
-    from replay.sample_data import DEFAULT_SEED, product_rows
 
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for k in range(products):
         path = out / f"P{k:02d}-USD.csv"
-        write_csv(path, f"P{k:02d}-USD", product_rows(DEFAULT_SEED + k, 100.0 + 10 * k, 2, candles))
+        write_csv(path, f"P{k:02d}-USD", scenario_rows(k, candles))
         paths.append(path)
     return paths
 
@@ -107,6 +120,22 @@ def _scenario(name: str, paths: list[Path]) -> dict[str, Any]:
     }
 
 
+def _beside(replay: dict[str, Any], freqtrade: dict[str, Any]) -> dict[str, Any]:
+    """The replay's figures with Freqtrade's on the same candles right after them."""
+    out: dict[str, Any] = {}
+    for key, value in replay.items():
+        out[key] = value
+        if key == "replay_total_candles_per_s":
+            out.update({
+                "freqtrade_loop_candle_steps_per_s": freqtrade["loop_candle_steps_per_s"],
+                "freqtrade_loop_candle_steps_per_cpu_s": freqtrade["loop_candle_steps_per_cpu_s"],
+                "freqtrade_main_candle_steps_per_s": freqtrade["main_candle_steps_per_s"],
+                "freqtrade_total_candle_steps_per_s": freqtrade["whole_command_candle_steps_per_s"],
+                "freqtrade_trades": freqtrade["trades"],
+            })
+    return out
+
+
 async def _drop(settings: Any, name: str) -> None:
     from shared_data.db import drop_database
 
@@ -119,12 +148,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--candles", type=int, default=20_000, help="candles of the one-product run")
     parser.add_argument("--products-many", type=int, default=20)
     parser.add_argument("--candles-many", type=int, default=3_000, help="candles per product of the many-product run")
+    parser.add_argument("--freqtrade", action="store_true",
+                        help="also run Freqtrade's backtester on the same candles (bench/freqtrade_reference.py)")
+    parser.add_argument("--freqtrade-venv", type=Path, help="Freqtrade's virtualenv (default: made in ~/.cache)")
+    parser.add_argument("--freqtrade-runs", type=int, default=3, help="Freqtrade runs per scenario (median)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-replay-") as tmp:
         one = _scenario("one", _files(Path(tmp) / "one", 1, args.candles))
         many = _scenario("many", _files(Path(tmp) / "many", args.products_many, args.candles_many))
+    reference: dict[str, Any] = FREQTRADE
+    if args.freqtrade:
+        from bench.freqtrade_reference import DEFAULT_VENV, measure
+
+        measured = measure(venv=args.freqtrade_venv or DEFAULT_VENV, runs=args.freqtrade_runs,
+                           candles=args.candles, products_many=args.products_many, candles_many=args.candles_many)
+        one, many = _beside(one, measured["one_pair"]), _beside(many, measured["many_pairs"])
+        reference = {"measured_here": measured, "issue_quote": FREQTRADE}
     result = {"benchmark": "replay_throughput", "one_product": one, "many_products": many,
-              "freqtrade_reference": FREQTRADE, "changes": CHANGES}
+              "freqtrade_reference": reference, "changes": CHANGES}
     print(json.dumps(result, indent=2))
     return 0
 
