@@ -15,14 +15,16 @@ makes it with a Python 3.12 (found as scripts/bootstrap.sh finds one, or `--pyth
 Candles: exactly the replay bench's (`scenario_rows` in bench/replay_throughput.py: the seeded sample
 generator, product k from DEFAULT_SEED + k at 100 + 10·k USD): 1 pair × 20,000 1-minute candles,
 20 pairs × 3,000 and 40 pairs × 3,000, pairs named P00/USD, P01/USD, … Written as Freqtrade JSON
-(the decimal text as written by the generator), converted by Freqtrade's own data handlers to its
-default format (feather), and read back as backtesting reads it: every value must equal (checked).
+(the decimal text as written by the generator), parsed with Python's json and stored by Freqtrade's
+own feather handler (its default format), then read back as backtesting reads it: every value must
+equal (checked). Not through Freqtrade's JSON handler: its reader rounds some values one ulp off.
 
 Strategy: bench/freqtrade_ref/ema_rsi_cross.py (EMA 20/50 crossover with an RSI filter, long only,
 2 % stoploss, minimal ROI 2 % → 1 % after 30 min → 0 after 60), stake 100 USD per trade, one open
 trade per pair at most, fee 0.1 %. Its speed depends mostly on how often it trades: on these candles
-it makes 93 trades on 1 pair × 20,000 and 311 on 20 × 3,000 (the replay: 33 and 129); an EMA 9/21
-variant trading three times as often ran the 20-pair loop about 3× slower.
+it makes 93 trades on 1 pair × 20,000, 311 on 20 × 3,000, 601 on 40 × 3,000 (the replay: 33 and
+129); an EMA 9/21 variant (982 trades on 20 pairs) ran the 20-pair loop at ~13,700 candle-steps/s
+where this one ran ~42,000, the same hour.
 
 Offline: Freqtrade normally downloads the exchange's markets through ccxt. Here the runner
 (bench/freqtrade_ref/runner.py, run by the Freqtrade venv's python) replaces that one download
@@ -37,11 +39,14 @@ Timed, per run (a fresh `freqtrade backtesting` process each; medians over `--ru
 - `backtest_call`: the whole `Backtesting.backtest()`, entry/exit signals and list conversion included;
 - `main`: Freqtrade's `main()` call inside that process: configuration, exchange, strategy, data
   load, indicators, backtest, result tables (its own imports of those included), i.e. the command
-  without the interpreter's start and the ~2-3 s of top-level imports (ccxt, freqtrade.main);
+  without the interpreter's start and the few seconds of top-level imports (ccxt, freqtrade.main);
 - `whole_command`: the `freqtrade backtesting` process from start to exit, all of the above.
 candle-steps = the rows the loop walks (pairs × candles, less the strategy's 100 startup candles and
 one more per pair, which Freqtrade trims); candle-steps/s = candle-steps / seconds. `..._per_cpu_s`
 divides by the process's CPU time over the loop instead.
+
+Takes about 1.5–2.5 minutes with the defaults (3 runs × 3 scenarios; most of it Freqtrade's start-up),
+plus about a minute the first time, for the virtualenv.
 """
 
 from __future__ import annotations
