@@ -116,23 +116,26 @@ class PositionBook:
         return on_order
 
     def working_exit_counter(self, risk: ExitRecorder, sessions: async_sessionmaker[AsyncSession]
-                             ) -> Callable[[str], None]:
-        """Count a finished working exit as ONE exit for the breakers: the P&L of all its children."""
+                             ) -> Callable[[str, Decimal | None], None]:
+        """Count a finished working exit as ONE exit for the breakers: the P&L of all its children. `pnl`: that
+        sum as the desk's final save read it; None: read it from trade_records (nothing is counted if no
+        child has a P&L)."""
 
-        def count(working_order_id: str) -> None:
-            task = asyncio.get_running_loop().create_task(self._count_working(working_order_id, risk, sessions))
+        def count(working_order_id: str, pnl: Decimal | None = None) -> None:
+            task = asyncio.get_running_loop().create_task(
+                self._count_working(working_order_id, risk, sessions, pnl))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
         return count
 
     async def _count_working(self, working_order_id: str, risk: ExitRecorder,
-                             sessions: async_sessionmaker[AsyncSession]) -> None:
+                             sessions: async_sessionmaker[AsyncSession], pnl: Decimal | None) -> None:
         try:
-            # One read per finished working exit: through the driver (shared_data.direct), a third of the CPU.
-            row = await direct.fetchrow(
-                sessions, "SELECT sum(pnl_usd) FROM trade_records WHERE working_order_id = $1", working_order_id)
-            pnl: Decimal | None = row[0] if row is not None else None
+            if pnl is None:  # (rare) not read by the desk's final save: through the driver, a third of the CPU
+                row = await direct.fetchrow(
+                    sessions, "SELECT sum(pnl_usd) FROM trade_records WHERE working_order_id = $1", working_order_id)
+                pnl = row[0] if row is not None else None
             if pnl is not None:
                 await risk.record_exit(pnl, self._clock.now())
         except Exception:

@@ -16,7 +16,7 @@ from webhook.order_manager import OrderManager
 from webhook.working_orders import store
 from webhook.working_orders.book_cache import BookCache
 from webhook.working_orders.placer import ChildPlacer
-from webhook.working_orders.types import Step, WorkingOrder
+from webhook.working_orders.types import Purpose, Step, WorkingOrder
 
 log = get_logger(__name__)
 
@@ -45,8 +45,12 @@ class WorkContext:
         if step is not None:
             steps.append(step)
         now = self.clock.now()
-        # One statement: the state, every queued step in order, and the link of the current child.
-        await store.save(self.sessions, wo, steps, now, link=wo.client_order_id)
+        # One statement: the state, every queued step in order, and the link of the current child; for an
+        # exit that ends having sold something, also its realized P&L (the breakers count it once, then).
+        counted = wo.purpose is Purpose.EXIT and wo.state.is_final and wo.filled_size > 0
+        pnl = await store.save(self.sessions, wo, steps, now, link=wo.client_order_id, realized_pnl=counted)
+        if counted:
+            wo.realized_pnl = pnl
         for s in steps:
             log.info("working_order_step", working_order_id=wo.id, symbol=wo.symbol, purpose=wo.purpose.value,
                      step=s.kind.value, state=wo.state.value, reprices=wo.reprice_count,

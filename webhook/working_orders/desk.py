@@ -63,7 +63,7 @@ class WorkingOrderDesk:
         self._ctx = WorkContext(exchange=exchange, orders=orders, sessions=sessions, settings=settings, clock=clock,
                                 books=books, placer=placer, settle=settle)
         self._on_exit_done = on_exit_done
-        self._on_exit_settled: Callable[[str], object] | None = None
+        self._on_exit_settled: Callable[[str, Decimal | None], object] | None = None
         self._working: dict[str, WorkingOrder] = {}
         self._lock = asyncio.Lock()
         # One coroutine at a time per working order (the poll loop, or the sentinel escalating it).
@@ -78,9 +78,11 @@ class WorkingOrderDesk:
         self._ctx.settings = settings
 
     def set_exit_listener(self, on_exit_done: Callable[[str, bool], None],
-                          on_exit_settled: Callable[[str], object] | None = None) -> None:
+                          on_exit_settled: Callable[[str, Decimal | None], object] | None = None) -> None:
         """`on_exit_done(symbol, filled)`: the whole exit ended (the sentinel's in-flight gate).
-        `on_exit_settled(working_order_id)`: count its realized P&L once, over all its children."""
+        `on_exit_settled(working_order_id, pnl)`: count its realized P&L once, over all its children: `pnl`
+        as the save of its final state read it; None when it did not (that save failed) or no child had a
+        P&L then (the callee reads it from the database, as it did for every exit before)."""
         self._on_exit_done = on_exit_done
         self._on_exit_settled = on_exit_settled
 
@@ -266,7 +268,7 @@ class WorkingOrderDesk:
         self._working.pop(wo.id, None)
         self._wo_locks.pop(wo.id, None)
         if wo.purpose is Purpose.EXIT and wo.filled_size > 0 and self._on_exit_settled is not None:
-            self._on_exit_settled(wo.id)
+            self._on_exit_settled(wo.id, wo.realized_pnl)
 
     def _wo_lock(self, wo: WorkingOrder) -> asyncio.Lock:
         return self._wo_locks.setdefault(wo.id, asyncio.Lock())

@@ -134,22 +134,37 @@ _SAVE = """UPDATE working_orders SET state = $2, filled_size = $3, limit_price =
     WHERE id = $1"""
 
 
+# A finished exit's realized P&L (the sum over its children, what the breakers count) read by the statement
+# that saves its final state, instead of by a statement of its own right after: the save's writes change
+# no pnl_usd, and the link may only add the linked child to the working order's rows (hence the OR), so
+# this is the sum a read right after the save would see, as of the save's snapshot.
+_SAVED = f"saved AS ({_SAVE})\nSELECT sum(pnl_usd) FROM trade_records WHERE working_order_id = $1"
+_SAVE_PNL = f"WITH {_SAVED}"
+_LINK_SAVE_PNL = f"{_LINK.rstrip()},\n{_SAVED} OR client_order_id = $13"
+
+
 async def save(sessions: async_sessionmaker[AsyncSession], wo: WorkingOrder, step: Step | Sequence[Step] | None,
-               now: datetime, link: str | None = None) -> None:
+               now: datetime, link: str | None = None, *, realized_pnl: bool = False) -> Decimal | None:
     """Write the current state, appending `step` (or several, in order) to the ordered list of steps;
     `link`: a child's client_order_id whose trade_records row is marked as the working order's (with its
     re-price count and escalation) and, when `wo.order_id` is set (always that child's), as sent, in the
-    same statement.
+    same statement. `realized_pnl`: also return the sum of its children's pnl_usd after the save (None when
+    no child has one); without it, None.
     One autocommit statement: it needs no transaction around it."""
     steps = [] if step is None else [step] if isinstance(step, Step) else list(step)
     args: list[Any] = [
         wo.id, wo.state.value, wo.filled_size, wo.limit_price, wo.order_id, wo.reprice_count,
         wo.post_only_rejections, wo.escalated, now, wo.children, wo.state.is_final,
         json.dumps([s.to_json() for s in steps])]
-    if link is None:
-        await direct.execute(sessions, _SAVE, *args)
-    else:
-        await direct.execute(sessions, _LINK + _SAVE, *args, link)
+    if link is not None:
+        args.append(link)
+    if realized_pnl:
+        row = await direct.fetchrow(sessions, _SAVE_PNL if link is None else _LINK_SAVE_PNL, *args)
+        assert row is not None  # an aggregate without GROUP BY: one row
+        pnl: Decimal | None = row[0]
+        return pnl
+    await direct.execute(sessions, _SAVE if link is None else _LINK + _SAVE, *args)
+    return None
 
 
 async def active(session: AsyncSession) -> list[dict[str, Any]]:

@@ -100,6 +100,8 @@ class WorkingOrder:
     # Entries: the best ask the sizing function checked the caps at (webhook/alerts/sizing.py). A buy
     # never rests above it, so re-pricing after the bid can never order more than was checked.
     price_ceiling: Decimal | None = None
+    # Exits: the P&L of its children, read by the save of its final state (None: not read, or none has one).
+    realized_pnl: Decimal | None = None
 
     @property
     def filled_size(self) -> Decimal:

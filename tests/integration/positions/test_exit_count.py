@@ -1,5 +1,5 @@
 """The position book counts a finished exit's realized P&L for the breakers, read from trade_records: a
-plain sell by its order id, a working exit as the sum of its children."""
+plain sell by its order id, a working exit as the sum of its children (as the desk read it, or read here)."""
 
 from __future__ import annotations
 
@@ -62,3 +62,6 @@ async def test_exit_pnl_is_counted_by_order_id_and_by_working_order(db_sessions:
     assert await _settled(book, risk, 1) == D("-7.5") and notes.finished == ["s-1"]
     book.working_exit_counter(risk, db_sessions)("w-1")
     assert await _settled(book, risk, 2) == D("-11.75")
+    # The sum as the desk's final save read it is counted as given (w-2's rows say otherwise).
+    book.working_exit_counter(risk, db_sessions)("w-2", D("-0.25"))
+    assert await _settled(book, risk, 3) == D("-12")

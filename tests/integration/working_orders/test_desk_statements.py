@@ -13,13 +13,13 @@ from sqlalchemy import text
 
 from core.enums import ExitReason, OrderSource, Side
 from exchange.models import OrderKind
-from shared_data import order_store
+from shared_data import direct, order_store
 from tests.integration.working_orders.conftest import PRODUCT, Rig
 from webhook.order_intent import IntentKind, OrderIntent, client_order_id
 from webhook.working_orders import store
 from webhook.working_orders.desk import WorkingOrderDesk, working_order_id
 from webhook.working_orders.reprice import cancel_child
-from webhook.working_orders.types import EntryOrderType, Purpose, WorkingOrder, WorkingState
+from webhook.working_orders.types import EntryOrderType, Purpose, Step, StepKind, WorkingOrder, WorkingState
 
 # Every column the child's intent writes (order_store.record_child_intent), bar its keys.
 _CHILD_COLUMNS = ("symbol, side, order_type, status, price, size, quote_size, trigger, exit_reason, exit_target_price,"
@@ -208,3 +208,50 @@ async def test_a_re_priced_child_accepted_but_never_saved_is_worked_by_the_next_
     assert await fresh.step_all() == 0
     assert [o.status for o in rig.on_exchange("stmts:reprice-crash")] == ["CANCELLED", "CANCELLED"]
     assert (await rig.row(wo.id))["state"] == "cancelled"
+
+
+async def _child(rig: Rig, order_id: str, working: str | None, pnl: D | None) -> None:
+    await direct.execute(
+        rig.core.sessions, "INSERT INTO trade_records (order_id, client_order_id, symbol, side, order_type, status,"
+        " source, ingest_via, working_order_id, pnl_usd) VALUES ($1, $1, 'PNL-USD', 'SELL', 'LIMIT', 'FILLED',"
+        " 'webhook', 'rest', $2, $3)", order_id, working, pnl)
+
+
+def _exit(rig: Rig, key: str) -> WorkingOrder:
+    return WorkingOrder(id=working_order_id(key), intent_key=key, purpose=Purpose.EXIT, symbol="PNL-USD",
+                        side=Side.SELL, order_type=EntryOrderType.LIMIT, source=OrderSource.WEBHOOK,
+                        target_size=D("2"), started_at=rig.clock.now(), deadline_at=None,
+                        exit_reason=ExitReason.SOFT_STOP, state=WorkingState.FILLED, filled_before=D("2"))
+
+
+async def test_a_save_asked_for_the_realized_pnl_writes_what_the_plain_save_writes_and_returns_the_childrens_sum(
+        rig: Rig) -> None:
+    """The final save of an exit reads its children's P&L (the breakers' count) in the same statement: the
+    row it writes is the plain save's, and the sum is what a read after the save sees, the child the save
+    links included; no child with a P&L: None."""
+    now = rig.clock.now()
+    plain, mine = _exit(rig, "stmts:pnl-plain"), _exit(rig, "stmts:pnl")
+    for wo in (plain, mine):
+        assert await store.insert(rig.core.sessions, wo, now)
+    await _child(rig, "pnl-a", mine.id, D("-3"))
+    await _child(rig, "pnl-b", mine.id, None)
+    await _child(rig, "pnl-c", None, D("-1.25"))  # linked to it by this save
+    await _child(rig, "pnl-d", "wo-other", D("99"))
+    step = Step(now, StepKind.FINISHED, {"why": "test"})
+    assert await store.save(rig.core.sessions, plain, step, now, link="pnl-x") is None
+    pnl = await store.save(rig.core.sessions, mine, step, now, link="pnl-c", realized_pnl=True)
+    assert pnl == D("-4.25")
+    read = await direct.fetchrow(rig.core.sessions,
+                                 "SELECT sum(pnl_usd) FROM trade_records WHERE working_order_id = $1", mine.id)
+    assert read is not None and read[0] == pnl
+    keep = ("id", "intent_key")
+    written, expected = await rig.row(mine.id), await rig.row(plain.id)
+    assert {k: v for k, v in written.items() if k not in keep} == {k: v for k, v in expected.items() if k not in keep}
+    assert written["state"] == "filled" and written["finished_at"] == now and len(written["steps"]) == 1
+    # Without a link, and with no child's P&L known yet.
+    empty = _exit(rig, "stmts:pnl-none")
+    assert await store.insert(rig.core.sessions, empty, now)
+    await _child(rig, "pnl-e", empty.id, None)
+    assert await store.save(rig.core.sessions, empty, None, now, realized_pnl=True) is None
+    assert (await rig.row(empty.id))["state"] == "filled"
+    assert await store.save(rig.core.sessions, mine, None, now, realized_pnl=True) == D("-4.25")

@@ -41,8 +41,14 @@ async def test_an_escalated_exit_filled_before_its_answer_arrives_is_counted_onc
     sentinel = SentinelNotes()
     rig.core.recorder.on_order_recorded(positions.exit_watcher(sentinel, risk, rig.core.sessions, owned=rig.desk.owns))
     exits_done: list[tuple[str, bool]] = []
-    rig.desk.set_exit_listener(lambda symbol, filled: exits_done.append((symbol, filled)),
-                               positions.working_exit_counter(risk, rig.core.sessions))
+    counter = positions.working_exit_counter(risk, rig.core.sessions)
+    settled: list[tuple[str, D | None]] = []
+
+    def count(wo_id: str, pnl: D | None) -> None:
+        settled.append((wo_id, pnl))
+        counter(wo_id, pnl)
+
+    rig.desk.set_exit_listener(lambda symbol, filled: exits_done.append((symbol, filled)), count)
     rig.sim.set_price(PRODUCT, D("101"))
     bought = await rig.desk.start_entry(OrderIntent(PRODUCT, Side.BUY, IntentKind.POST_ONLY, OrderSource.SIGHOOK,
                                                     "pnl-once:buy", quote_size=D("100")))
@@ -82,3 +88,5 @@ async def test_an_escalated_exit_filled_before_its_answer_arrives_is_counted_onc
     assert after.realized_pnl_usd - before.realized_pnl_usd == pnl
     assert after.consecutive_losses == before.consecutive_losses + 1
     assert sentinel.finished == [] and exits_done == [(PRODUCT, True)]
+    # The P&L counted is the one the desk's final save read with it (no read of its own after).
+    assert settled == [(working_order_id("pnl-once:exit"), pnl)]
