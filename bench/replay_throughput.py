@@ -1,6 +1,7 @@
 """Replay throughput in candles per second, beside a raw loop over the same candles (the floor). Prints JSON.
 
     .venv/bin/python bench/replay_throughput.py [--candles 20000] [--products-many 20] [--candles-many 3000]
+        [--products-more 40]
         [--freqtrade [--freqtrade-venv DIR] [--freqtrade-runs 3]]
 
 Data: the seeded sample generator (replay/sample_data.py), one file per product, 1-minute candles.
@@ -8,6 +9,10 @@ Each replay runs the daemon's own code path end to end (sighook rules → alert 
 manager → in-process matching engine → fills → FIFO → PostgreSQL; the exit sentinel on every price
 point of a held product) with the loss breakers opened up and `--ignore-dust`, so it keeps trading.
 Needs DATABASE_URL (or the embedded server).
+
+Scenarios: `one_product` (1 × --candles), `many_products` (--products-many × --candles-many) and
+`more_products` (--products-more × --candles-many: 40 products, the pair count of the issue's
+Freqtrade figure; `--products-more 0` skips it).
 
 Figures, per scenario:
 - `floor_read_candles_per_s`: read and check the files (replay/data.py), i.e. just getting the candles;
@@ -148,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--candles", type=int, default=20_000, help="candles of the one-product run")
     parser.add_argument("--products-many", type=int, default=20)
     parser.add_argument("--candles-many", type=int, default=3_000, help="candles per product of the many-product run")
+    parser.add_argument("--products-more", type=int, default=40,
+                        help="products of a third run with --candles-many each, as many as the pairs of the issue's "
+                             "Freqtrade figure (0: skip it)")
     parser.add_argument("--freqtrade", action="store_true",
                         help="also run Freqtrade's backtester on the same candles (bench/freqtrade_reference.py)")
     parser.add_argument("--freqtrade-venv", type=Path, help="Freqtrade's virtualenv (default: made in ~/.cache)")
@@ -156,16 +164,23 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-replay-") as tmp:
         one = _scenario("one", _files(Path(tmp) / "one", 1, args.candles))
         many = _scenario("many", _files(Path(tmp) / "many", args.products_many, args.candles_many))
+        more = (_scenario("more", _files(Path(tmp) / "more", args.products_more, args.candles_many))
+                if args.products_more > 0 else None)
     reference: dict[str, Any] = FREQTRADE
     if args.freqtrade:
         from bench.freqtrade_reference import DEFAULT_VENV, measure
 
         measured = measure(venv=args.freqtrade_venv or DEFAULT_VENV, runs=args.freqtrade_runs,
-                           candles=args.candles, products_many=args.products_many, candles_many=args.candles_many)
+                           candles=args.candles, products_many=args.products_many,
+                           products_more=max(args.products_more, 0), candles_many=args.candles_many)
         one, many = _beside(one, measured["one_pair"]), _beside(many, measured["many_pairs"])
+        if more is not None:
+            more = _beside(more, measured["more_pairs"])
         reference = {"measured_here": measured, "issue_quote": FREQTRADE}
-    result = {"benchmark": "replay_throughput", "one_product": one, "many_products": many,
-              "freqtrade_reference": reference, "changes": CHANGES}
+    result: dict[str, Any] = {"benchmark": "replay_throughput", "one_product": one, "many_products": many}
+    if more is not None:
+        result["more_products"] = more
+    result.update({"freqtrade_reference": reference, "changes": CHANGES})
     print(json.dumps(result, indent=2))
     return 0
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -139,7 +142,8 @@ async def replay(request: ReplayRequest, *, progress: Progress | None = None,
                                             db_generation=(lambda: venue.changes) if shortcuts else None)
             driver = Driver(parts, venue, clock, tables, alerter, settings, shortcuts=shortcuts)
             cpu = time.process_time()
-            stats = await driver.run(timeline, progress)
+            with _setup_frozen():
+                stats = await driver.run(timeline, progress)
             lap("loop")
             phases["loop_cpu"] = round(time.process_time() - cpu, 3)  # this process only, not PostgreSQL
             stats.dust_blocked = alerter.dust_blocked
@@ -150,6 +154,20 @@ async def replay(request: ReplayRequest, *, progress: Progress | None = None,
     return ReplayOutcome(database=name, database_url=_where(settings, name),
                          settings=settings, dataset=dataset, stats=stats, detailed_candles=timeline.detailed_candles,
                          report=report, seconds=time.perf_counter() - started, phases=phases)
+
+
+@contextmanager
+def _setup_frozen() -> Iterator[None]:
+    """Everything built before the loop (modules, data, tables, the daemon's parts) stays out of the
+    cyclic collector's sight while the loop runs: its occasional older-generation passes would walk
+    that whole heap again and again (measured: ≈ 0.29 s of collection in the 20-product bench loop,
+    ≈ 0.06 s frozen). Not collected first (that alone took ≈ 0.2 s): garbage frozen with the rest is
+    freed after the loop, when it is unfrozen — as is what a process running many replays no longer needs."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _utc(seconds: int) -> datetime:
