@@ -71,6 +71,7 @@ class InProcessExchange:
         self._fills_by_order: dict[str, list[SimFill]] = {}
         self._touched: dict[str, None] = {}  # order ids with news since the last collect, in order
         self._working: dict[str, set[str]] = {}  # product → its non-terminal orders (resting or pending)
+        self._working_count = 0  # of all products (any_working is asked at every price point)
         self._behind: dict[str, tuple[Decimal, datetime]] = {}  # product → a deferred move (see `defer`)
         # Counts every order change and fill: a cancelled resting order changes the database's open
         # orders without adding an order or a fill (replay/run.py keys sighook's cached blockers on it).
@@ -111,8 +112,7 @@ class InProcessExchange:
 
     def top_of_book(self, product_id: str) -> tuple[Decimal | None, Decimal | None]:
         self.catch_up((product_id,))
-        bid, ask = self.engine.markets[product_id].top_of_book()
-        return (bid.price if bid else None, ask.price if ask else None)
+        return self.engine.markets[product_id].top_prices()
 
     def top_after_move(self, product_id: str, price: Decimal) -> tuple[Decimal | None, Decimal | None]:
         """What top_of_book would answer right after move(product_id, price), without moving. A function of
@@ -137,7 +137,7 @@ class InProcessExchange:
 
     def any_working(self) -> bool:
         """Any non-terminal order on any product."""
-        return any(self._working.values())
+        return self._working_count > 0
 
     def pending(self) -> bool:
         return bool(self._touched)
@@ -150,9 +150,12 @@ class InProcessExchange:
                 self._touched[order.order_id] = None
                 working = self._working.setdefault(order.product_id, set())
                 if order.terminal:
-                    working.discard(order.order_id)
-                else:
+                    if order.order_id in working:
+                        working.discard(order.order_id)
+                        self._working_count -= 1
+                elif order.order_id not in working:
                     working.add(order.order_id)
+                    self._working_count += 1
             elif isinstance(event, FillEvent):
                 self.changes += 1
                 self._number(event.fill)
