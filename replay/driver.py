@@ -142,8 +142,7 @@ class Driver:
         # while it can refuse entries, every point of every candle trades on the venue.
         skip_inner = shortcuts and self.settings.allow_buys_on_red_day
         deferred = self._deferred
-        for j in range(n):
-            t = times[j]
+        for t, kind, k, ref, is_close in zip(times, kinds, owners, refs, closes, strict=True):
             if t != now_s:
                 if closed:
                     self._land()
@@ -153,14 +152,13 @@ class Driver:
                     await self._cycle(closed, now_s)
                     closed = []
                 now_s = t
-            k = owners[j]
             pid = products[k]
-            if kinds[j] == CYCLE:
+            if kind == CYCLE:
                 if clock_s != t:
                     self._land()
                     clock.set_unix(t)
                     clock_s = t
-                closed.append((pid, refs[j]))
+                closed.append((pid, ref))
                 stats.cycles += 1
                 if progress is not None:
                     progress(1, clock.now())
@@ -170,14 +168,14 @@ class Driver:
                 held_list, held = positions, {p.symbol for p in positions}
             if held:
                 self._swept_flat = False
-            if skip_inner and not closes[j] and pid not in held and not venue.has_working_orders(pid):
+            if skip_inner and not is_close and pid not in held and not venue.has_working_orders(pid):
                 # Nothing of this product can react to an inner point: no position for the sentinel to
                 # guard and no order resting on the book. Its close still trades (entries price off it).
                 stats.skipped_points += 1
                 if t >= next_poll and desk.has_working():  # the desk's polls fall at the same instants either way
                     next_poll, clock_s = await self._poll(t), t
                 continue
-            price = prices[k][refs[j]]
+            price = prices[k][ref]
             self._last_price[pid] = price
             if skip_inner and pid not in held and not venue.any_working():
                 # A flat product's close with no order anywhere: nothing reads its market (its 24 h
