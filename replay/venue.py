@@ -78,7 +78,8 @@ class InProcessExchange:
         self.changes = 0
         # The engine's order of fills within one virtual second (see `_fill_json`).
         self._fill_seq: dict[str, int] = {}
-        self._tops: dict[tuple[str, Decimal], tuple[Decimal | None, Decimal]] = {}  # top_after_move's answers
+        # top_after_move's answers: (product, price) → (the price as written, its top of book)
+        self._tops: dict[tuple[str, Decimal], tuple[Decimal, tuple[Decimal | None, Decimal]]] = {}
         self._balances: tuple[tuple[tuple[str, str, Decimal, Decimal], ...], dict[str, Balance]] | None = None
         self._seq_second: tuple[datetime, int] | None = None
         self._absorb()
@@ -117,13 +118,16 @@ class InProcessExchange:
     def top_after_move(self, product_id: str, price: Decimal) -> tuple[Decimal | None, Decimal | None]:
         """What top_of_book would answer right after move(product_id, price), without moving. A function of
         the price alone (the book re-centres on every jump, its spec and depth fixed): remembered per price,
-        which a random walk on a price grid revisits often."""
+        which a random walk on a price grid revisits often. Per price as written: 1000 and 1000.00 are one
+        key but give 999.9 and 999.90 (the grid keeps a price's places), so a hit must have the same exponent."""
         key = (product_id, price)
-        top = self._tops.get(key)
-        if top is None:
-            if len(self._tops) >= TOPS_REMEMBERED:
-                self._tops.clear()
-            top = self._tops[key] = self.engine.markets[product_id].top_prices_after_jump(price)
+        known = self._tops.get(key)
+        if known is not None and known[0].same_quantum(price):
+            return known[1]
+        if len(self._tops) >= TOPS_REMEMBERED:
+            self._tops.clear()
+        top = self.engine.markets[product_id].top_prices_after_jump(price)
+        self._tops[key] = (price, top)
         return top
 
     def collect(self) -> list[str]:
