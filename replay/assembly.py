@@ -52,23 +52,30 @@ class ReplaySignals:
         self._clock = clock
         self._interval = timedelta(seconds=interval_s)
         self._current: dict[str, tuple[int, datetime]] = {}  # symbol → (row, when the candle closed)
-        self._views: dict[str, tuple[int, datetime, SignalView | None]] = {}  # the last view built, per symbol
+        # symbol → the current row's last view and when its interval ends (dropped when the row changes)
+        self._views: dict[str, tuple[datetime, SignalView | None]] = {}
 
     def closed(self, symbol: str, row: int, at: datetime) -> None:
+        current = self._current.get(symbol)
+        if current is None or current[0] != row:
+            self._views.pop(symbol, None)
         self._current[symbol] = (row, at)
 
     def signal(self, symbol: str) -> SignalView | None:
+        """Asked on every tick of a held product (and by the sweep): while the clock stays inside the interval
+        of the view built last, that same value (the sentinel compares it), looked up and nothing else. The
+        clock never goes backwards, so a view built at or after its `as_of` holds until its interval ends."""
+        now = self._clock.now()
+        last = self._views.get(symbol)
+        if last is not None and now < last[0]:
+            return last[1]
         current = self._current.get(symbol)
         if current is None:
             return None
         row, closed_at = current
-        now = self._clock.now()
-        last = self._views.get(symbol)
-        if last is not None and last[0] == row and last[1] <= now < last[1] + self._interval:
-            return last[2]  # the same value, not rebuilt on every tick (the sentinel compares it)
         as_of = closed_at + ((now - closed_at) // self._interval) * self._interval
         view = self._tables[symbol].view(row, as_of)
-        self._views[symbol] = (row, as_of, view)
+        self._views[symbol] = (as_of + self._interval, view)
         return view
 
 

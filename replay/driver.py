@@ -93,7 +93,8 @@ class Driver:
         self._swept_flat = False
         self._deferred: dict[str, int] = {}  # product → time of its close not yet in the cache
         # product → the sentinel's quiet band, kept until something that may change it happens: an evaluation
-        # of the product (its point played), any fill or task (settle), a cycle (signals, sweep), a desk poll.
+        # of the product (a played point outside its band), any fill or task (settle), a cycle (signals, sweep),
+        # a desk poll. Nothing else changes what it is made of (position, trailing stop, signal row, exits).
         self._bands: dict[str, QuietBand | None] = {}
         # product → its latest quiet point (price, bid, ask, unix s) not yet in the cache: only the last one
         # of a run is observable, so it lands before anything reads the cache or the clock moves (_land).
@@ -141,8 +142,7 @@ class Driver:
         # while it can refuse entries, every point of every candle trades on the venue.
         skip_inner = shortcuts and self.settings.allow_buys_on_red_day
         deferred = self._deferred
-        for j in range(n):
-            t = times[j]
+        for t, kind, k, ref, is_close in zip(times, kinds, owners, refs, closes, strict=True):
             if t != now_s:
                 if closed:
                     self._land()
@@ -152,14 +152,13 @@ class Driver:
                     await self._cycle(closed, now_s)
                     closed = []
                 now_s = t
-            k = owners[j]
             pid = products[k]
-            if kinds[j] == CYCLE:
+            if kind == CYCLE:
                 if clock_s != t:
                     self._land()
                     clock.set_unix(t)
                     clock_s = t
-                closed.append((pid, refs[j]))
+                closed.append((pid, ref))
                 stats.cycles += 1
                 if progress is not None:
                     progress(1, clock.now())
@@ -169,14 +168,14 @@ class Driver:
                 held_list, held = positions, {p.symbol for p in positions}
             if held:
                 self._swept_flat = False
-            if skip_inner and not closes[j] and pid not in held and not venue.has_working_orders(pid):
+            if skip_inner and not is_close and pid not in held and not venue.has_working_orders(pid):
                 # Nothing of this product can react to an inner point: no position for the sentinel to
                 # guard and no order resting on the book. Its close still trades (entries price off it).
                 stats.skipped_points += 1
                 if t >= next_poll and desk.has_working():  # the desk's polls fall at the same instants either way
                     next_poll, clock_s = await self._poll(t), t
                 continue
-            price = prices[k][refs[j]]
+            price = prices[k][ref]
             self._last_price[pid] = price
             if skip_inner and pid not in held and not venue.any_working():
                 # A flat product's close with no order anywhere: nothing reads its market (its 24 h
@@ -194,7 +193,8 @@ class Driver:
                 if clock_s != t:
                     clock.set_unix(t)
                     clock_s = t
-                self._bands.pop(pid, None)
+                # Its band stands: a move changes nothing the band is made of; what may (a fill or task, the
+                # sentinel's evaluation) drops it below, in _settle or after the cache update.
                 venue.move(pid, price)
                 if venue.pending() or self._tasks:
                     await self._settle()
@@ -348,15 +348,18 @@ class Driver:
         held = sorted({p.symbol for p in self.parts.positions.open_positions()})
         if not held and self._shortcuts and self._swept_flat and not self.venue.pending() and not self._tasks:
             return  # nothing held since the last sweep that found nothing held: it would find nothing again
+        venue = self.venue
         if len(held) > 1:  # one position cannot race itself: then the sweep alone is enough
             for symbol in held:
                 quote = cache.get(symbol)
                 if quote is not None and monitor.sweep_evaluates(symbol):
                     monitor.on_quote(quote)
-                    await self._settle()
+                    if venue.pending() or self._tasks:  # else _settle has nothing to do (no quiet point waits)
+                        await self._settle()
         monitor.sweep()
         self._swept_flat = not held
-        await self._settle()
+        if venue.pending() or self._tasks:
+            await self._settle()
 
     def _sample(self, t: int) -> None:
         """Mark-to-market equity: cash plus every holding at its last traded price."""

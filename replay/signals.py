@@ -60,7 +60,10 @@ class SignalTable:
         """What the sentinel reads from the matrix (SharedStateListener.signal) for row i."""
         if not self.usable[i]:
             return None
-        return SignalView(sell=self.decision(i) is Decision.SELL, atr=self.atr(i), as_of=as_of)
+        # decision(i) and atr(i) of a usable row, without asking usable[i] twice more (a replay builds one view
+        # per held product and candle).
+        return SignalView(sell=int(self.decisions[i]) == -1, atr=float_to_decimal(float(self.columns["atr"][i])),
+                          as_of=as_of)
 
     def row(self, i: int, hodl: bool, weights_total_rows: int) -> MatrixRow:
         """sighook's MatrixRow for candle i (as `build_matrix` would publish it after the candle closed)."""

@@ -71,13 +71,15 @@ class InProcessExchange:
         self._fills_by_order: dict[str, list[SimFill]] = {}
         self._touched: dict[str, None] = {}  # order ids with news since the last collect, in order
         self._working: dict[str, set[str]] = {}  # product → its non-terminal orders (resting or pending)
+        self._working_count = 0  # of all products (any_working is asked at every price point)
         self._behind: dict[str, tuple[Decimal, datetime]] = {}  # product → a deferred move (see `defer`)
         # Counts every order change and fill: a cancelled resting order changes the database's open
         # orders without adding an order or a fill (replay/run.py keys sighook's cached blockers on it).
         self.changes = 0
         # The engine's order of fills within one virtual second (see `_fill_json`).
         self._fill_seq: dict[str, int] = {}
-        self._tops: dict[tuple[str, Decimal], tuple[Decimal | None, Decimal]] = {}  # top_after_move's answers
+        # top_after_move's answers: (product, price) → (the price as written, its top of book)
+        self._tops: dict[tuple[str, Decimal], tuple[Decimal, tuple[Decimal | None, Decimal]]] = {}
         self._balances: tuple[tuple[tuple[str, str, Decimal, Decimal], ...], dict[str, Balance]] | None = None
         self._seq_second: tuple[datetime, int] | None = None
         self._absorb()
@@ -111,19 +113,21 @@ class InProcessExchange:
 
     def top_of_book(self, product_id: str) -> tuple[Decimal | None, Decimal | None]:
         self.catch_up((product_id,))
-        bid, ask = self.engine.markets[product_id].top_of_book()
-        return (bid.price if bid else None, ask.price if ask else None)
+        return self.engine.markets[product_id].top_prices()
 
     def top_after_move(self, product_id: str, price: Decimal) -> tuple[Decimal | None, Decimal | None]:
         """What top_of_book would answer right after move(product_id, price), without moving. A function of
         the price alone (the book re-centres on every jump, its spec and depth fixed): remembered per price,
-        which a random walk on a price grid revisits often."""
+        which a random walk on a price grid revisits often. Per price as written: 1000 and 1000.00 are one
+        key but give 999.9 and 999.90 (the grid keeps a price's places), so a hit must have the same exponent."""
         key = (product_id, price)
-        top = self._tops.get(key)
-        if top is None:
-            if len(self._tops) >= TOPS_REMEMBERED:
-                self._tops.clear()
-            top = self._tops[key] = self.engine.markets[product_id].top_prices_after_jump(price)
+        known = self._tops.get(key)
+        if known is not None and known[0].same_quantum(price):
+            return known[1]
+        if len(self._tops) >= TOPS_REMEMBERED:
+            self._tops.clear()
+        top = self.engine.markets[product_id].top_prices_after_jump(price)
+        self._tops[key] = (price, top)
         return top
 
     def collect(self) -> list[str]:
@@ -137,7 +141,7 @@ class InProcessExchange:
 
     def any_working(self) -> bool:
         """Any non-terminal order on any product."""
-        return any(self._working.values())
+        return self._working_count > 0
 
     def pending(self) -> bool:
         return bool(self._touched)
@@ -150,9 +154,12 @@ class InProcessExchange:
                 self._touched[order.order_id] = None
                 working = self._working.setdefault(order.product_id, set())
                 if order.terminal:
-                    working.discard(order.order_id)
-                else:
+                    if order.order_id in working:
+                        working.discard(order.order_id)
+                        self._working_count -= 1
+                elif order.order_id not in working:
                     working.add(order.order_id)
+                    self._working_count += 1
             elif isinstance(event, FillEvent):
                 self.changes += 1
                 self._number(event.fill)

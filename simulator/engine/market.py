@@ -78,6 +78,13 @@ class Market:
         """The best bid and ask prices right after jump(price): the book re-centres on every jump."""
         return top_prices(self._on_grid(price), self.state.spec.price_increment, self.book_params)
 
+    def top_prices(self) -> tuple[Decimal | None, Decimal | None]:
+        """The prices of top_of_book's levels, without working out their sizes (a quote's prices only)."""
+        if self._book is not None:
+            bid, ask = self._book.best_bid, self._book.best_ask
+            return (bid.price if bid else None, ask.price if ask else None)
+        return top_prices(self.price, self.state.spec.price_increment, self.book_params)
+
     def top_of_book(self) -> tuple[Level | None, Level | None]:
         if self._book is not None:
             return self._book.best_bid, self._book.best_ask

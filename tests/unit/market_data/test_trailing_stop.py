@@ -3,9 +3,10 @@ triggering, and a restore round trip through the table model."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+import random
+from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 
 import pytest
 
@@ -13,8 +14,12 @@ from core.enums import TrailingState
 from core.settings import TradingSettings
 from market_data.trailing_stop import (
     TrailingParams,
+    TrailingStep,
     TrailingStop,
     advance,
+    initial_stop,
+    raised_stop,
+    should_activate,
     start_trailing,
     trail_distance,
 )
@@ -143,3 +148,92 @@ def test_bad_prices_are_refused() -> None:
         start_trailing("SOL-USD", D("0"), D("1"), None, T0)
     with pytest.raises(ValueError, match="positive"):
         advance(fresh(), D("-1"), ATR, T0, P)
+
+
+# ---- advance against its earlier form ------------------------------------------------------------------
+
+ADVANCED = {"state", "highest_price", "lowest_price", "current_stop", "atr", "activated_at", "last_update_time",
+            "update_count"}  # the fields advance owns; it must copy every other one
+
+
+def reference_advance(stop: TrailingStop, price: Decimal, atr: Decimal | None, now: datetime,
+                      params: TrailingParams) -> TrailingStep:
+    """advance as it was written before it built its result field by field (with dataclasses.replace)."""
+    if stop.state is TrailingState.TRIGGERED:
+        return TrailingStep(stop=stop, changed=False)
+    atr_now = (atr if atr is not None and atr > 0 else None) or stop.atr
+    lowest = price if stop.lowest_price is None else min(stop.lowest_price, price)
+    if price <= stop.highest_price and lowest == stop.lowest_price and atr_now == stop.atr and (
+            (stop.state is TrailingState.INACTIVE and not should_activate(stop, price, now, params))
+            or (stop.state is TrailingState.ACTIVE and stop.current_stop is not None and price > stop.current_stop)):
+        return TrailingStep(stop=stop, changed=False)
+    state: TrailingState = stop.state
+    current, activated_at = stop.current_stop, stop.activated_at
+    high = max(stop.highest_price, price)
+    activated = False
+    if state is TrailingState.INACTIVE and should_activate(stop, price, now, params):
+        state, activated_at, activated = TrailingState.ACTIVE, now, True
+        high = price
+        current = initial_stop(stop.entry_price, price, atr_now, params)
+    elif state is TrailingState.ACTIVE and current is not None:
+        current = raised_stop(current, high, atr_now, params)
+    triggered = state is TrailingState.ACTIVE and current is not None and price <= current
+    if triggered:
+        state = TrailingState.TRIGGERED
+    stop_moved = not activated and current != stop.current_stop
+    changed = activated or stop_moved or triggered or high != stop.highest_price
+    new = replace(
+        stop, state=state, highest_price=high, lowest_price=lowest, current_stop=current, atr=atr_now,
+        activated_at=activated_at,
+        last_update_time=now if changed else stop.last_update_time,
+        update_count=stop.update_count + 1 if changed else stop.update_count,
+    )
+    return TrailingStep(stop=new, changed=changed, activated=activated, stop_moved=stop_moved, triggered=triggered)
+
+
+def _same(a: TrailingStep, b: TrailingStep) -> bool:
+    """Equal, and every Decimal written the same way (its digits and exponent: a stored row keeps them)."""
+    return a == b and all(repr(getattr(a.stop, f.name)) == repr(getattr(b.stop, f.name)) for f in fields(TrailingStop))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_advance_gives_the_states_its_earlier_form_gave(seed: int) -> None:
+    """Random walks (two decimal places, some written with three), ATRs that come and go, every parameter
+    variant: each step's result equals the replace-built one, field by field and digit by digit."""
+    rng = random.Random(seed)
+    variants = [P, replace(P, breakeven=False), replace(P, time_activation_s=600.0), replace(P, activation_pct=D("1")),
+                replace(P, step_atr=D("0")), replace(P, min_distance_pct=D("0.5"), max_distance_pct=D("5"))]
+    for params in variants:
+        entry = D(rng.choice(["100", "100.00", "2.5", "0.0123"]))
+        opened = T0 - timedelta(seconds=rng.choice([60, 3600, 7200]))
+        stop = start_trailing("SOL-USD", entry, entry, opened_at=rng.choice([opened, None]), now=T0)
+        if rng.random() < 0.5:  # an exchange stop's fields must ride along untouched
+            stop = replace(stop, stop_order_id="stop-1", stop_order_price=entry * D("0.97"), stop_order_moved_at=T0)
+        price = entry
+        for i in range(400):
+            move = D(rng.randint(-30, 32)) / 1000 * entry
+            price = max(entry / 10, price + move).quantize(D("0.001") if rng.random() < 0.1 else entry / 10000,
+                                                           rounding=ROUND_FLOOR)
+            atr = rng.choice([None, D("0"), entry / 100, entry / 40, D(rng.randint(1, 50)) / 1000 * entry])
+            now = T0 + timedelta(seconds=30 * i)
+            got, want = advance(stop, price, atr, now, params), reference_advance(stop, price, atr, now, params)
+            assert _same(got, want), (seed, i, got, want)
+            stop = got.stop
+            if stop.is_triggered and rng.random() < 0.2:  # a new position after the exit
+                stop = start_trailing("SOL-USD", price, price, opened_at=now, now=now)
+
+
+def test_advance_copies_every_field_it_does_not_own() -> None:
+    """A field added to TrailingStop later must not be dropped by advance: every field outside ADVANCED keeps
+    the very object it had (markers stand in for values of any type)."""
+    others = [f.name for f in fields(TrailingStop) if f.name not in ADVANCED]
+    assert {"symbol", "entry_price", "opened_at", "stop_order_id"} <= set(others)
+    base = start_trailing("SOL-USD", D("100"), D("100"), opened_at=T0 - timedelta(hours=2), now=T0)
+    markers = {name: object() for name in others if name not in ("entry_price", "opened_at")}
+    stop = replace(base, **markers)  # type: ignore[arg-type]
+    for price in ("99", "103.5", "104", "101"):  # a new low, activation, a raised stop, the trigger
+        step = advance(stop, D(price), ATR, T0, P)
+        assert step.changed or step.stop.lowest_price != stop.lowest_price
+        for name in others:
+            assert getattr(step.stop, name) is getattr(stop, name), name
+        stop = step.stop

@@ -48,10 +48,12 @@ async def test_a_deferred_move_is_what_a_move_would_have_been_once_read() -> Non
     twin = InProcessExchange(EngineConfig(), products, twin_clock, Decimal("10000"))
     # Twice over: the second time each answer is the remembered one, and must still be what a move gives
     # (after the book was consumed and re-centred in between).
-    for price in ("101.37", "0.02", "99999.99", "100.004") * 2:
+    # Equal prices written with other places give other answers (999.9 and 999.90): each as a move gives it.
+    for price in ("101.37", "0.02", "99999.99", "100.004", "1000", "1000.00", "1000.0", "1E+3") * 2:
         predicted = venue.top_after_move("BTC-USD", Decimal(price))
         twin.move("BTC-USD", Decimal(price))
-        assert predicted == twin.top_of_book("BTC-USD")
+        actual = twin.top_of_book("BTC-USD")
+        assert predicted == actual and repr(predicted) == repr(actual), price
     clock.advance(30)
     twin_clock.advance(30)
     venue.defer("BTC-USD", Decimal("102.00"), clock.now())
@@ -98,3 +100,53 @@ async def test_balances_follow_every_hold_and_fill() -> None:
     assert (await venue.get_balances())["BTC"].hold == Decimal("0.5")
     await venue.cancel_orders([o.order_id for o in venue.engine.orders.values() if o.client_order_id == "ask"])
     assert (await venue.get_balances())["BTC"].hold == 0
+
+
+async def test_top_of_book_answers_the_prices_of_the_engine_s_top_levels() -> None:
+    """The venue's quote prices are those of the engine's top levels (sizes aside): on a book re-centred by a
+    move (not built), on one built and partly consumed, and where the bid would fall to zero or below."""
+    clock = VirtualClock(datetime(2026, 1, 1, tzinfo=UTC))
+    venue = InProcessExchange(EngineConfig(), {"BTC-USD": (Decimal("100.00"), Decimal("0.01"))}, clock,
+                              Decimal("10000"))
+    market = venue.engine.markets["BTC-USD"]
+
+    def levels() -> tuple[Decimal | None, Decimal | None]:
+        bid, ask = market.top_of_book()
+        return (bid.price if bid else None, ask.price if ask else None)
+
+    for price in ("101.37", "0.01", "0.02", "99999.99", "100.004", "7", "7.000"):
+        venue.move("BTC-USD", Decimal(price))
+        got = venue.top_of_book("BTC-USD")
+        assert got == levels() and repr(got) == repr(levels()), price
+        book = market.book  # built now: the answer comes from its levels
+        for side in (book.bids, book.asks):
+            if side:
+                side[0].size = Decimal(0)  # the best level taken, as a taker's fill leaves it
+        got = venue.top_of_book("BTC-USD")
+        assert got == levels() and repr(got) == repr(levels()), price
+
+
+async def test_any_working_follows_every_product_s_orders() -> None:
+    clock = VirtualClock(datetime(2026, 1, 1, tzinfo=UTC))
+    products = {"BTC-USD": (Decimal("100.00"), Decimal("0.01")), "ETH-USD": (Decimal("50.00"), Decimal("0.01"))}
+    venue = InProcessExchange(EngineConfig(), products, clock, Decimal("10000"))
+
+    def check() -> bool:
+        assert venue.any_working() == any(venue.has_working_orders(p) for p in products)
+        return venue.any_working()
+
+    assert not check()
+    ids = []
+    for pid, limit in (("BTC-USD", "99.00"), ("ETH-USD", "49.00"), ("BTC-USD", "98.00")):
+        result = await venue.create_order(OrderRequest(client_order_id=f"bid-{len(ids)}", product_id=pid,
+                                                       side=Side.BUY, kind=OrderKind.LIMIT_GTC,
+                                                       base_size=Decimal("1"), limit_price=Decimal(limit),
+                                                       post_only=True))
+        ids.append(result.order_id)
+        assert check()
+    venue.move("BTC-USD", Decimal("98.50"))  # fills the first bid: it ends, the other BTC one still rests
+    assert check() and venue.engine.orders[ids[0]].terminal and venue.has_working_orders("BTC-USD")
+    await venue.cancel_orders([ids[1], ids[1]])
+    assert check() and not venue.has_working_orders("ETH-USD")
+    venue.move("BTC-USD", Decimal("97.00"))
+    assert not check()
