@@ -76,6 +76,9 @@ RUNNER = HERE / "runner.py"
 STRATEGY = HERE / "ema_rsi_cross.py"
 STRATEGY_CLASS = "EmaRsiCross"
 STAKE_USD = 100
+# Bounds on the child processes (a pip install or a backtest that hangs must not hang the bench).
+PIP_TIMEOUT_S = 900
+RUN_TIMEOUT_S = 900
 
 
 def pair_name(k: int) -> str:
@@ -117,7 +120,7 @@ def find_python312() -> str:
     on_path = shutil.which("python3.12")
     if on_path and _python_version(on_path, env) == (3, 12):
         return str(Path(subprocess.run([on_path, "-c", "import sys; print(sys.executable)"], env=env,
-                                       capture_output=True, text=True, check=True).stdout.strip()))
+                                       capture_output=True, text=True, check=True, timeout=30).stdout.strip()))
     for cand in sorted(glob.glob(str(pyenv / "versions" / "3.12*" / "bin" / "python3"))):
         if _python_version(cand) == (3, 12):
             return cand
@@ -128,7 +131,7 @@ def _installed_version(python: Path) -> str | None:
     if not python.is_file():
         return None
     done = subprocess.run([str(python), "-c", "import freqtrade; print(freqtrade.__version__)"],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, timeout=120)
     return done.stdout.strip() if done.returncode == 0 else None
 
 
@@ -141,12 +144,13 @@ def ensure_venv(venv: Path, python: str | None) -> Path:
         base = python or find_python312()
         print(f"[freqtrade_reference] creating {venv} with {base}", file=sys.stderr, flush=True)
         venv.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([base, "-m", "venv", str(venv)], check=True, stdout=sys.stderr)
+        subprocess.run([base, "-m", "venv", str(venv)], check=True, stdout=sys.stderr, timeout=300)
     print(f"[freqtrade_reference] pip install freqtrade=={FREQTRADE_VERSION} into {venv} (about a minute)",
           file=sys.stderr, flush=True)
-    subprocess.run([str(py), "-m", "pip", "install", "--upgrade", "pip"], check=True, stdout=sys.stderr)
+    subprocess.run([str(py), "-m", "pip", "install", "--upgrade", "pip"], check=True, stdout=sys.stderr,
+                   timeout=PIP_TIMEOUT_S)
     subprocess.run([str(py), "-m", "pip", "install", f"freqtrade=={FREQTRADE_VERSION}"], check=True,
-                   stdout=sys.stderr)
+                   stdout=sys.stderr, timeout=PIP_TIMEOUT_S)
     got = _installed_version(py)
     if got != FREQTRADE_VERSION:
         raise SystemExit(f"freqtrade_reference: {venv} has freqtrade {got}, wanted {FREQTRADE_VERSION}")
@@ -170,7 +174,11 @@ def _config(userdir: Path, pairs: list[str]) -> dict[str, Any]:
 def _run(python: Path, args: list[str], out: Path, log: Path) -> tuple[dict[str, Any], float]:
     started = time.perf_counter()
     with log.open("w") as fh:
-        done = subprocess.run([str(python), str(RUNNER), *args, "--out", str(out)], stdout=fh, stderr=fh)
+        try:
+            done = subprocess.run([str(python), str(RUNNER), *args, "--out", str(out)], stdout=fh, stderr=fh,
+                                  timeout=RUN_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            raise SystemExit(f"freqtrade_reference: {args[0]} took over {RUN_TIMEOUT_S} s (log: {log})") from None
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         tail = log.read_text(errors="replace")[-3000:]
