@@ -13,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import Clock
@@ -91,17 +93,7 @@ class AlertWorker:
 
     async def process_one(self) -> bool:
         """Handle the oldest accepted alert; False when there is none."""
-        # One transaction on the driver (claim, execution, outcome): the row stays locked while the
-        # executor runs, and the two statements skip the ORM's per-statement cost.
-        async with direct.transaction(self._sessions) as driver:
-            alert = await repository.claim_next(driver)
-            if alert is None:
-                return False
-            outcome = await self._outcome_for(alert)
-            # The attempt is counted with the outcome, in the same transaction (one UPDATE, not two).
-            await repository.record_outcome(driver, alert.id, outcome, self._clock.now(), alert.attempts)
-        self._processed(alert, outcome)
-        return True
+        return await self._execute_claimed(repository.claim_next)
 
     async def insert_and_process(self, record: AlertRecord) -> bool:
         """Store a new accepted alert and execute it in the same transaction, as `process_one` would
@@ -109,11 +101,17 @@ class AlertWorker:
         it first and wakes the worker). False when its dedup key already exists: nothing is done."""
         if record.status is not AlertStatus.ACCEPTED:
             raise ValueError(f"only an accepted alert is executed, not a {record.status.value} one")
+        return await self._execute_claimed(lambda driver: repository.insert_claimed(driver, record))
+
+    async def _execute_claimed(self, claim: Callable[[asyncpg.Connection], Awaitable[StoredAlert | None]]) -> bool:
+        """One transaction on the driver (claim, execution, outcome): the claimed row stays locked while the
+        executor runs, and the statements skip the ORM's per-statement cost. False when nothing was claimed."""
         async with direct.transaction(self._sessions) as driver:
-            alert = await repository.insert_claimed(driver, record)
+            alert = await claim(driver)
             if alert is None:
                 return False
             outcome = await self._outcome_for(alert)
+            # The attempt is counted with the outcome, in the same transaction (one UPDATE, not two).
             await repository.record_outcome(driver, alert.id, outcome, self._clock.now(), alert.attempts)
         self._processed(alert, outcome)
         return True
