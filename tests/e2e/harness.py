@@ -87,7 +87,13 @@ class Daemon:
                 return resp.status, text
 
     def position_size(self, symbol: str) -> Decimal:
-        return self.parts["positions"].size_of(symbol)
+        """The size the sentinel guards. Not the ledger's: that shows a fill as soon as it is staged,
+        before its transaction commits; the sentinel's list is rebuilt only after the commit, so a test
+        that waited on the ledger could find the position missing from the list a moment later."""
+        for p in self.parts["positions"].open_positions():
+            if p.symbol == symbol:
+                return Decimal(p.size)
+        return Decimal(0)
 
     def entry_price(self, symbol: str) -> Decimal:
         for p in self.parts["positions"].open_positions():
