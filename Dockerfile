@@ -17,6 +17,8 @@ COPY risk ./risk
 COPY sighook ./sighook
 COPY webhook ./webhook
 COPY reports ./reports
+COPY diagnostics ./diagnostics
+COPY replay ./replay
 COPY migrations ./migrations
 COPY main.py alembic.ini ./
 RUN pip install .
@@ -31,5 +33,8 @@ USER bottrader
 
 # No secrets are baked in: keys, webhook secrets and DATABASE_URL come from the environment at run time.
 ENV MODE=both TRADING_MODE=paper
+# pandas-ta's numba kernels compile on first use (seconds); site-packages is not the user's to write, so
+# the compiled cache goes to the state volume, where every service and later containers find it.
+ENV NUMBA_CACHE_DIR=/app/var/numba-cache
 EXPOSE 5003 8443 8765
 CMD ["sh", "-c", "exec python main.py \"$MODE\""]

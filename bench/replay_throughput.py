@@ -20,7 +20,9 @@ Figures, per scenario:
 - `replay_loop_candles_per_s`: the replay's time loop only (virtual clock, venue, sentinel, entries, DB);
 - `replay_loop_candles_per_cpu_s`: the same per CPU-second of the replay process (PostgreSQL's own
   work and waiting for it excluded): on a shared machine the steadier figure;
-- `replay_total_candles_per_s`: the whole command (files, indicators, fresh database + migrations, loop, report).
+- `replay_total_candles_per_s`: the whole command (files, indicators, fresh database + migrations, loop, report),
+  after `indicator_warm_up_s`: sighook's indicators run once first, so numba's one-time compilation (cached
+  on disk; seconds on a fresh install) is not in the first scenario's figures.
 `freqtrade_reference` quotes the issue's measurement of Freqtrade 2026.9 (not run here: it is not a
 dependency): ~16,700 candle-steps/s for 1 pair and ~41,000 for 40 pairs with a simple strategy.
 With `--freqtrade`, Freqtrade 2026.9's backtester also runs in this run on the same candles
@@ -161,6 +163,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--freqtrade-venv", type=Path, help="Freqtrade's virtualenv (default: made in ~/.cache)")
     parser.add_argument("--freqtrade-runs", type=int, default=3, help="Freqtrade runs per scenario (median)")
     args = parser.parse_args(argv)
+    # pandas-ta's numba kernels compile once per install (cached on disk after): the first scenario's
+    # `signals` phase would otherwise hold ~7 s of compilation on a fresh machine and none on the next run.
+    from sighook.indicators import warm_up
+
+    started = time.perf_counter()
+    warm_up()
+    warm_up_s = round(time.perf_counter() - started, 3)
     with tempfile.TemporaryDirectory(prefix="bench-replay-") as tmp:
         one = _scenario("one", _files(Path(tmp) / "one", 1, args.candles))
         many = _scenario("many", _files(Path(tmp) / "many", args.products_many, args.candles_many))
@@ -177,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
         if more is not None:
             more = _beside(more, measured["more_pairs"])
         reference = {"measured_here": measured, "issue_quote": FREQTRADE}
-    result: dict[str, Any] = {"benchmark": "replay_throughput", "one_product": one, "many_products": many}
+    result: dict[str, Any] = {"benchmark": "replay_throughput", "indicator_warm_up_s": warm_up_s,
+                              "one_product": one, "many_products": many}
     if more is not None:
         result["more_products"] = more
     result.update({"freqtrade_reference": reference, "changes": CHANGES})

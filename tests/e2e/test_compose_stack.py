@@ -149,7 +149,9 @@ def test_services_run_with_the_images_command_and_user(open_tmp: Path, unmigrate
     services: dict[str, Service] = {}
 
     def env_of(name: str) -> dict[str, str]:
-        env = {k: _rewrite(v, app, hosts) for k, v in service_env(name, {}).items()}
+        # The image's ENV under the service's environment, as the engine merges them.
+        image_env = {k: _rewrite(v, app, hosts) for k, v in dockerfile().env.items()}
+        env = image_env | {k: _rewrite(v, app, hosts) for k, v in service_env(name, {}).items()}
         env.update(base)
         env.update({"DATABASE_URL": unmigrated_db, "PAPER_SIMULATOR_HOST": "127.0.0.1", "SIM_REST_PORT": str(rest),
                     "SIM_WS_PORT": str(ws), "WEBHOOK_PORT": str(web), "LOG_FORMAT": "json",
@@ -171,6 +173,9 @@ def test_services_run_with_the_images_command_and_user(open_tmp: Path, unmigrate
                      var / "admin-token"):
             assert path.exists() and path.stat().st_uid == IMAGE_UID, path
         assert (var / "webhook-secret").stat().st_mode & 0o777 == 0o600
+        # sighook's indicators compiled into the state volume (NUMBA_CACHE_DIR), where a new container finds them.
+        compiled = list((var / "numba-cache").rglob("*.nbi"))
+        assert compiled and all(p.stat().st_uid == IMAGE_UID for p in compiled), compiled
 
         # The dashboard from outside loopback (as through Docker's bridge): 401 asking for Basic auth;
         # with the generated token as the password, the page.
@@ -188,3 +193,46 @@ def test_services_run_with_the_images_command_and_user(open_tmp: Path, unmigrate
         codes = {name: svc.stop() for name, svc in reversed(list(services.items()))}
     assert codes == {"sighook": 0, "webhook": 0, "simulator": 0}, {
         n: (tmp_path / f"{n}.log").read_text()[-3000:] for n in codes}
+
+
+@pytest.mark.slow
+def test_replay_runs_in_the_image(open_tmp: Path, pg_server_url: str) -> None:
+    """`docker compose run --rm webhook python main.py replay …` (README → Docker): the image holds the
+    replay's package, and its user can write the report into the state volume."""
+    import asyncio
+    import uuid
+
+    from replay.data import write_csv
+    from replay.sample_data import product_rows
+    from shared_data.db import drop_database
+
+    app = _build_app(open_tmp)
+    data = open_tmp / "data"
+    data.mkdir()
+    data.chmod(0o755)
+    csv = data / "BTC-USD.csv"
+    write_csv(csv, "BTC-USD", product_rows(uuid.uuid4().int % 2**32, 60000.0, 2, 1500))  # its own fingerprint
+    env = {k: _rewrite(v, app, {}) for k, v in dockerfile().env.items()}
+    env |= {k: _rewrite(v, app, {}) for k, v in service_env("webhook", {}).items()}
+    env |= {"PATH": f"{ROOT / '.venv' / 'bin'}:/usr/bin:/bin", "HOME": str(app / "var"), "DATABASE_URL": pg_server_url}
+
+    where = subprocess.run([*_as_image_user(), "python", "-c", "import replay, diagnostics; "
+                            "print(replay.__file__); print(diagnostics.__file__)"],
+                           cwd=app, env=env, capture_output=True, text=True, timeout=60)
+    assert where.returncode == 0, where.stderr
+    assert all(line.startswith(str(app)) for line in where.stdout.split()), where.stdout  # the image's copy
+
+    run = subprocess.run([*_as_image_user(), "python", "main.py", "replay", "--data", str(csv),
+                          "--report", "var/replay", "--no-progress"],
+                         cwd=app, env=env, capture_output=True, text=True, timeout=600)
+    database = next((line.split()[1] for line in run.stdout.splitlines() if line.startswith("database: ")), None)
+    try:
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert "1500 candles of 1 product(s)" in run.stdout, run.stdout
+        report = app / "var" / "replay"
+        names = {p.name for p in report.iterdir()}
+        assert {"report.json", "report.md", "report.html"} <= names, names
+        assert all(p.stat().st_uid == IMAGE_UID for p in report.iterdir())
+    finally:
+        if database is not None:
+            asyncio.run(drop_database(pg_server_url, database))
