@@ -12,15 +12,16 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib
 import importlib.util
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from core.alert_secret import AlertSecretError
-from core.settings import Settings, SettingsError, env_example, load_settings
+if TYPE_CHECKING:
+    import asyncio
+
+    from core.settings import Settings
 
 
 def _module_exists(name: str) -> bool:
@@ -84,7 +85,18 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # Liberal: `-v` works before or after the verb (`fifo check -v`), not only where argparse wants it.
     verbose = any(a in VERBOSE_FLAGS for a in argv)
-    args = build_parser().parse_args([a for a in argv if a not in VERBOSE_FLAGS])
+    words = [a for a in argv if a not in VERBOSE_FLAGS]
+    if words[:1] == ["healthcheck"]:
+        # Containers probe every few seconds: answered before settings, logging or any verb is imported.
+        from core.healthcheck import run_standalone
+
+        return run_standalone(words[1:])
+    import asyncio
+
+    from core.alert_secret import AlertSecretError
+    from core.settings import SettingsError, env_example, load_settings
+
+    args = build_parser().parse_args(words)
     if args.command == "config" and args.what == "example":
         sys.stdout.write(env_example())
         return 0
