@@ -22,7 +22,10 @@ Figures, per scenario:
   work and waiting for it excluded): on a shared machine the steadier figure;
 - `replay_total_candles_per_s`: the whole command (files, indicators, fresh database + migrations, loop, report),
   after `indicator_warm_up_s`: sighook's indicators run once first, so numba's one-time compilation (cached
-  on disk; seconds on a fresh install) is not in the first scenario's figures.
+  on disk; seconds on a fresh install) is not in the first scenario's figures;
+- `replay_command_candles_per_s`: `python main.py replay` over the same files in a process of its own, as a
+  user runs it (interpreter start and imports too), median of `--command-runs` (3): beside Freqtrade's
+  whole command (`freqtrade_total_candle_steps_per_s`).
 `freqtrade_reference` quotes the issue's measurement of Freqtrade 2026.9 (not run here: it is not a
 dependency): ~16,700 candle-steps/s for 1 pair and ~41,000 for 40 pairs with a simple strategy.
 With `--freqtrade`, Freqtrade 2026.9's backtester also runs in this run on the same candles
@@ -43,13 +46,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+PROCESS_TIMEOUT_S = 900  # one `python main.py replay` of a scenario (about 15 s for 40 × 3,000 here)
 
 FREQTRADE = {"one_pair_candle_steps_per_s": 16_700, "forty_pairs_candle_steps_per_s": 41_000,
              "source": "issue #22 (Freqtrade 2026.9 backtester, simple strategy, this kind of machine)"}
@@ -106,7 +113,28 @@ def _floor(paths: list[Path]) -> tuple[float, float, int]:
     return read_s, loop_s, data.candles
 
 
-def _scenario(name: str, paths: list[Path]) -> dict[str, Any]:
+def _process(name: str, paths: list[Path], runs: int) -> tuple[float, str]:
+    """Median wall seconds of the command a user runs over these files, `python main.py replay …` in a
+    process of its own (interpreter start, imports, files, indicators, fresh database, loop, report
+    files): what Freqtrade's whole-command figure is beside. Returns it with the run's database."""
+    command = [sys.executable, str(ROOT / "main.py"), "replay", "--data", *map(str, paths), "--ignore-dust",
+               "--no-progress", *[a for k, v in RUN_SETTINGS.items() for a in ("--set", f"{k.upper()}={v}")]]
+    times: list[float] = []
+    database = ""
+    with tempfile.TemporaryDirectory(prefix="bench-replay-report-") as out:
+        for run in range(1, runs + 1):
+            started = time.perf_counter()
+            done = subprocess.run([*command, "--report", out], cwd=ROOT, capture_output=True, text=True,
+                                  timeout=PROCESS_TIMEOUT_S)
+            times.append(time.perf_counter() - started)
+            if done.returncode != 0:
+                raise RuntimeError(f"{name}: `main.py replay` exited {done.returncode}: {done.stderr[-2000:]}")
+            database = next(line.split()[1] for line in done.stdout.splitlines() if line.startswith("database: "))
+            print(f"[replay_throughput] {name}: command run {run}/{runs}: {times[-1]:.2f} s", file=sys.stderr)
+    return statistics.median(times), database
+
+
+def _scenario(name: str, paths: list[Path], process_runs: int) -> dict[str, Any]:
     from core.logging import configure_logging
     from replay.run import ReplayRequest, replay
 
@@ -115,6 +143,9 @@ def _scenario(name: str, paths: list[Path]) -> dict[str, Any]:
     outcome = asyncio.run(replay(ReplayRequest(data=tuple(map(str, paths)), overrides=RUN_SETTINGS,
                                                ignore_dust=True), database=f"bench_replay_{name}"))
     asyncio.run(_drop(outcome.settings, outcome.database))
+    process_s, database = _process(name, paths, process_runs) if process_runs > 0 else (0.0, "")
+    if database:
+        asyncio.run(_drop(outcome.settings, database))
     loop = outcome.phases["loop"]
     return {
         "products": len(paths), "candles": candles, "price_points": outcome.stats.events - outcome.stats.cycles,
@@ -123,7 +154,9 @@ def _scenario(name: str, paths: list[Path]) -> dict[str, Any]:
         "floor_read_candles_per_s": round(candles / read_s), "floor_loop_candles_per_s": round(candles / loop_s),
         "replay_loop_candles_per_s": round(candles / loop),
         "replay_loop_candles_per_cpu_s": round(candles / outcome.phases["loop_cpu"]), "replay_total_candles_per_s":
-            round(candles / outcome.seconds), "phases_s": outcome.phases, "database": f"{outcome.database} (dropped)",
+            round(candles / outcome.seconds),
+        **({"replay_command_candles_per_s": round(candles / process_s)} if process_s > 0 else {}),
+        "phases_s": outcome.phases, "database": f"{outcome.database} (dropped)",
     }
 
 
@@ -132,7 +165,8 @@ def _beside(replay: dict[str, Any], freqtrade: dict[str, Any]) -> dict[str, Any]
     out: dict[str, Any] = {}
     for key, value in replay.items():
         out[key] = value
-        if key == "replay_total_candles_per_s":
+        if key == ("replay_command_candles_per_s" if "replay_command_candles_per_s" in replay
+                   else "replay_total_candles_per_s"):
             out.update({
                 "freqtrade_loop_candle_steps_per_s": freqtrade["loop_candle_steps_per_s"],
                 "freqtrade_loop_candle_steps_per_cpu_s": freqtrade["loop_candle_steps_per_cpu_s"],
@@ -162,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="also run Freqtrade's backtester on the same candles (bench/freqtrade_reference.py)")
     parser.add_argument("--freqtrade-venv", type=Path, help="Freqtrade's virtualenv (default: made in ~/.cache)")
     parser.add_argument("--freqtrade-runs", type=int, default=3, help="Freqtrade runs per scenario (median)")
+    parser.add_argument("--command-runs", type=int, default=3,
+                        help="runs of `python main.py replay` per scenario (median; 0: skip)")
     args = parser.parse_args(argv)
     # pandas-ta's numba kernels compile once per install (cached on disk after): the first scenario's
     # `signals` phase would otherwise hold ~7 s of compilation on a fresh machine and none on the next run.
@@ -171,9 +207,10 @@ def main(argv: list[str] | None = None) -> int:
     warm_up()
     warm_up_s = round(time.perf_counter() - started, 3)
     with tempfile.TemporaryDirectory(prefix="bench-replay-") as tmp:
-        one = _scenario("one", _files(Path(tmp) / "one", 1, args.candles))
-        many = _scenario("many", _files(Path(tmp) / "many", args.products_many, args.candles_many))
-        more = (_scenario("more", _files(Path(tmp) / "more", args.products_more, args.candles_many))
+        runs = args.command_runs
+        one = _scenario("one", _files(Path(tmp) / "one", 1, args.candles), runs)
+        many = _scenario("many", _files(Path(tmp) / "many", args.products_many, args.candles_many), runs)
+        more = (_scenario("more", _files(Path(tmp) / "more", args.products_more, args.candles_many), runs)
                 if args.products_more > 0 else None)
     reference: dict[str, Any] = FREQTRADE
     if args.freqtrade:
