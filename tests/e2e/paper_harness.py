@@ -15,6 +15,7 @@ import signal
 import ssl
 import subprocess
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -29,7 +30,7 @@ from exchange.coinbase.rest import CoinbaseRestAdapter
 from exchange.paging import all_fills
 from shared_data.db import to_plain_url
 from simulator.keys import generate_key_pair
-from tests.e2e.harness import SECRET
+from tests.e2e.harness import SECRET, eventually
 from tests.e2e.process_harness import DaemonProcess
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -128,6 +129,31 @@ async def db_positions(db_url: str) -> dict[str, Decimal]:
     out = dict.fromkeys(PRODUCTS, Decimal(0))
     out.update({r["symbol"]: r["net"] for r in rows})
     return out
+
+
+async def disagreement(exchange: PaperExchange, db_url: str) -> str | None:
+    """None when the database's fills (each once) and positions agree with the exchange's; else what differs."""
+    ours = await db_trade_ids(db_url)
+    theirs = await exchange.trade_ids()
+    if Counter(ours) != Counter(theirs):
+        return f"fills differ: missing {set(theirs) - set(ours)}, extra {set(ours) - set(theirs)}"
+    positions, balances = await db_positions(db_url), await exchange.base_balances()
+    if positions != balances:
+        return f"positions {positions} != balances {balances}"
+    return None
+
+
+async def wait_for_agreement(exchange: PaperExchange, db_url: str, daemon: DaemonProcess,
+                             timeout: float = 90.0) -> None:
+    """The database comes to agree with the exchange. Not compared at one instant: the daemon keeps trading
+    (its sentinel may exit a position), and a fill is on the exchange a moment before it is recorded."""
+    async def agree() -> bool:
+        return await disagreement(exchange, db_url) is None
+
+    try:
+        await eventually(agree, timeout=timeout, interval=0.5, what="database agrees with the simulator")
+    except AssertionError:
+        raise AssertionError(f"{await disagreement(exchange, db_url)}\n{daemon.tail()}") from None
 
 
 def run_cli(env: dict[str, str], *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess[str]:

@@ -8,7 +8,6 @@ order placed in the first run is still open on the exchange and in passive_order
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import AsyncIterator
 from decimal import Decimal as D
 from pathlib import Path
@@ -23,8 +22,8 @@ from tests.e2e.harness import buy_alert, eventually
 from tests.e2e.paper_harness import (
     PRODUCTS,
     PaperExchange,
-    db_positions,
     db_trade_ids,
+    disagreement,
     error_lines,
     fetch,
     interrupt,
@@ -32,6 +31,7 @@ from tests.e2e.paper_harness import (
     post_alert,
     run_cli,
     run_refused,
+    wait_for_agreement,
 )
 from tests.e2e.process_harness import DaemonProcess
 
@@ -72,27 +72,9 @@ async def _more_fills(db_url: str, before: int) -> bool:
     return len(await db_trade_ids(db_url)) > before
 
 
-async def _consistent(exchange: PaperExchange, db_url: str) -> str | None:
-    """None when the database agrees with the exchange; otherwise what differs."""
-    ours = await db_trade_ids(db_url)
-    theirs = await exchange.trade_ids()
-    if Counter(ours) != Counter(theirs):
-        return f"fills differ: missing {set(theirs) - set(ours)}, extra {set(ours) - set(theirs)}"
-    positions, balances = await db_positions(db_url), await exchange.base_balances()
-    if positions != balances:
-        return f"positions {positions} != balances {balances}"
-    return None
-
-
 async def _assert_consistent(daemon: DaemonProcess, exchange: PaperExchange, db_url: str, env: dict[str, str],
                              resting_id: str) -> None:
-    async def agree() -> bool:
-        return await _consistent(exchange, db_url) is None
-
-    try:
-        await eventually(agree, timeout=90, interval=0.5, what="database agrees with the simulator")
-    except AssertionError:
-        raise AssertionError(f"{await _consistent(exchange, db_url)}\n{daemon.tail()}") from None
+    await wait_for_agreement(exchange, db_url, daemon)
     ours = await db_trade_ids(db_url)
     assert len(ours) == len(set(ours))  # exactly once
     resting = await exchange.adapter.get_order(resting_id)
@@ -230,4 +212,4 @@ async def _assert_children_settled(exchange: PaperExchange, db_url: str, working
 
 
 async def _agrees(exchange: PaperExchange, db_url: str) -> bool:
-    return await _consistent(exchange, db_url) is None
+    return await disagreement(exchange, db_url) is None

@@ -17,13 +17,13 @@ from tests.e2e import process_harness
 from tests.e2e.harness import buy_alert, eventually
 from tests.e2e.paper_harness import (
     PaperExchange,
-    db_positions,
     db_trade_ids,
     fetch,
     interrupt,
     paper_env,
     post_alert,
     run_cli,
+    wait_for_agreement,
 )
 from tests.e2e.process_harness import DaemonProcess
 
@@ -124,8 +124,7 @@ async def test_unrecordable_fill_halts_notifies_dead_letters_and_fills_retry_rec
         await eventually(lambda: _count_above(db_url, btc_before), timeout=60, what="BTC entry after the retry")
     except AssertionError as exc:  # it failed once under load: keep what the daemon said
         raise AssertionError(f"{exc}\n{daemon.tail(80)}") from None
-    assert await db_positions(db_url) == await exchange.base_balances()
-    assert sorted(await db_trade_ids(db_url)) == sorted(await exchange.trade_ids())
+    await wait_for_agreement(exchange, db_url, daemon, timeout=60)
     check = run_cli(env, "fifo", "check")
     assert check.returncode == 0, check.stdout + check.stderr
     assert await interrupt(daemon) == 0
