@@ -16,10 +16,7 @@ import ssl
 import sys
 import urllib.error
 import urllib.request
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from core.settings import Settings
+from typing import Any
 
 TIMEOUT_S = 5.0
 VERB = "healthcheck"
@@ -27,9 +24,8 @@ HELP = "exit 0 when URL (a /health endpoint) answers 200 (container probes)"
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser(VERB, help=HELP)
-    _arguments(p)
-    p.set_defaults(handler=run_healthcheck)
+    """The verb in `main.py --help`; main.py runs it through `run_standalone`, before anything else."""
+    _arguments(sub.add_parser(VERB, help=HELP))
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
@@ -73,12 +69,6 @@ def run_standalone(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog=f"main.py {VERB}", description=HELP)
     _arguments(parser)
     return probe(parser.parse_args(argv))
-
-
-async def run_healthcheck(_settings: Settings, args: argparse.Namespace) -> int:
-    import asyncio  # here: the probe's own path (run_standalone) does without it
-
-    return await asyncio.to_thread(probe, args)
 
 
 def probe(args: argparse.Namespace) -> int:

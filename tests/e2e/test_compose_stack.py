@@ -90,6 +90,13 @@ def _healthcheck(service: str, app: Path, env: dict[str, str],
     return subprocess.run([*_as_image_user(), *test], cwd=app, env=env, capture_output=True, text=True, timeout=30)
 
 
+def _container_env(service: str, app: Path, hosts: dict[str, str]) -> dict[str, str]:
+    """The image's ENV under the service's compose environment, as the engine merges them, paths and hosts
+    rewritten for this machine."""
+    env = {k: _rewrite(v, app, hosts) for k, v in dockerfile().env.items()}
+    return env | {k: _rewrite(v, app, hosts) for k, v in service_env(service, {}).items()}
+
+
 def _rewrite(value: str, app: Path, hosts: dict[str, str]) -> str:
     value = value.replace("/app/", f"{app}/")
     for old, new in hosts.items():
@@ -149,9 +156,7 @@ def test_services_run_with_the_images_command_and_user(open_tmp: Path, unmigrate
     services: dict[str, Service] = {}
 
     def env_of(name: str) -> dict[str, str]:
-        # The image's ENV under the service's environment, as the engine merges them.
-        image_env = {k: _rewrite(v, app, hosts) for k, v in dockerfile().env.items()}
-        env = image_env | {k: _rewrite(v, app, hosts) for k, v in service_env(name, {}).items()}
+        env = _container_env(name, app, hosts)
         env.update(base)
         env.update({"DATABASE_URL": unmigrated_db, "PAPER_SIMULATOR_HOST": "127.0.0.1", "SIM_REST_PORT": str(rest),
                     "SIM_WS_PORT": str(ws), "WEBHOOK_PORT": str(web), "LOG_FORMAT": "json",
@@ -212,9 +217,8 @@ def test_replay_runs_in_the_image(open_tmp: Path, pg_server_url: str) -> None:
     data.chmod(0o755)
     csv = data / "BTC-USD.csv"
     write_csv(csv, "BTC-USD", product_rows(uuid.uuid4().int % 2**32, 60000.0, 2, 1500))  # its own fingerprint
-    env = {k: _rewrite(v, app, {}) for k, v in dockerfile().env.items()}
-    env |= {k: _rewrite(v, app, {}) for k, v in service_env("webhook", {}).items()}
-    env |= {"PATH": f"{ROOT / '.venv' / 'bin'}:/usr/bin:/bin", "HOME": str(app / "var"), "DATABASE_URL": pg_server_url}
+    env = _container_env("webhook", app, {}) | {"PATH": f"{ROOT / '.venv' / 'bin'}:/usr/bin:/bin",
+                                                 "HOME": str(app / "var"), "DATABASE_URL": pg_server_url}
 
     where = subprocess.run([*_as_image_user(), "python", "-c", "import replay, diagnostics; "
                             "print(replay.__file__); print(diagnostics.__file__)"],
