@@ -56,6 +56,8 @@ class FifoBook:
         self.keep_history = keep_history
         self._queues: dict[QueueKey, _Queue] = {}
         self._saved: dict[QueueKey, _Saved | None] | None = None
+        # Bumped when a rollback undoes applied fills: what readers cached from the stage is void.
+        self.undone = 0
         self._zone = tax_zone(self.config.tax_timezone)
 
     # ---- applying fills -------------------------------------------------------------------------
@@ -259,6 +261,8 @@ class FifoBook:
     def rollback(self) -> None:
         """Undo everything applied since `begin()`."""
         saved, self._saved = self._saved, None
+        if saved:
+            self.undone += 1
         for qkey, state in (saved or {}).items():
             if state is None:
                 self._queues.pop(qkey, None)

@@ -57,12 +57,21 @@ class PositionBook:
         self._tasks: set[asyncio.Task[None]] = set()
         self._settled: set[str] = set()
         self._cached: list[HeldPosition] | None = None
+        # The book and its rollback count when the list was built. A list read while fills were staged (the
+        # sentinel reads on every tick, also while a fill's transaction awaits the database) shows them; if
+        # that transaction rolls back, or the book is rebuilt from the database (a lost COMMIT's retry, a
+        # takeover, `fills retry`), nothing else need tell this cache: otherwise the sentinel would guard a
+        # position never recorded, or stop guarding one that a rolled-back sell had closed.
+        self._basis = (ledger.book, ledger.book.undone)
 
     def invalidate(self) -> None:
         """Fills changed the ledger: rebuild the list on the next read (the sentinel reads it often)."""
         self._cached = None
 
     def open_positions(self) -> list[HeldPosition]:
+        book = self._ledger.book
+        if book is not self._basis[0] or book.undone != self._basis[1]:
+            self._cached, self._basis = None, (book, book.undone)
         if self._cached is None:
             self._cached = [HeldPosition(p.symbol, p.size, p.avg_entry_price, p.opened_at, p.cost_basis_usd)
                             for p in self._ledger.positions()
