@@ -44,8 +44,8 @@ from simulator.engine.orders import Rejection, SimFill
 from simulator.engine.previews import preview_order as sim_preview_order
 from simulator.engine.products import default_spec
 from simulator.engine.types import CreateOutcome
+from simulator.http.edit_bodies import edit_response, preview_response
 from simulator.http.render import account_json, fill_json, order_json, product_json
-from simulator.http.routes_edits import edit_response, preview_response
 
 if TYPE_CHECKING:
     from exchange.port import ExchangePort

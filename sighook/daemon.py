@@ -25,7 +25,7 @@ log = get_logger(__name__)
 
 def build_exchange(settings: Settings) -> ExchangePort:
     """The Coinbase REST adapter for the configured mode (the simulator in paper mode)."""
-    from exchange.coinbase import CoinbaseConfig, build_rest_adapter
+    from exchange.coinbase.clients import CoinbaseConfig, build_rest_adapter
 
     return build_rest_adapter(CoinbaseConfig.from_settings(settings))
 

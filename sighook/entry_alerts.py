@@ -16,9 +16,8 @@ from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import Clock, SystemClock
@@ -29,6 +28,9 @@ from core.settings import Settings
 from shared_data import direct
 from sighook.matrix import BuySellMatrix, MatrixRow, rfc3339
 from sighook.rules import Decision
+
+if TYPE_CHECKING:
+    import aiohttp
 
 log = get_logger(__name__)
 
@@ -218,7 +220,7 @@ class EntryAlerter:
         self._sessions = sessions
         self.url = url or webhook_url(settings)
         self._clock = clock or SystemClock()
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._timeout_s = timeout_s
         self._max_attempts = max(1, max_attempts)
         self._backoff_base_s = backoff_base_s
         self._backoff_max_s = backoff_max_s
@@ -261,6 +263,8 @@ class EntryAlerter:
 
     async def _deliver(self, intent: EntryIntent) -> str:
         """POST with bounded, jittered retries on 5xx/429/transport errors → sent | rejected | failed."""
+        import aiohttp  # here, not at the top: the replay plans entries with this class and sends no HTTP
+
         http = self._http_session()
         for attempt in range(1, self._max_attempts + 1):
             body = alert_body(intent, self._secret, self._clock.now())
@@ -285,6 +289,8 @@ class EntryAlerter:
         return "failed"
 
     def _http_session(self) -> aiohttp.ClientSession:
+        import aiohttp
+
         if self._http is None or self._http.closed:
-            self._http = aiohttp.ClientSession(timeout=self._timeout)
+            self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout_s))
         return self._http

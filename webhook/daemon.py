@@ -20,7 +20,7 @@ from core.clock import SystemClock
 from core.logging import get_logger, redactor
 from core.metrics import MARKET_LAST_TICK, MARKET_TICKS, OPEN_POSITIONS
 from core.settings import Settings
-from exchange.coinbase import build_feed
+from exchange.coinbase.clients import build_feed
 from exchange.coinbase.ws_feed import WsFeed
 from exchange.coinbase.ws_protocol import Ticker, UserOrderUpdate, UserSnapshotBatch
 from exchange.monitored import MonitoredExchange

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from core.logging import get_logger, mask_key, redactor
 from core.settings import Settings
-from exchange.coinbase import CoinbaseConfig, CoinbaseRestAdapter, build_rest_adapter
+from exchange.coinbase.clients import CoinbaseConfig, CoinbaseRestAdapter, build_rest_adapter
 
 if TYPE_CHECKING:
     from simulator.app import RunningSimulator

@@ -5,33 +5,13 @@ Business rejections are HTTP 200: preview → `errs`, edit → `success:false` w
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Any
-
 from aiohttp import web
 
-from core.money import fmt
 from simulator.engine.edits import EditFailure, EditOutcome, edit_order, parse_edit_request, preview_edit
-from simulator.engine.fill_quote import FillQuote
-from simulator.engine.previews import PreviewOutcome, preview_order
+from simulator.engine.previews import preview_order
 from simulator.http.common import PREFIX, ctx_of, json_body, key_of
+from simulator.http.edit_bodies import edit_preview_response, edit_response, preview_response
 from simulator.http.errors import json_response, missing_scopes
-
-ZERO = Decimal(0)
-
-
-def _opt(value: Decimal | None) -> str:
-    return fmt(value) if value is not None else ""
-
-
-def _quote_fields(quote: FillQuote | None) -> dict[str, Any]:
-    if quote is None:
-        return {"order_total": "0", "commission_total": "0", "quote_size": "0", "base_size": "0", "best_bid": "",
-                "best_ask": "", "slippage": "0", "average_filled_price": "0"}
-    return {"order_total": fmt(quote.order_total), "commission_total": fmt(quote.commission),
-            "quote_size": fmt(quote.quote_size), "base_size": fmt(quote.base_size), "best_bid": _opt(quote.best_bid),
-            "best_ask": _opt(quote.best_ask), "slippage": fmt(quote.slippage),
-            "average_filled_price": fmt(quote.average_price)}
 
 
 async def preview(request: web.Request) -> web.Response:
@@ -43,28 +23,6 @@ async def preview(request: web.Request) -> web.Response:
     outcome = preview_order(ctx.engine, str(body.get("product_id") or ""), str(body.get("side") or ""),
                             body.get("order_configuration"), ctx.now())
     return json_response(preview_response(outcome))
-
-
-def preview_response(outcome: PreviewOutcome) -> dict[str, Any]:
-    """The preview body, without HTTP (the replay's in-process venue answers with it too)."""
-    out = _quote_fields(outcome.quote)
-    out.pop("average_filled_price")
-    out.update({"errs": list(outcome.errs), "warning": [], "is_max": False, "preview_id": outcome.preview_id,
-                "order_margin_total": "0", "leverage": "1", "long_leverage": "1", "short_leverage": "1"})
-    return out
-
-
-def _errors(failure: EditFailure) -> list[dict[str, str]]:
-    return [{"edit_failure_reason": failure.edit_failure_reason,
-             "preview_failure_reason": failure.preview_failure_reason}]
-
-
-def edit_response(outcome: EditOutcome) -> dict[str, Any]:
-    """The edit body, without HTTP (the replay's in-process venue answers with it too)."""
-    if outcome.failure is not None:
-        return {"success": False, "errors": _errors(outcome.failure)}
-    assert outcome.order is not None
-    return {"success": True, "success_response": {"order_id": outcome.order.order_id}, "errors": []}
 
 
 async def edit(request: web.Request) -> web.Response:
@@ -91,9 +49,7 @@ async def edit_preview(request: web.Request) -> web.Response:
         return missing_scopes()
     body = await json_body(request)
     outcome = preview_edit(ctx.engine, parse_edit_request(body), ctx.now())
-    out: dict[str, Any] = {"errors": _errors(outcome.failure) if outcome.failure is not None else []}
-    out.update(_quote_fields(outcome.quote))
-    return json_response(out)
+    return json_response(edit_preview_response(outcome))
 
 
 def add_routes(app: web.Application) -> None:

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from core.settings import Settings, load_settings
-from exchange.coinbase import CoinbaseConfig, build_rest_adapter
+from exchange.coinbase.clients import CoinbaseConfig, build_rest_adapter
 from shared_data.db import create_engine
 from shared_data.models import TradeRecord
 from shared_data.shared_state import SharedStateListener

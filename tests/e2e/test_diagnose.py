@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from core.settings import Settings
-from exchange.coinbase import CoinbaseConfig, build_rest_adapter
+from exchange.coinbase.clients import CoinbaseConfig, build_rest_adapter
 from simulator.app import RunningSimulator
 from tests.e2e.harness import Daemon, buy_alert, e2e_settings, eventually, running_daemon, start_test_simulator
 from tests.e2e.process_harness import ROOT, daemon_env

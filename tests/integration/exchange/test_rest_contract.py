@@ -10,7 +10,7 @@ import pytest
 
 from core.enums import OrderStatus, Side
 from core.settings import load_settings
-from exchange.coinbase import build_rest_adapter
+from exchange.coinbase.clients import build_rest_adapter
 from exchange.coinbase.config import CoinbaseConfig
 from exchange.coinbase.rest import CoinbaseRestAdapter
 from exchange.models import OrderKind, OrderRequest

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import pytest
 
 from core.enums import OrderStatus, Side
-from exchange.coinbase import build_feed
+from exchange.coinbase.clients import build_feed
 from exchange.coinbase.config import CoinbaseConfig
 from exchange.coinbase.rest import CoinbaseRestAdapter
 from exchange.coinbase.ws_feed import WsFeed

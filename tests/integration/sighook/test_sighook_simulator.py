@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import SystemClock
 from core.settings import Settings, TradingMode, load_settings
-from exchange.coinbase import CoinbaseConfig, CoinbaseRestAdapter, build_rest_adapter
+from exchange.coinbase.clients import CoinbaseConfig, CoinbaseRestAdapter, build_rest_adapter
 from shared_data.db import unit_of_work
 from shared_data.models import Alert, Fill, SharedData
 from shared_data.shared_state import SharedStateListener

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.settings import load_settings
-from exchange.coinbase import CoinbaseRestAdapter
+from exchange.coinbase.clients import CoinbaseRestAdapter
 from sighook.daemon import build_exchange, next_cycle_delay
 
 
