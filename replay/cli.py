@@ -100,9 +100,9 @@ async def _single(request: Any, args: argparse.Namespace, settings: Settings) ->
 
     # Check everything (settings, files) before the database or the progress bar appear.
     run_settings = replay_settings(request.overrides)
-    dataset, _ = load_data(request, run_settings)
-    with progress_bar(dataset.candles, enabled=not args.no_progress) as tick:
-        outcome = await replay(request, progress=tick)
+    loaded = load_data(request, run_settings)
+    with progress_bar(loaded.dataset.candles, enabled=not args.no_progress) as tick:
+        outcome = await replay(request, progress=tick, loaded=loaded)
     out_dir = Path(args.report) if args.report else Path(run_settings.replay_report_dir) / outcome.database
     paths = write_reports(outcome, out_dir)
     summary = outcome.report["summary"]

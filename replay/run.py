@@ -77,7 +77,17 @@ def replay_settings(overrides: dict[str, str]) -> Settings:
     return settings.model_copy(update={"webhook_secrets": SecretStr(REPLAY_SECRET), "notify_urls": SecretStr("")})
 
 
-def load_data(request: ReplayRequest, settings: Settings) -> tuple[DataSet, dict[str, ProductSeries]]:
+@dataclass(frozen=True)
+class LoadedData:
+    """The request's candles, read and checked (load_data), with the seconds that took."""
+
+    dataset: DataSet
+    detail: dict[str, ProductSeries]
+    seconds: float
+
+
+def load_data(request: ReplayRequest, settings: Settings) -> LoadedData:
+    started = time.perf_counter()
     dataset = load(request.data, products=request.products, start=request.start, end=request.end,
                    max_gap_candles=settings.replay_max_gap_candles)
     detail: dict[str, ProductSeries] = {}
@@ -85,7 +95,7 @@ def load_data(request: ReplayRequest, settings: Settings) -> tuple[DataSet, dict
         detail = {s.product_id: s for s in load(request.detail, products=request.products, start=request.start,
                                                  end=request.end, max_gap_candles=settings.replay_max_gap_candles
                                                  ).series}
-    return dataset, detail
+    return LoadedData(dataset, detail, time.perf_counter() - started)
 
 
 def run_fingerprint(dataset: DataSet, settings: Settings, overrides: dict[str, str], ignore_dust: bool) -> str:
@@ -96,8 +106,11 @@ def run_fingerprint(dataset: DataSet, settings: Settings, overrides: dict[str, s
 
 
 async def replay(request: ReplayRequest, *, progress: Progress | None = None,
-                 database: str | None = None, shortcuts: bool = True) -> ReplayOutcome:
+                 database: str | None = None, shortcuts: bool = True, loaded: LoadedData | None = None
+                 ) -> ReplayOutcome:
     """Run one replay; `database` overrides the run's database name (default: from its fingerprint).
+    `loaded`: the request's data as load_data read it already (the command checks the files before anything
+    else starts): not read twice; its seconds count as the run's load phase.
 
     `shortcuts=False` is the reference path for tests: every price point played, every sweep run,
     sighook's blockers read from the database every time. The report must not change."""
@@ -114,8 +127,13 @@ async def replay(request: ReplayRequest, *, progress: Progress | None = None,
         mark = now
 
     settings = replay_settings(request.overrides)
-    dataset, detail = load_data(request, settings)
-    lap("load")
+    if loaded is None:
+        loaded = load_data(request, settings)
+        lap("load")
+    else:
+        phases["load"] = round(loaded.seconds, 3)
+        started -= loaded.seconds
+    dataset, detail = loaded.dataset, loaded.detail
     tables = compute_tables(dataset.series, settings)
     timeline = build_timeline(dataset.series, detail)
     lap("signals")

@@ -1,0 +1,42 @@
+"""A one-shot verb ends without the interpreter's module teardown (main._end_one_shot), and loses nothing by
+it: the exit code, everything written to stdout and stderr and the
+atexit handlers (logging's flush, the embedded server's cleanup) are as with a normal exit."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+# main.py run as a script, with an atexit handler registered first, as a library's would be.
+RUN_MAIN = ("import atexit, runpy, sys; atexit.register(lambda: print('atexit handler ran', file=sys.stderr)); "
+            "sys.argv = ['main.py', *sys.argv[1:]]; runpy.run_path('main.py', run_name='__main__')")
+
+
+def _main(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", RUN_MAIN, *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, env=env)
+
+
+def test_a_verb_keeps_its_output_exit_code_and_atexit_handlers() -> None:
+    done = _main("config", "show")
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("DATABASE_URL=") and len(lines) > 50  # every setting, one line each
+    assert done.stderr.strip().endswith("atexit handler ran")
+
+
+def test_a_failing_verb_keeps_its_exit_code_and_message(tmp_path: Path) -> None:
+    done = _main("replay", "--data", str(tmp_path / "missing.csv"))
+    assert done.returncode == 2
+    assert "bottrader replay:" in done.stderr and "missing.csv" in done.stderr
+    assert done.stderr.strip().endswith("atexit handler ran")
+
+
+def test_daemons_and_help_end_as_before() -> None:
+    from main import _is_one_shot
+
+    assert _is_one_shot(["replay", "--data", "x"]) and _is_one_shot(["-v", "report", "performance"])
+    assert not any(_is_one_shot(argv) for argv in (["both"], ["webhook"], ["sighook", "-v"], ["simulator"],
+                                                   ["--help"], []))
