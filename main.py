@@ -289,10 +289,14 @@ def _end_one_shot(code: int) -> NoReturn:
     """A one-shot verb's end without the interpreter's teardown of every module it loaded (pandas, numba,
     SQLAlchemy: ≈ 0.25 s of each `main.py replay` or `report` here, after the result is out). What a normal exit
     does that matters still happens: the atexit handlers (logging's flush, the embedded server's cleanup, a
-    worker pool's) and the flush of stdout and stderr."""
+    worker pool's) and the flush of stdout and stderr. Only when the main thread is the last one: another
+    (a notification still being sent, an executor's worker) gets the normal exit, which waits for it."""
     import atexit
     import os
+    import threading
 
+    if threading.active_count() > 1:
+        sys.exit(code)
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:

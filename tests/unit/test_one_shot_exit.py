@@ -34,6 +34,17 @@ def test_a_failing_verb_keeps_its_exit_code_and_message(tmp_path: Path) -> None:
     assert done.stderr.strip().endswith("atexit handler ran")
 
 
+def test_a_thread_still_working_is_waited_for() -> None:
+    """A non-daemon thread still running when the verb returns (a notification being sent) is waited for,
+    as by a normal exit: the fast end is taken only by the last thread."""
+    script = ("import runpy, sys, threading, time; "
+              "threading.Thread(target=lambda: (time.sleep(1.0), print('thread finished', flush=True))).start(); "
+              "sys.argv = ['main.py', 'config', 'show']; runpy.run_path('main.py', run_name='__main__')")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("DATABASE_URL=") and done.stdout.rstrip().endswith("thread finished")
+
+
 def test_daemons_and_help_end_as_before() -> None:
     from main import _is_one_shot
 
