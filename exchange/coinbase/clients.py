@@ -1,7 +1,6 @@
 """The Coinbase Advanced Trade clients (REST adapter, WebSocket feeds) built from a CoinbaseConfig, for
 live Coinbase and the simulator alike."""
 
-
 from __future__ import annotations
 
 import asyncio

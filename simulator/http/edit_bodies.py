@@ -12,8 +12,6 @@ from simulator.engine.edits import EditFailure, EditOutcome
 from simulator.engine.fill_quote import FillQuote
 from simulator.engine.previews import PreviewOutcome
 
-ZERO = Decimal(0)
-
 
 def _opt(value: Decimal | None) -> str:
     return fmt(value) if value is not None else ""
