@@ -288,22 +288,36 @@ def _is_one_shot(argv: list[str]) -> bool:
 def _end_one_shot(code: int) -> NoReturn:
     """A one-shot verb's end without the interpreter's teardown of every module it loaded (pandas, numba,
     SQLAlchemy: ≈ 0.25 s of each `main.py replay` or `report` here, after the result is out). What a normal exit
-    does that matters still happens: the atexit handlers (logging's flush, the embedded server's cleanup, a
-    worker pool's) and the flush of stdout and stderr. Only when the main thread is the last one: another
-    (a notification still being sent, an executor's worker) gets the normal exit, which waits for it."""
+    does that matters still happens: the atexit handlers (logging's flush, pgserver's and a worker pool's
+    bookkeeping) and the flush of stdout and stderr, whose failure exits 120 as the interpreter's own does
+    (output lost to a full disk must not look like success). Taken only when the main thread is the last
+    one (another — a notification being sent, an executor's worker — gets the normal exit, which waits for
+    it) and when nothing traces or profiles the run (`python -m cProfile main.py …` writes its profile after
+    the script returns)."""
     import atexit
     import os
     import threading
 
-    if threading.active_count() > 1:
+    if threading.active_count() > 1 or _watched():
         sys.exit(code)
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
+        if stream is None:  # started with the stream closed (`>&-`)
+            continue
         try:
             stream.flush()
-        except (OSError, ValueError):  # a closed pipe (`| head`): nothing more can reach it
-            pass
+        except (OSError, ValueError):
+            code = 120
     os._exit(code)
+
+
+def _watched() -> bool:
+    """A tracer, profiler, debugger or coverage tool is attached (sys.settrace/setprofile, or a sys.monitoring
+    tool: cProfile registers one from Python 3.12)."""
+    if sys.gettrace() is not None or sys.getprofile() is not None:
+        return True
+    monitoring = getattr(sys, "monitoring", None)
+    return monitoring is not None and any(monitoring.get_tool(i) is not None for i in range(6))
 
 
 if __name__ == "__main__":

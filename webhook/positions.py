@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +18,7 @@ from core.logging import get_logger
 from core.metrics import REALIZED_PNL
 from core.money import ZERO
 from exchange.models import Balance, Order
+from fifo_engine.engine import FifoBook
 from fifo_engine.ledger import FifoLedger
 from market_data.market_cache import MarketCache
 from shared_data import direct
@@ -62,7 +64,8 @@ class PositionBook:
         # that transaction rolls back, or the book is rebuilt from the database (a lost COMMIT's retry, a
         # takeover, `fills retry`), nothing else need tell this cache: otherwise the sentinel would guard a
         # position never recorded, or stop guarding one that a rolled-back sell had closed.
-        self._basis = (ledger.book, ledger.book.undone)
+        # A weak reference: a replaced book (a standby reloads often, and reads the list seldom) is not kept.
+        self._basis: tuple[weakref.ref[FifoBook], int] = (weakref.ref(ledger.book), ledger.book.undone)
 
     def invalidate(self) -> None:
         """Fills changed the ledger: rebuild the list on the next read (the sentinel reads it often)."""
@@ -70,8 +73,8 @@ class PositionBook:
 
     def open_positions(self) -> list[HeldPosition]:
         book = self._ledger.book
-        if book is not self._basis[0] or book.undone != self._basis[1]:
-            self._cached, self._basis = None, (book, book.undone)
+        if book is not self._basis[0]() or book.undone != self._basis[1]:
+            self._cached, self._basis = None, (weakref.ref(book), book.undone)
         if self._cached is None:
             self._cached = [HeldPosition(p.symbol, p.size, p.avg_entry_price, p.opened_at, p.cost_basis_usd)
                             for p in self._ledger.positions()

@@ -4,6 +4,7 @@ atexit handlers (logging's flush, the embedded server's cleanup) are as with a n
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -43,6 +44,24 @@ def test_a_thread_still_working_is_waited_for() -> None:
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.startswith("DATABASE_URL=") and done.stdout.rstrip().endswith("thread finished")
+
+
+def test_output_lost_to_a_full_disk_is_no_success() -> None:
+    """As the interpreter's own exit does: stdout that cannot be flushed at the end exits 120, not 0."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # buffered, as a terminal user has it
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "main.py", "config", "show"], cwd=ROOT, stdout=full,
+                              stderr=subprocess.PIPE, text=True, timeout=120, env=env)
+    assert done.returncode == 120, done.stderr[-2000:]
+
+
+def test_a_profiler_still_gets_its_profile(tmp_path: Path) -> None:
+    """`python -m cProfile -o F main.py VERB` writes F after the script returns: no fast end under a profiler."""
+    out = tmp_path / "verb.prof"
+    done = subprocess.run([sys.executable, "-m", "cProfile", "-o", str(out), "main.py", "config", "example"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert out.stat().st_size > 0
 
 
 def test_daemons_and_help_end_as_before() -> None:
