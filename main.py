@@ -130,6 +130,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bottrader: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:
+        if _is_port_taken(exc):
+            print(f"bottrader: cannot listen: {exc}. Another program holds that port: stop it, or choose another "
+                  "with WEBHOOK_PORT, SIM_REST_PORT or SIM_WS_PORT", file=sys.stderr)
+            return 6
         if _is_database_unreachable(exc):
             print(f"bottrader: cannot use the database: {exc}", file=sys.stderr)
             return 4
@@ -156,6 +160,13 @@ def config_lines(config: dict[str, Any]) -> str:
             value = "true" if value else "false"
         out.append(f"{name.upper()}={value}")
     return "\n".join(out) + "\n"
+
+
+def _is_port_taken(exc: BaseException) -> bool:
+    """A listening socket could not bind (an OSError too, which the database check below would claim)."""
+    import errno
+
+    return isinstance(exc, OSError) and exc.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL)
 
 
 def _is_database_unreachable(exc: BaseException) -> bool:

@@ -15,7 +15,6 @@ import base64
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -28,15 +27,10 @@ import pytest
 
 from tests.conftest import make_test_database
 from tests.e2e.compose_env import ROOT, compose_file, dockerfile, service_env
+from tests.ports import free_port
 
 IMAGE_UID = 10001
 SETPRIV = shutil.which("setpriv")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _as_image_user() -> list[str]:
@@ -109,7 +103,8 @@ def _wait_healthy(service: str, app: Path, env: dict[str, str], hosts: dict[str,
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
-        assert proc.proc.poll() is None, f"{service} exited: {proc.proc.returncode}; " + last
+        assert proc.proc.poll() is None, (f"{service} exited: {proc.proc.returncode}; {last}\n"
+                                          + Path(proc.log.name).read_text(errors="replace")[-3000:])
         done = _healthcheck(service, app, env, hosts)
         last = done.stdout + done.stderr
         if done.returncode == 0:
@@ -147,7 +142,7 @@ def open_tmp() -> Iterator[Path]:
 def test_services_run_with_the_images_command_and_user(open_tmp: Path, unmigrated_db: str) -> None:
     tmp_path = open_tmp
     app = _build_app(tmp_path)
-    rest, ws, web = _free_port(), _free_port(), _free_port()
+    rest, ws, web = free_port(), free_port(), free_port()
     hosts = {"simulator:8443": f"127.0.0.1:{rest}", "webhook:5003": f"127.0.0.1:{web}",
              "127.0.0.1:5003": f"127.0.0.1:{web}", "https://simulator:": "https://127.0.0.1:"}
     base = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TZ")}

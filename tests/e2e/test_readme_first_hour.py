@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -35,16 +34,11 @@ import pytest
 from core.settings import Settings
 from tests.e2e.readme_steps import quick_start, sdk_snippet
 from tests.e2e.test_dashboard_browser import run_chromium, section
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 READY = "bottrader is ready"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _processes_under(folder: Path) -> list[str]:
@@ -152,7 +146,7 @@ def clone() -> Iterator[Path]:
 @pytest.mark.slow
 def test_first_hour_as_the_readme_tells_it(clone: Path) -> None:
     steps = quick_start(clone / "README.md")
-    web, rest, ws = _free_port(), _free_port(), _free_port()
+    web, rest, ws = free_port(), free_port(), free_port()
     setting_names = {name.upper() for name in Settings.model_fields}
     env = {k: v for k, v in os.environ.items() if k.upper() not in setting_names}  # no DATABASE_URL: embedded
     env.update({"WEBHOOK_PORT": str(web), "SIM_REST_PORT": str(rest), "SIM_WS_PORT": str(ws)})

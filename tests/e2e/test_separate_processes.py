@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import sys
 from pathlib import Path
 
@@ -17,17 +16,12 @@ import pytest
 from shared_data.db import to_plain_url
 from tests.e2e.harness import SECRET, buy_alert, eventually
 from tests.e2e.process_harness import ROOT, DaemonProcess
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.ports import free_port
 
 
 @pytest.mark.slow
 async def test_simulator_and_webhook_as_separate_processes(db_url: str, tmp_path: Path) -> None:
-    rest_port, ws_port = _free_port(), _free_port()
+    rest_port, ws_port = free_port(), free_port()
     base = {k: v for k, v in os.environ.items() if not k.startswith(("SIM_", "WEBHOOK_", "COINBASE_"))}
     common = base | {"SIM_STATE_DIR": str(tmp_path / "simstate"), "SIM_REST_PORT": str(rest_port),
                      "SIM_WS_PORT": str(ws_port), "LOG_FORMAT": "json", "PYTHONPATH": str(ROOT)}

@@ -16,14 +16,9 @@ import requests
 from coinbase.rest import RESTClient
 
 from tests.integration.simulator.conftest import call
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
@@ -41,7 +36,7 @@ def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30
 
 @pytest.mark.slow
 async def test_standalone_simulator_with_keygen(tmp_path: Path) -> None:
-    rest_port, ws_port = _free_port(), _free_port()
+    rest_port, ws_port = free_port(), free_port()
     (tmp_path / "faults.json").write_text(json.dumps([{"kind": "http_5xx", "count": 1, "params": {"status": 502}}]))
     env = {**os.environ, "SIM_STATE_DIR": str(tmp_path), "SIM_REST_PORT": str(rest_port),
            "SIM_WS_PORT": str(ws_port), "LOG_FORMAT": "json"}
