@@ -163,10 +163,10 @@ def config_lines(config: dict[str, Any]) -> str:
 
 
 def _is_port_taken(exc: BaseException) -> bool:
-    """A listening socket could not bind (an OSError too, which the database check below would claim)."""
+    """A listening socket found its port in use (an OSError too, which the database check below would claim)."""
     import errno
 
-    return isinstance(exc, OSError) and exc.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL)
+    return isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE
 
 
 def _is_database_unreachable(exc: BaseException) -> bool:
