@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # Liberal: `-v` works before or after the verb (`fifo check -v`), not only where argparse wants it.
     verbose = any(a in VERBOSE_FLAGS for a in argv)
-    words = [a for a in argv if a not in VERBOSE_FLAGS]
+    words = _words(argv)
     if words[:1] == ["healthcheck"]:
         # Containers probe every few seconds: answered before settings, logging or any verb is imported.
         from core.healthcheck import run_standalone
@@ -291,8 +291,13 @@ _COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Coroutine[Any, Any
 }
 
 
+def _words(argv: list[str]) -> list[str]:
+    """The command line without `-v`/`--verbose`, which may stand anywhere in it."""
+    return [a for a in argv if a not in VERBOSE_FLAGS]
+
+
 def _is_one_shot(argv: list[str]) -> bool:
-    words = [a for a in argv if a not in VERBOSE_FLAGS]
+    words = _words(argv)
     return bool(words) and not words[0].startswith("-") and words[0] not in DAEMON_COMMANDS
 
 
